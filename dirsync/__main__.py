@@ -1,0 +1,3 @@
+from dirsync.cli import main
+
+main()

@@ -1,0 +1,94 @@
+"""The exception tree. Each class knows its exit code and whether a retry can help.
+
+`cli.py` is the one place that turns these into exit codes and one-line messages; connectors
+translate their libraries' exceptions into these classes at the boundary (``raise ... from``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from dirsync.plan import Plan
+
+
+class DirsyncError(Exception):
+    """Base of every error dirsync raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+    retryable: ClassVar[bool] = False
+
+
+class ConfigError(DirsyncError):
+    """The configuration is wrong; knowable without contacting the directory (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str] | str, *, path: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.path = path
+        where = f"{path}: " if path else ""
+        super().__init__(where + "; ".join(self.problems))
+
+
+class UsageError(DirsyncError):
+    """The command line asks for something that does not exist (exit 2)."""
+
+    exit_code = 2
+
+
+class SourceError(DirsyncError):
+    """Reading the directory failed; nothing was changed (exit 1)."""
+
+    retryable = True
+
+
+class SourceUnreachable(SourceError):
+    """The directory host could not be reached (refused, unresolvable, timed out)."""
+
+
+class SourceTLSError(SourceError):
+    """The TLS handshake failed, usually a certificate that does not verify."""
+
+    retryable = False
+
+
+class SourceAuthFailed(SourceError):
+    """The directory refused the credentials."""
+
+    retryable = False
+
+
+class SourceReadIncomplete(SourceError):
+    """A read broke off (size/time limit, lost connection, bad page): nothing may be removed."""
+
+
+class CursorExpired(SourceError):
+    """The delta cursor is no longer valid; the caller reads again in full."""
+
+
+class StoreError(DirsyncError):
+    """The organization store failed; the transaction was rolled back (exit 1)."""
+
+    retryable = True
+
+
+class ConcurrentRunError(StoreError):
+    """Another run changed the organization while this one was planning; nothing was applied."""
+
+
+class NotFound(DirsyncError):
+    """A named organization, member or group does not exist (exit 2)."""
+
+    exit_code = 2
+
+
+class PlanRefused(DirsyncError):
+    """A safety guard refused the plan; the store is unchanged (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, reasons: list[str], plan: Plan) -> None:
+        self.reasons = reasons
+        self.plan = plan
+        super().__init__("; ".join(reasons))

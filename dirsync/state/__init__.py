@@ -1,0 +1,1 @@
+"""The embedded organization store (SQLAlchemy): organizations, mirror, cursors, runs, events."""

@@ -1,0 +1,89 @@
+"""Values the store hands out and takes in. ORM rows never leave ``state/``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dirsync.model import Cursor, Mirror
+from dirsync.organization import OrganizationState
+from dirsync.plan import Outcome
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredOrganization:
+    """One organization as loaded before a run. ``version`` 0: never written."""
+
+    state: OrganizationState
+    mirror: Mirror
+    cursor: Cursor | None
+    version: int
+    #: users in the last complete read that was applied (for shrink guards)
+    last_user_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: Outcome
+    full: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    entries_read: int = 0
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    plan_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberView:
+    email: str
+    external_id: str | None
+    name: str | None
+    status: str
+    role: str
+    groups: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "email": self.email,
+            "external_id": self.external_id,
+            "name": self.name,
+            "status": self.status,
+            "role": self.role,
+            "groups": list(self.groups),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupView:
+    name: str
+    external_id: str | None
+    members: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "external_id": self.external_id, "members": list(self.members)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventView:
+    at: datetime
+    organization: str
+    actor: str
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "organization": self.organization,
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "before": self.before,
+            "after": self.after,
+        }
