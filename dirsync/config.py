@@ -25,7 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from dirsync.errors import ConfigError
+from dirsync.errors import ConfigError, NotFound
+from dirsync.rules import Deprovision, RemovalLimit, SyncRules
 from dirsync.secrets import Secret, SecretResolutionError, resolve_file, resolve_inline
 
 DEFAULT_CONFIG_PATHS = (Path("/etc/dirsync/config.toml"), Path("dirsync.toml"))
@@ -88,33 +89,11 @@ def _file_secret(value: object, info: ValidationInfo) -> Secret | None:
 FileSecret = Annotated[Secret | None, BeforeValidator(_file_secret)]
 
 
-class MaxRemovals(BaseModel):
-    """A count (``10``) or a share of the organization's members (``"10%"``)."""
-
-    model_config = ConfigDict(frozen=True)
-    count: int | None = None
-    percent: float | None = None
-
-    def limit(self, members: int) -> int:
-        """How many revocations + removals a run may make for an organization this size.
-
-        A percentage rounds down but never below one, so that a small organization can
-        still lose a single member without a manual approval.
-        """
-        if self.count is not None:
-            return self.count
-        assert self.percent is not None
-        return max(1, int(members * self.percent / 100))
-
-    def __str__(self) -> str:
-        return str(self.count) if self.count is not None else f"{self.percent:g}%"
-
-
-def _parse_max_removals(value: object) -> MaxRemovals:
-    if isinstance(value, MaxRemovals):
+def _parse_max_removals(value: object) -> RemovalLimit:
+    if isinstance(value, RemovalLimit):
         return value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return MaxRemovals(count=value)
+        return RemovalLimit(count=value)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith("%"):
@@ -123,9 +102,9 @@ def _parse_max_removals(value: object) -> MaxRemovals:
             except ValueError:
                 percent = -1.0
             if 0 <= percent <= 100:
-                return MaxRemovals(percent=percent)
+                return RemovalLimit(percent=percent)
         elif text.isdigit():
-            return MaxRemovals(count=int(text))
+            return RemovalLimit(count=int(text))
     raise ValueError(f"{value!r} is neither a count (10) nor a percentage (\"10%\")")
 
 
@@ -275,7 +254,7 @@ class SyncSettings(_Settings):
     remove_disabled: bool = True
     overwrite_existing: bool = False
     deprovision: Literal["revoke", "remove"] = "revoke"
-    max_removals: Annotated[MaxRemovals, BeforeValidator(_parse_max_removals)] = MaxRemovals(
+    max_removals: Annotated[RemovalLimit, BeforeValidator(_parse_max_removals)] = RemovalLimit(
         percent=10
     )
 
@@ -294,6 +273,17 @@ class OrganizationSettings(_Settings):
     source: SourceSettings
     sync: SyncSettings = SyncSettings()
     collection: tuple[CollectionSettings, ...] = ()
+
+    def rules(self) -> SyncRules:
+        return SyncRules(
+            users=self.sync.users,
+            groups=self.sync.groups,
+            remove_disabled=self.sync.remove_disabled,
+            overwrite_existing=self.sync.overwrite_existing,
+            deprovision=Deprovision(self.sync.deprovision),
+            max_removals=self.sync.max_removals,
+            seats=self.seats,
+        )
 
 
 def _default_store_url() -> str:
@@ -329,8 +319,6 @@ class Config(_Settings):
             if org.name == name:
                 return org
         known = ", ".join(o.name for o in self.organization) or "none"
-        from dirsync.errors import NotFound
-
         raise NotFound(f"no organization named {name!r} in the config (known: {known})")
 
     def select(self, names: tuple[str, ...] | list[str]) -> tuple[OrganizationSettings, ...]:

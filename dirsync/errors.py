@@ -88,7 +88,8 @@ class PlanRefused(DirsyncError):
 
     exit_code = 3
 
-    def __init__(self, reasons: list[str], plan: Plan) -> None:
+    def __init__(self, reasons: list[str], plan: Plan, *, warnings: tuple[str, ...] = ()) -> None:
         self.reasons = reasons
         self.plan = plan
+        self.warnings = warnings
         super().__init__("; ".join(reasons))

@@ -1,0 +1,272 @@
+"""The diff: desired organization + current organization + rules → plan. Pure and deterministic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dirsync.organization import (
+    DesiredOrganization,
+    DesiredUser,
+    Member,
+    MemberStatus,
+    OrganizationState,
+    RevokeReason,
+)
+from dirsync.plan import (
+    GroupCreate,
+    GroupDelete,
+    GroupUpdate,
+    Invite,
+    MemberUpdate,
+    Plan,
+    Remove,
+    Restore,
+    Revoke,
+)
+from dirsync.rules import Deprovision, SyncRules
+
+#: revocations a sync may undo: the ones a sync made
+_SYNC_REASONS = frozenset({RevokeReason.DISABLED, RevokeReason.DEPROVISIONED})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffInput:
+    desired: DesiredOrganization
+    current: OrganizationState
+    rules: SyncRules
+    #: users the directory explicitly deleted (tombstones)
+    deleted_user_ids: frozenset[str] = frozenset()
+    deleted_group_ids: frozenset[str] = frozenset()
+    #: the desired state comes from a complete read: absence may deprovision
+    complete: bool = True
+
+
+@dataclass(slots=True)
+class _Members:
+    """Working state while planning members."""
+
+    invite: list[Invite] = field(default_factory=list)
+    update: list[MemberUpdate] = field(default_factory=list)
+    revoke: list[Revoke] = field(default_factory=list)
+    restore: list[Restore] = field(default_factory=list)
+    remove: list[Remove] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def diff(given: DiffInput) -> tuple[Plan, tuple[str, ...]]:
+    """The plan and the warnings that arose while making it."""
+    members = _plan_members(given) if given.rules.users else _Members()
+    groups = _plan_groups(given, members) if given.rules.groups else ((), (), ())
+    plan = Plan(
+        invite=tuple(members.invite),
+        update=tuple(members.update),
+        revoke=tuple(members.revoke),
+        restore=tuple(members.restore),
+        remove=tuple(members.remove),
+        create_groups=groups[0],
+        update_groups=groups[1],
+        delete_groups=groups[2],
+    )
+    return plan, tuple(members.warnings)
+
+
+def _plan_members(given: DiffInput) -> _Members:
+    out = _Members()
+    current = given.current.members
+    by_external_id = {m.external_id: m for m in current if m.external_id is not None}
+    unlinked_by_email = {m.email.lower(): m for m in current if m.external_id is None}
+    emails_in_use = {m.email.lower(): m for m in current}
+    # Deprovisioning first: the address of a member removed in this plan is free to take.
+    _plan_deprovisioning(given, out)
+    for removed in out.remove:
+        emails_in_use.pop(removed.email.lower(), None)
+
+    # Linked members first, so that an address one of them gives up can be taken in this same
+    # plan; the store applies updates in this order, before invites.
+    linked = [
+        (u, by_external_id[u.external_id])
+        for u in given.desired.users
+        if u.external_id in by_external_id
+    ]
+    emails = _resolve_emails(linked, emails_in_use, out.warnings)
+    for user, member in sorted(linked, key=lambda pair: emails.order.get(pair[1].id, -1)):
+        _plan_existing(user, member, emails.final[member.id], False, given.rules, out)
+
+    for user in given.desired.users:
+        if user.external_id in by_external_id:
+            continue
+        if (candidate := unlinked_by_email.pop(user.email, None)) is not None:
+            _plan_existing(user, candidate, user.email, True, given.rules, out)
+            continue
+        if user.disabled:
+            continue  # a disabled user who is not yet a member is not invited
+        if (holder := emails_in_use.get(user.email)) is not None:
+            out.warnings.append(
+                f"cannot invite {user.email} ({user.external_id}): the address belongs to "
+                f"the member linked to {holder.external_id}"
+            )
+            continue
+        out.invite.append(Invite(external_id=user.external_id, email=user.email, name=user.name))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Emails:
+    #: member id → the email it ends up with
+    final: dict[int, str]
+    #: member id → position in which its email change can be applied
+    order: dict[int, int]
+
+
+def _resolve_emails(
+    linked: list[tuple[DesiredUser, Member]], in_use: dict[str, Member], warnings: list[str]
+) -> _Emails:
+    """Give each linked member its directory email unless another member keeps that address.
+
+    Repeats until nothing moves, so that chains (b gives up an address a takes) resolve in one
+    plan; what is still blocked after that (a swap, or an address of an unlinked member) keeps
+    its old email with a warning.
+    """
+    final = {m.id: m.email for _, m in linked}
+    order: dict[int, int] = {}
+    pending = [(u, m) for u, m in linked if u.email != m.email]
+    while pending:
+        blocked = []
+        for user, member in pending:
+            holder = in_use.get(user.email)
+            if holder is not None and holder.id != member.id:
+                blocked.append((user, member))
+                continue
+            in_use.pop(member.email.lower(), None)
+            in_use[user.email] = member
+            final[member.id] = user.email
+            order[member.id] = len(order)
+        if len(blocked) == len(pending):
+            break
+        pending = blocked
+    for user, member in pending:
+        warnings.append(
+            f"cannot change the email of {member.email} to {user.email}: the address belongs "
+            "to another member"
+        )
+    return _Emails(final=final, order=order)
+
+
+def _plan_existing(
+    user: DesiredUser, member: Member, email: str, adopt: bool, rules: SyncRules, out: _Members
+) -> None:
+    if adopt or email != member.email or user.name != member.name:
+        out.update.append(
+            MemberUpdate(
+                member_id=member.id,
+                external_id=user.external_id,
+                email=email,
+                name=user.name,
+                previous_email=member.email,
+                previous_name=member.name,
+                adopt=adopt,
+            )
+        )
+
+    if user.disabled:
+        if rules.remove_disabled and member.status != MemberStatus.REVOKED and not member.protected:
+            out.revoke.append(
+                Revoke(
+                    member_id=member.id,
+                    external_id=user.external_id,
+                    email=email,
+                    reason=RevokeReason.DISABLED,
+                    previous_status=member.status,
+                )
+            )
+    elif member.status == MemberStatus.REVOKED and member.revoked_reason in _SYNC_REASONS:
+        out.restore.append(
+            Restore(
+                member_id=member.id,
+                external_id=user.external_id,
+                email=email,
+                to_status=member.restore_status or MemberStatus.INVITED,
+            )
+        )
+
+
+def _plan_deprovisioning(given: DiffInput, out: _Members) -> None:
+    present = {u.external_id for u in given.desired.users} | given.desired.skipped_user_ids
+    absence_counts = given.complete and given.rules.overwrite_existing
+    for member in given.current.members:
+        if member.external_id is None or member.external_id in present:
+            continue  # members without an external id are never touched by a sync
+        explicit = member.external_id in given.deleted_user_ids
+        if not (explicit or absence_counts):
+            continue
+        if member.protected:
+            out.warnings.append(
+                f"{member.role} {member.email} is gone from the directory; owners and admins "
+                "are never deprovisioned by a sync"
+            )
+            continue
+        if given.rules.deprovision == Deprovision.REMOVE:
+            out.remove.append(
+                Remove(
+                    member_id=member.id,
+                    external_id=member.external_id,
+                    email=member.email,
+                    previous_status=member.status,
+                )
+            )
+        elif member.status != MemberStatus.REVOKED:
+            out.revoke.append(
+                Revoke(
+                    member_id=member.id,
+                    external_id=member.external_id,
+                    email=member.email,
+                    reason=RevokeReason.DEPROVISIONED,
+                    previous_status=member.status,
+                )
+            )
+
+
+def _plan_groups(
+    given: DiffInput, members: _Members
+) -> tuple[tuple[GroupCreate, ...], tuple[GroupUpdate, ...], tuple[GroupDelete, ...]]:
+    removed = {r.external_id for r in members.remove}
+    linked = {m.external_id for m in given.current.members if m.external_id is not None}
+    linked |= {u.external_id for u in members.update if u.adopt}
+    linked |= {i.external_id for i in members.invite}
+    linked -= removed
+
+    current = {g.external_id: g for g in given.current.groups if g.external_id is not None}
+    creates: list[GroupCreate] = []
+    updates: list[GroupUpdate] = []
+    for group in given.desired.groups:
+        wanted = group.member_external_ids & linked
+        existing = current.get(group.external_id)
+        if existing is None:
+            creates.append(
+                GroupCreate(
+                    external_id=group.external_id, name=group.name, member_external_ids=wanted
+                )
+            )
+            continue
+        have = existing.member_external_ids - removed
+        add, drop = wanted - have, have - wanted
+        if add or drop or group.name != existing.name:
+            updates.append(
+                GroupUpdate(
+                    group_id=existing.id,
+                    external_id=group.external_id,
+                    name=group.name,
+                    previous_name=existing.name,
+                    add_member_ids=frozenset(add),
+                    remove_member_ids=frozenset(drop),
+                )
+            )
+
+    desired_ids = {g.external_id for g in given.desired.groups}
+    absence_counts = given.complete and given.rules.overwrite_existing
+    deletes = [
+        GroupDelete(group_id=g.id, external_id=g.external_id, name=g.name)
+        for gid, g in sorted(current.items())
+        if gid not in desired_ids and (absence_counts or gid in given.deleted_group_ids)
+    ]
+    return tuple(creates), tuple(updates), tuple(deletes)

@@ -1,0 +1,49 @@
+"""One run's pure core, in the order of the design: mirror → desired → plan → guards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dirsync.errors import PlanRefused
+from dirsync.mapping import guards
+from dirsync.mapping.desired import desired_organization
+from dirsync.mapping.diff import DiffInput, diff
+from dirsync.mapping.mirror import update_mirror
+from dirsync.model import Mirror, Reading
+from dirsync.organization import DesiredOrganization, OrganizationState
+from dirsync.plan import Plan
+from dirsync.rules import SyncRules
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedRun:
+    plan: Plan
+    mirror: Mirror
+    desired: DesiredOrganization
+    warnings: tuple[str, ...]
+
+
+def plan_run(
+    *, mirror: Mirror, reading: Reading, current: OrganizationState, rules: SyncRules
+) -> PlannedRun:
+    """Plan one run; raises ``PlanRefused`` when a guard says no.
+
+    ``PlanRefused.plan`` still carries the plan, so a refusal can show what it refused.
+    """
+    updated = update_mirror(mirror, reading)
+    linked = frozenset(m.external_id for m in current.members if m.external_id is not None)
+    desired = desired_organization(updated.mirror, linked_ids=linked)
+    plan, diff_warnings = diff(
+        DiffInput(
+            desired=desired,
+            current=current,
+            rules=rules,
+            deleted_user_ids=updated.deleted_user_ids,
+            deleted_group_ids=updated.deleted_group_ids,
+            complete=updated.complete,
+        )
+    )
+    warnings = reading.warnings + desired.warnings + diff_warnings
+    if reasons := guards.refusal_reasons(plan, current, updated.mirror, rules):
+        raise PlanRefused(reasons, plan, warnings=warnings)
+    return PlannedRun(plan=plan, mirror=updated.mirror, desired=desired, warnings=warnings)

@@ -1,0 +1,49 @@
+"""The sync rules of one organization, as plain values the pure mapping layer can take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Deprovision(StrEnum):
+    REVOKE = "revoke"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemovalLimit:
+    """A count (``10``) or a share of the organization's members (``"10%"``)."""
+
+    count: int | None = None
+    percent: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.count is None) == (self.percent is None):
+            raise ValueError("a RemovalLimit is a count or a percentage")
+
+    def limit(self, members: int) -> int:
+        """How many revocations + removals one run may make in an organization this size.
+
+        A percentage rounds down but never below one, so that a small organization can still
+        lose a single member without a deliberate approval.
+        """
+        if self.count is not None:
+            return self.count
+        assert self.percent is not None
+        return max(1, int(members * self.percent / 100))
+
+    def __str__(self) -> str:
+        return str(self.count) if self.count is not None else f"{self.percent:g}%"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncRules:
+    users: bool = True
+    groups: bool = True
+    remove_disabled: bool = True
+    overwrite_existing: bool = False
+    deprovision: Deprovision = Deprovision.REVOKE
+    max_removals: RemovalLimit = RemovalLimit(percent=10)
+    #: 0 = unlimited
+    seats: int = 0
