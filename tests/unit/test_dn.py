@@ -1,0 +1,133 @@
+"""normalize_dn: one spelling per DN, so that refs compare equal exactly when the DNs are equal."""
+
+from __future__ import annotations
+
+import pytest
+
+from dirsync.connectors.dn import is_valid_dn, normalize_dn, strip_optional_uid
+
+BASE = "ou=people,dc=example,dc=org"
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("uid=alice,ou=People,dc=example,dc=org", f"uid=alice,{BASE}"),
+        ("UID=Alice,OU=People,DC=Example,DC=ORG", f"uid=alice,{BASE}"),
+        ("uid = alice , ou=People, dc=example,dc=org", f"uid=alice,{BASE}"),
+        ("cn=  Alice    Andersen  ,dc=org", "cn=alice andersen,dc=org"),
+        ("cn=\\ Alice\\ ,dc=org", "cn=alice,dc=org"),
+        (
+            "commonName=Alice,2.5.4.11=People,0.9.2342.19200300.100.1.25=org",
+            "cn=alice,ou=people,dc=org",
+        ),
+        ("OID.2.5.4.3=Alice,dc=org", "cn=alice,dc=org"),
+        ("cn=#0c05416c696365,dc=org", "cn=alice,dc=org"),  # BER UTF8String "Alice"
+        ('cn="Doe, John",dc=org', "cn=doe\\, john,dc=org"),
+        ("", ""),
+    ],
+)
+def test_spellings_of_one_dn_normalize_to_one_canonical_form(spelling: str, canonical: str) -> None:
+    assert normalize_dn(spelling) == canonical
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "cn=Doe\\, John+uid=jdoe,ou=People,dc=example,dc=org",
+        "uid=jdoe+cn=Doe\\, John,ou=People,dc=example,dc=org",
+        "UID=JDOE+CN=doe\\2C john,ou=people,dc=example,dc=org",
+        "cn=Doe\\2c John+uid=jdoe,ou=People,dc=example,dc=org",
+        'cn="Doe, John"+uid=jdoe,ou=People,dc=example,dc=org',
+        "cn = Doe\\, John + uid = jdoe , ou=People,dc=example,dc=org",
+    ],
+)
+def test_escapes_case_and_multi_valued_rdn_order_do_not_matter(spelling: str) -> None:
+    assert normalize_dn(spelling) == f"cn=doe\\, john+uid=jdoe,{BASE}"
+
+
+def test_hex_escapes_of_utf8_bytes_equal_the_characters() -> None:
+    assert normalize_dn("cn=Zo\\C3\\AB \\C3\\98rsted,dc=org") == normalize_dn(
+        "cn=Zoë Ørsted,dc=org"
+    )
+    assert normalize_dn("cn=Zoë Ørsted,dc=org") == "cn=zoë ørsted,dc=org"
+
+
+def test_every_special_character_survives_a_round_trip() -> None:
+    value = 'a,b+c"d\\e#f<g>h;i=j'
+    escaped = "".join("\\" + c if c in ',+"\\<>;=' else c for c in value)
+
+    canonical = normalize_dn(f"uid={escaped},dc=org")
+
+    assert canonical == normalize_dn("uid=a\\2Cb\\2Bc\\22d\\5Ce#f\\3Cg\\3Eh\\3Bi\\3Dj,dc=org")
+    assert normalize_dn(canonical) == canonical  # the canonical form parses back to itself
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("cn=a\\,b,dc=org", "cn=a,cn=b,dc=org"),  # an escaped comma is not a separator
+        ("cn=a\\+uid=b,dc=org", "cn=a+uid=b,dc=org"),  # an escaped plus is not a separator
+        ("cn=\\#0c0141,dc=org", "cn=#0c0141,dc=org"),  # a string starting with '#' vs BER
+        ("cn=#04024142,dc=org", "cn=ab,dc=org"),  # BER OCTET STRING is not a plain string
+        ("cn=a b,dc=org", "cn=ab,dc=org"),  # an inner space is significant
+        ("cn=alice,dc=org", "uid=alice,dc=org"),
+        ("cn=a\\3D,dc=org", "cn=a\\3D\\3D,dc=org"),
+    ],
+)
+def test_different_dns_never_collide(first: str, second: str) -> None:
+    assert normalize_dn(first) != normalize_dn(second)
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        "alice",
+        "cn=alice,",
+        "cn=alice+",
+        "=alice,dc=org",
+        "cn=alice,,dc=org",
+        "c n=alice",
+        "cn=alice\\",
+        "cn=a\\ff,dc=org",  # escaped bytes that are not UTF-8
+        "cn=#abc,dc=org",  # odd number of hex digits
+        "cn=#0c01zz",
+        "cn=a<b,dc=org",
+        'cn="unterminated,dc=org',
+        'cn="quoted"tail,dc=org',
+    ],
+)
+def test_a_malformed_dn_raises_value_error(malformed: str) -> None:
+    with pytest.raises(ValueError, match="not a DN"):
+        normalize_dn(malformed)
+    assert not is_valid_dn(malformed)
+
+
+@pytest.mark.parametrize(
+    ("value", "stripped"),
+    [
+        ("uid=alice,dc=org#'0101'B", "uid=alice,dc=org"),
+        ("uid=alice,dc=org#''B", "uid=alice,dc=org"),
+        ("uid=alice,dc=org", "uid=alice,dc=org"),
+        ("uid=alice\\#'01'B", "uid=alice\\#'01'B"),  # the '#' is escaped: part of the value
+        ("uid=alice\\\\#'01'B", "uid=alice\\\\"),  # an escaped backslash, then the UID
+        ("uid=alice#'012'B", "uid=alice#'012'B"),  # not a bit string
+    ],
+)
+def test_strip_optional_uid_drops_only_a_trailing_bit_string(value: str, stripped: str) -> None:
+    assert strip_optional_uid(value) == stripped
+
+
+@pytest.mark.parametrize(
+    "dn",
+    [
+        "uid=alice,ou=People,dc=example,dc=org",
+        "CN=  Zoë   Ørsted ,OU=People,DC=Example",
+        "commonName=a=b,2.5.4.11=x",
+        "cn=\uff46\uff55\uff4c\uff4c,dc=org",  # fullwidth "full": NFKC makes it plain
+    ],
+)
+def test_the_fast_path_agrees_with_the_full_parser(dn: str) -> None:
+    from dirsync.connectors.dn import _normalize_parsed
+
+    assert normalize_dn(dn) == _normalize_parsed(dn)
