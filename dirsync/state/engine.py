@@ -1,0 +1,119 @@
+"""Engines for the store: SQLite pragmas and real transactions, read-only opens, migrations.
+
+SQLite gets ``journal_mode=WAL`` (writable opens only), ``foreign_keys=ON`` and a
+``busy_timeout`` on every new connection. pysqlite's own transaction handling is switched off
+(SQLAlchemy's documented recipe) so that a transaction really starts with ``BEGIN``: a write
+transaction starts with ``BEGIN IMMEDIATE`` and so takes the write lock up front, waiting up to
+the busy timeout for another writer instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.pool import StaticPool
+
+#: execution option that makes a SQLite transaction start with BEGIN IMMEDIATE
+WRITE_OPTION = "dirsync_write"
+BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file behind a SQLite URL; None for an in-memory database."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    if database.startswith("file:"):
+        return Path(database.removeprefix("file:").split("?", 1)[0])
+    return Path(database)
+
+
+def readonly_sqlite_url(path: Path) -> URL:
+    """``sqlite:///file:PATH?mode=ro&uri=true``: SQLite itself refuses every write.
+
+    A read-only reader of a WAL database creates the ``-wal`` and ``-shm`` files when they are
+    missing and cannot remove them afterwards, and a dry run must leave no trace. They are
+    missing only when no connection has the database open (the last one to close removes
+    them), so then nothing is writing and ``immutable=1`` reads the file without them. While
+    another process has it open, the files exist and the ordinary read-only open uses them.
+    """
+    query = {"mode": "ro", "uri": "true"}
+    if not Path(f"{path}-wal").exists():
+        query["immutable"] = "1"
+    return URL.create("sqlite", database=f"file:{path.absolute()}", query=query)
+
+
+def create_store_engine(url: str | URL, *, readonly: bool = False) -> Engine:
+    """An engine for ``url``; for SQLite, with the pragmas and transaction recipe applied."""
+    parsed = make_url(url)
+    if not is_sqlite(parsed):
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if readonly and parsed.get_backend_name() == "postgresql":
+            options["execution_options"] = {"postgresql_readonly": True}
+        return create_engine(parsed, **options)
+    path = sqlite_path(parsed)
+    kwargs: dict[str, Any] = {}
+    if path is None:
+        # one shared connection, or every checkout would see a different empty database
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    elif readonly:
+        parsed = readonly_sqlite_url(path)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, **kwargs)
+    _install_sqlite_listeners(engine, wal=not readonly and path is not None)
+    return engine
+
+
+def _install_sqlite_listeners(engine: Engine, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # let SQLAlchemy, not pysqlite, decide where transactions begin
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if wal:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic configured in code: no alembic.ini is needed at runtime."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision, in one transaction."""
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            command.upgrade(alembic_config(connection), "head")
+
+
+def has_schema(engine: Engine) -> bool:
+    """Whether the store's tables exist (a read-only check)."""
+    with engine.connect() as connection:
+        return inspect(connection).has_table("organizations")

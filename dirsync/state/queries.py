@@ -1,0 +1,226 @@
+"""Read queries of the store; rows become values here and never leave ``state/``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dirsync.model import Cursor, Mirror
+from dirsync.organization import (
+    Member,
+    MemberStatus,
+    OrganizationState,
+    OrgGroup,
+    RevokeReason,
+    Role,
+)
+from dirsync.plan import Outcome
+from dirsync.state.mirror_rows import load_mirror
+from dirsync.state.records import EventView, GroupView, MemberView, RunRecord, StoredOrganization
+from dirsync.state.schema import (
+    CursorRow,
+    EventRow,
+    GroupMemberRow,
+    GroupRow,
+    MemberRow,
+    OrganizationRow,
+    RunRow,
+)
+
+
+def empty_organization(name: str) -> StoredOrganization:
+    return StoredOrganization(
+        state=OrganizationState(name=name), mirror=Mirror(), cursor=None, version=0
+    )
+
+
+def organization_id(session: Session, name: str) -> int | None:
+    return session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
+
+
+def load_organization(session: Session, name: str) -> StoredOrganization:
+    org = session.execute(
+        select(OrganizationRow.id, OrganizationRow.version, OrganizationRow.last_user_count).where(
+            OrganizationRow.name == name
+        )
+    ).one_or_none()
+    if org is None:
+        return empty_organization(name)
+    org_id, version, last_user_count = org
+    members = tuple(
+        Member(
+            id=row.id,
+            email=row.email,
+            external_id=row.external_id,
+            name=row.name,
+            status=MemberStatus(row.status),
+            role=Role(row.role),
+            restore_status=MemberStatus(row.restore_status) if row.restore_status else None,
+            revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
+        )
+        for row in session.execute(
+            select(
+                MemberRow.id,
+                MemberRow.email,
+                MemberRow.external_id,
+                MemberRow.name,
+                MemberRow.status,
+                MemberRow.role,
+                MemberRow.restore_status,
+                MemberRow.revoked_reason,
+            )
+            .where(MemberRow.organization_id == org_id)
+            .order_by(MemberRow.id)
+        )
+    )
+    linked: defaultdict[int, set[str]] = defaultdict(set)
+    edges = (
+        select(GroupMemberRow.group_id, MemberRow.external_id)
+        .join(MemberRow, MemberRow.id == GroupMemberRow.member_id)
+        .where(MemberRow.organization_id == org_id, MemberRow.external_id.is_not(None))
+    )
+    for group_id, external_id in session.execute(edges):
+        linked[group_id].add(external_id)
+    groups = tuple(
+        OrgGroup(id=g_id, external_id=ext, name=g_name, member_external_ids=frozenset(linked[g_id]))
+        for g_id, ext, g_name in session.execute(
+            select(GroupRow.id, GroupRow.external_id, GroupRow.name)
+            .where(GroupRow.organization_id == org_id)
+            .order_by(GroupRow.id)
+        )
+    )
+    cursor = session.execute(
+        select(CursorRow.kind, CursorRow.value).where(CursorRow.organization_id == org_id)
+    ).one_or_none()
+    return StoredOrganization(
+        state=OrganizationState(name=name, members=members, groups=groups),
+        mirror=load_mirror(session, org_id),
+        cursor=Cursor(kind=cursor.kind, value=cursor.value) if cursor else None,
+        version=version,
+        last_user_count=last_user_count,
+    )
+
+
+def member_views(session: Session, name: str) -> list[MemberView]:
+    org_id = organization_id(session, name)
+    if org_id is None:
+        return []
+    names: defaultdict[int, list[str]] = defaultdict(list)
+    stmt = (
+        select(GroupMemberRow.member_id, GroupRow.name)
+        .join(GroupRow, GroupRow.id == GroupMemberRow.group_id)
+        .where(GroupRow.organization_id == org_id)
+    )
+    for member_id, group_name in session.execute(stmt):
+        names[member_id].append(group_name)
+    rows = session.execute(
+        select(
+            MemberRow.id,
+            MemberRow.email,
+            MemberRow.external_id,
+            MemberRow.name,
+            MemberRow.status,
+            MemberRow.role,
+        )
+        .where(MemberRow.organization_id == org_id)
+        .order_by(MemberRow.email)
+    )
+    return [
+        MemberView(
+            email=r.email,
+            external_id=r.external_id,
+            name=r.name,
+            status=r.status,
+            role=r.role,
+            groups=tuple(sorted(names[r.id])),
+        )
+        for r in rows
+    ]
+
+
+def group_views(session: Session, name: str) -> list[GroupView]:
+    org_id = organization_id(session, name)
+    if org_id is None:
+        return []
+    emails: defaultdict[int, list[str]] = defaultdict(list)
+    stmt = (
+        select(GroupMemberRow.group_id, MemberRow.email)
+        .join(MemberRow, MemberRow.id == GroupMemberRow.member_id)
+        .where(MemberRow.organization_id == org_id)
+    )
+    for group_id, email in session.execute(stmt):
+        emails[group_id].append(email)
+    rows = session.execute(
+        select(GroupRow.id, GroupRow.name, GroupRow.external_id)
+        .where(GroupRow.organization_id == org_id)
+        .order_by(GroupRow.name, GroupRow.id)
+    )
+    return [
+        GroupView(name=r.name, external_id=r.external_id, members=tuple(sorted(emails[r.id])))
+        for r in rows
+    ]
+
+
+def event_views(session: Session, name: str, since: datetime | None) -> list[EventView]:
+    stmt = (
+        select(EventRow)
+        .join(OrganizationRow, OrganizationRow.id == EventRow.organization_id)
+        .where(OrganizationRow.name == name)
+        .order_by(EventRow.at, EventRow.id)
+    )
+    if since is not None:
+        stmt = stmt.where(EventRow.at >= since)
+    return [
+        EventView(
+            at=e.at,
+            organization=name,
+            actor=e.actor,
+            action=e.action,
+            target=e.target,
+            before=e.before,
+            after=e.after,
+        )
+        for e in session.scalars(stmt)
+    ]
+
+
+def last_runs(session: Session) -> dict[str, RunRecord]:
+    """The latest run (by start time) of every organization that has one."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=RunRow.organization_id,
+            order_by=(RunRow.started_at.desc(), RunRow.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = select(RunRow.id.label("run_id"), rank).subquery()
+    stmt = (
+        select(OrganizationRow.name, RunRow)
+        .join(RunRow, RunRow.organization_id == OrganizationRow.id)
+        .join(ranked, ranked.c.run_id == RunRow.id)
+        .where(ranked.c.rank == 1)
+    )
+    return {org: _run_record(run) for org, run in session.execute(stmt).tuples()}
+
+
+def _run_record(run: RunRow) -> RunRecord:
+    return RunRecord(
+        run_id=run.id,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        outcome=Outcome(run.outcome),
+        full=run.full,
+        counts=dict(run.counts or {}),
+        entries_read=run.entries_read,
+        error=run.error,
+        warnings=tuple(run.warnings or ()),
+        plan_digest=run.plan_digest,
+    )
+
+
+def organization_names(session: Session) -> list[str]:
+    return list(session.scalars(select(OrganizationRow.name).order_by(OrganizationRow.name)))

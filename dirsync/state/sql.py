@@ -1,0 +1,185 @@
+"""``Store``: the embedded organization store on SQLAlchemy (SQLite by default, or PostgreSQL).
+
+Every write is one transaction that either commits whole or leaves the store as it was; every
+SQLAlchemy or Alembic error becomes a ``StoreError`` (``ConcurrentRunError`` for a version
+conflict) raised ``from`` the original. A read-only store (dry runs, read commands) never
+creates, migrates or modifies anything, not even the SQLite file's journal mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TypeVar
+
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dirsync.errors import DirsyncError, StoreError
+from dirsync.model import Cursor, Mirror
+from dirsync.plan import Plan
+from dirsync.state import apply as apply_module
+from dirsync.state import queries
+from dirsync.state.engine import (
+    WRITE_OPTION,
+    create_store_engine,
+    has_schema,
+    is_sqlite,
+    sqlite_path,
+    upgrade,
+)
+from dirsync.state.records import EventView, GroupView, MemberView, RunRecord, StoredOrganization
+from dirsync.state.schema import RunRow
+
+T = TypeVar("T")
+
+
+def _describe(exc: BaseException) -> str:
+    """A short message: the driver's first line, without SQL text or parameters."""
+    origin = getattr(exc, "orig", None) or exc
+    text = str(origin).strip().splitlines()[0] if str(origin).strip() else ""
+    return f"{type(origin).__name__}: {text}" if text else type(origin).__name__
+
+
+class Store:
+    """One store; open with ``Store.open(url)``, close with ``close()`` (or use ``with``)."""
+
+    def __init__(self, engine: Engine | None, *, readonly: bool) -> None:
+        self._engine = engine
+        #: a read-only store over nothing (no file, no schema yet): every read is empty
+        self._empty = engine is None
+        self._sessions = sessionmaker(engine, expire_on_commit=False) if engine else None
+        self.readonly = readonly
+
+    @classmethod
+    def open(cls, url: str, *, readonly: bool = False) -> Store:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:  # its message repeats the URL, password included
+            raise StoreError("the store URL is not a valid SQLAlchemy URL") from exc
+        engine: Engine | None = None
+        try:
+            if readonly and is_sqlite(parsed):
+                path = sqlite_path(parsed)
+                if path is None or not path.is_file():
+                    return cls(None, readonly=True)  # behaves as empty; creates nothing
+            engine = create_store_engine(parsed, readonly=readonly)
+            if readonly:
+                if not has_schema(engine):
+                    engine.dispose()
+                    return cls(None, readonly=True)
+            else:
+                upgrade(engine)
+            return cls(engine, readonly=readonly)
+        except (SQLAlchemyError, CommandError, OSError) as exc:
+            if engine is not None:
+                engine.dispose()
+            raise StoreError(f"cannot open the store: {_describe(exc)}") from exc
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+            self._sessions = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Session]:
+        if self._sessions is None:
+            raise StoreError("the store is closed")
+        if write and self.readonly:
+            raise StoreError("the store was opened read-only")
+        options = {WRITE_OPTION: True} if write else None
+        try:
+            with self._sessions() as session:
+                session.connection(execution_options=options)
+                try:
+                    yield session
+                    if write:
+                        session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        except DirsyncError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store transaction failed: {_describe(exc)}") from exc
+
+    def _read(self, query: Callable[[Session], T], empty: T) -> T:
+        if self._empty:
+            return empty
+        with self._transaction(write=False) as session:
+            return query(session)
+
+    # -- the API -----------------------------------------------------------------------------
+
+    def load(self, organization: str) -> StoredOrganization:
+        return self._read(
+            lambda s: queries.load_organization(s, organization),
+            queries.empty_organization(organization),
+        )
+
+    def apply(
+        self,
+        organization: str,
+        *,
+        plan: Plan,
+        mirror_before: Mirror,
+        mirror_after: Mirror,
+        cursor: Cursor | None,
+        run: RunRecord,
+        expected_version: int,
+        now: datetime,
+    ) -> int:
+        """Write one run in one transaction; returns the organization's new version."""
+        job = apply_module.ApplyInput(
+            organization=organization,
+            plan=plan,
+            mirror_before=mirror_before,
+            mirror_after=mirror_after,
+            cursor=cursor,
+            run=run,
+            expected_version=expected_version,
+            now=now,
+        )
+        with self._transaction(write=True) as session:
+            return apply_module.apply_run(session, job)
+
+    def record_run(self, organization: str, run: RunRecord) -> None:
+        """Record a run that changed nothing else (failed, refused); replaces a same-id run."""
+        now = run.finished_at or run.started_at or datetime.now(UTC)
+        with self._transaction(write=True) as session:
+            org_id = apply_module.ensure_organization(session, organization, now)
+            session.merge(RunRow(**apply_module.run_values(org_id, run)))
+
+    def last_runs(self) -> dict[str, RunRecord]:
+        return self._read(queries.last_runs, {})
+
+    def members(self, organization: str) -> list[MemberView]:
+        return self._read(lambda s: queries.member_views(s, organization), [])
+
+    def groups(self, organization: str) -> list[GroupView]:
+        return self._read(lambda s: queries.group_views(s, organization), [])
+
+    def events(self, organization: str, *, since: datetime | None = None) -> list[EventView]:
+        return self._read(lambda s: queries.event_views(s, organization, since), [])
+
+    def organizations(self) -> list[str]:
+        return self._read(queries.organization_names, [])
