@@ -41,13 +41,13 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
-        raise ValueError("must be a duration such as \"30s\", \"15m\" or \"1h\"")
+        raise ValueError('must be a duration such as "30s", "15m" or "1h"')
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
-        raise ValueError(f"{value!r} is not a duration; use e.g. \"30s\", \"15m\" or \"1h\"")
+        raise ValueError(f'{value!r} is not a duration; use e.g. "30s", "15m" or "1h"')
     if seconds <= 0:
         raise ValueError("must be longer than zero")
     return timedelta(seconds=seconds)
@@ -105,7 +105,7 @@ def _parse_max_removals(value: object) -> RemovalLimit:
                 return RemovalLimit(percent=percent)
         elif text.isdigit():
             return RemovalLimit(count=int(text))
-    raise ValueError(f"{value!r} is neither a count (10) nor a percentage (\"10%\")")
+    raise ValueError(f'{value!r} is neither a count (10) nor a percentage ("10%")')
 
 
 class _Settings(BaseModel):
@@ -225,7 +225,7 @@ class AzureAdSourceSettings(_Settings):
     @classmethod
     def _group_name_filter(cls, value: str) -> str:
         if value and not re.match(r"^(include|exclude):", value.strip()):
-            raise ValueError("use \"include:Name A,Name B\" or \"exclude:Name A,Name B\"")
+            raise ValueError('use "include:Name A,Name B" or "exclude:Name A,Name B"')
         return value.strip()
 
     @model_validator(mode="after")
@@ -345,7 +345,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except FileNotFoundError:
         raise ConfigError("the config file does not exist", path=str(config_path)) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=str(config_path))
+        message = f"cannot read the config file: {exc.strerror}"
+        raise ConfigError(message, path=str(config_path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=str(config_path)) from None
     return parse_config(raw, base_dir=config_path.parent.resolve(), path=str(config_path))
@@ -368,7 +369,7 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
         elif error["type"] == "missing":
             message = "required key is missing"
         elif error["type"] == "union_tag_invalid":
-            message = "must be one of \"ldap\", \"active_directory\", \"azure_ad\""
+            message = 'must be one of "ldap", "active_directory", "azure_ad"'
         problems.append(f"{key}: {message}" if key else message)
     return problems
 

@@ -142,7 +142,9 @@ class GroupDelete:
         return {"name": self.name, "external_id": self.external_id}
 
 
-PlanEntry = Invite | MemberUpdate | Revoke | Restore | Remove | GroupCreate | GroupUpdate | GroupDelete
+PlanEntry = (
+    Invite | MemberUpdate | Revoke | Restore | Remove | GroupCreate | GroupUpdate | GroupDelete
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,4 @@
-"""Safety guards: a plan that would do too much, or stems from a suspicious read, is refused whole."""
+"""Safety guards: a plan that does too much, or comes from a suspicious read, is refused whole."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Keeping the mirror: a complete picture of the directory, from a snapshot or patched by a delta."""
+"""Keeping the mirror: a complete picture of the directory, from a snapshot or a delta."""
 
 from __future__ import annotations
 

@@ -36,7 +36,9 @@ def user(
     )
 
 
-def group(name: str, *members: DirectoryUser | DirectoryGroup, external_id: str | None = None) -> DirectoryGroup:
+def group(
+    name: str, *members: DirectoryUser | DirectoryGroup, external_id: str | None = None
+) -> DirectoryGroup:
     return DirectoryGroup(
         external_id=external_id or f"gid-{name}",
         ref=f"cn={name.lower()},ou=groups,dc=example,dc=org",
@@ -141,6 +143,7 @@ def apply_plan(state: OrganizationState, plan: Plan) -> OrganizationState:
     for delete in plan.delete_groups:
         groups.pop(delete.external_id, None)
     groups = {
-        k: replace(g, member_external_ids=g.member_external_ids - removed) for k, g in groups.items()
+        k: replace(g, member_external_ids=g.member_external_ids - removed)
+        for k, g in groups.items()
     }
     return replace(state, members=tuple(members.values()), groups=tuple(groups.values()))

@@ -74,7 +74,9 @@ def test_a_linked_member_is_never_relinked_to_another_directory_user() -> None:
 
 def test_an_email_or_name_change_updates_the_member_in_place() -> None:
     existing = member("alice@example.org", external_id="id-alice", name="Alice")
-    plan = plan_for(org(existing), reading(user("alice", email="alice.b@example.org", name="Alice B")))
+    plan = plan_for(
+        org(existing), reading(user("alice", email="alice.b@example.org", name="Alice B"))
+    )
     assert not plan.invite and not plan.revoke and not plan.remove
     (update,) = plan.update
     assert (update.member_id, update.email, update.name, update.adopt) == (
@@ -86,10 +88,14 @@ def test_an_email_or_name_change_updates_the_member_in_place() -> None:
 
 
 def test_a_disabled_member_is_revoked_and_restored_to_its_previous_status() -> None:
-    accepted = member("alice@example.org", external_id="id-alice", status=MemberStatus.ACCEPTED, name="Alice")
+    accepted = member(
+        "alice@example.org", external_id="id-alice", status=MemberStatus.ACCEPTED, name="Alice"
+    )
     state = org(accepted)
     plan = plan_for(state, reading(user("alice", disabled=True)))
-    assert [(r.email, r.reason) for r in plan.revoke] == [("alice@example.org", RevokeReason.DISABLED)]
+    assert [(r.email, r.reason) for r in plan.revoke] == [
+        ("alice@example.org", RevokeReason.DISABLED)
+    ]
     state = apply_plan(state, plan)
     assert state.members[0].status == MemberStatus.REVOKED
 
@@ -129,7 +135,9 @@ def test_absence_deprovisions_only_with_overwrite_existing() -> None:
 def test_deprovision_remove_removes_instead_of_revoking() -> None:
     gone = member("gone@example.org", external_id="id-gone")
     rules = SyncRules(
-        overwrite_existing=True, deprovision=Deprovision.REMOVE, max_removals=RemovalLimit(percent=100)
+        overwrite_existing=True,
+        deprovision=Deprovision.REMOVE,
+        max_removals=RemovalLimit(percent=100),
     )
     plan = plan_for(org(gone), reading(user("alice")), rules)
     assert [r.email for r in plan.remove] == ["gone@example.org"] and not plan.revoke
@@ -190,7 +198,9 @@ def test_a_duplicate_email_stays_with_the_member_already_linked() -> None:
 
 
 def test_unresolved_member_references_are_a_warning() -> None:
-    ghost = DirectoryGroup(external_id="g", ref="cn=g", name="G", member_refs=frozenset({"uid=ghost"}))
+    ghost = DirectoryGroup(
+        external_id="g", ref="cn=g", name="G", member_refs=frozenset({"uid=ghost"})
+    )
     desired = desired_organization(mirror(ghost), linked_ids=frozenset())
     assert any("uid=ghost" in w for w in desired.warnings)
 
@@ -198,11 +208,16 @@ def test_unresolved_member_references_are_a_warning() -> None:
 def test_nested_groups_are_flattened_and_cycles_are_harmless() -> None:
     alice, bob, carol = user("alice"), user("bob"), user("carol")
     inner = group("Inner", carol)
-    a = DirectoryGroup(external_id="a", ref="cn=a", name="A", member_refs=frozenset({alice.ref, "cn=b"}))
+    a = DirectoryGroup(
+        external_id="a", ref="cn=a", name="A", member_refs=frozenset({alice.ref, "cn=b"})
+    )
     b = DirectoryGroup(
         external_id="b", ref="cn=b", name="B", member_refs=frozenset({bob.ref, "cn=a", inner.ref})
     )
-    flat = flatten_groups({g.external_id: g for g in (a, b, inner)}, {u.ref: u.external_id for u in (alice, bob, carol)})
+    flat = flatten_groups(
+        {g.external_id: g for g in (a, b, inner)},
+        {u.ref: u.external_id for u in (alice, bob, carol)},
+    )
     everyone = {"id-alice", "id-bob", "id-carol"}
     assert flat.users["a"] == flat.users["b"] == everyone
     assert flat.users[inner.external_id] == {"id-carol"}
@@ -210,7 +225,9 @@ def test_nested_groups_are_flattened_and_cycles_are_harmless() -> None:
 
 def test_a_group_that_contains_itself_is_fine() -> None:
     alice = user("alice")
-    selfish = DirectoryGroup(external_id="s", ref="cn=s", name="S", member_refs=frozenset({"cn=s", alice.ref}))
+    selfish = DirectoryGroup(
+        external_id="s", ref="cn=s", name="S", member_refs=frozenset({"cn=s", alice.ref})
+    )
     assert flatten_groups({"s": selfish}, {alice.ref: alice.external_id}).users["s"] == {"id-alice"}
 
 
@@ -218,7 +235,9 @@ def test_deep_nesting_does_not_hit_the_recursion_limit() -> None:
     alice = user("alice")
     chain = {
         f"g{i}": DirectoryGroup(
-            external_id=f"g{i}", ref=f"cn=g{i}", name=f"g{i}",
+            external_id=f"g{i}",
+            ref=f"cn=g{i}",
+            name=f"g{i}",
             member_refs=frozenset({f"cn=g{i + 1}"} if i < 4999 else {alice.ref}),
         )
         for i in range(5000)
@@ -240,7 +259,11 @@ def test_groups_are_renamed_and_their_membership_replaced_exactly() -> None:
     state = org(
         member("alice@example.org", external_id="id-alice", name="Alice"),
         member("bob@example.org", external_id="id-bob", name="Bob"),
-        groups=(OrgGroup(id=1, external_id="gid-Eng", name="Eng", member_external_ids=frozenset({"id-alice"})),),
+        groups=(
+            OrgGroup(
+                id=1, external_id="gid-Eng", name="Eng", member_external_ids=frozenset({"id-alice"})
+            ),
+        ),
     )
     plan = plan_for(state, reading(alice, bob, group("Engineering", bob, external_id="gid-Eng")))
     (change,) = plan.update_groups
@@ -260,7 +283,9 @@ def test_a_plan_beyond_the_seats_is_refused_with_the_shortfall() -> None:
     state = org(member("a@example.org", external_id="id-a", name="A"))
     rules = SyncRules(seats=2)
     with pytest.raises(PlanRefused) as refused:
-        plan_for(state, reading(user("a", email="a@example.org", name="A"), user("b"), user("c")), rules)
+        plan_for(
+            state, reading(user("a", email="a@example.org", name="A"), user("b"), user("c")), rules
+        )
     assert "needs 3 seats" in str(refused.value) and "short by 1" in str(refused.value)
     assert len(refused.value.plan.invite) == 2
 

@@ -1,0 +1,346 @@
+"""The ``dirsync`` command line; the one place that maps exceptions to exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+import structlog
+
+from dirsync import logs, render
+from dirsync.config import Config, OrganizationSettings, find_config_path, load_config
+from dirsync.connectors.registry import create_connector
+from dirsync.errors import DirsyncError, NotFound, UsageError
+from dirsync.mapping.desired import desired_organization
+from dirsync.model import Mirror
+from dirsync.plan import Outcome
+from dirsync.state.sql import Store
+from dirsync.sync import RunResult, run_organization
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = structlog.get_logger("dirsync.cli")
+
+#: the exit code of each outcome; several organizations → the highest
+_OUTCOME_EXIT = {Outcome.FAILED: 1, Outcome.REFUSED: 3}
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def handle_errors(func: F) -> F:
+    """Turn dirsync errors into one-line messages and the contract's exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DirsyncError as exc:
+            click.echo(f"dirsync: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+
+class Context:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+            logs.configure(self._config.logging.level, self._config.logging.format)
+        return self._config
+
+    def organization(self, name: str | None) -> OrganizationSettings:
+        if name is not None:
+            return self.config.get(name)
+        orgs = self.config.organization
+        if len(orgs) == 1:
+            return orgs[0]
+        raise UsageError("name an organization with --org (the config has several or none)")
+
+    @contextmanager
+    def store(self, *, readonly: bool) -> Iterator[Store]:
+        store = Store.open(self.config.store.url, readonly=readonly)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+pass_context = click.make_pass_decorator(Context)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: $DIRSYNC_CONFIG, /etc/dirsync/config.toml, ./dirsync.toml).",
+)
+@click.version_option(package_name="dirsync")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Keep password-manager organizations in step with LDAP, AD and Azure AD directories."""
+    logs.configure()
+    ctx.obj = Context(config_path)
+
+
+@cli.command()
+@click.option(
+    "--org", "orgs", multiple=True, help="Organization to sync (repeatable; all by default)."
+)
+@click.option("--dry-run", is_flag=True, help="Read and plan, print the plan, write nothing.")
+@click.option("--full", is_flag=True, help="Ignore delta cursors and read everything.")
+@json_option
+@pass_context
+@handle_errors
+def sync(ctx: Context, orgs: tuple[str, ...], dry_run: bool, full: bool, as_json: bool) -> None:
+    """Sync the named organizations (all by default) once."""
+    selected = ctx.config.select(orgs)
+    results: list[RunResult] = []
+    with ctx.store(readonly=dry_run) as store:
+        for org in selected:
+            connector = create_connector(org.source, organization=org.name)
+            try:
+                with _progress(enabled=not as_json, label=org.name) as progress:
+                    results.append(
+                        run_organization(
+                            org.name,
+                            org.rules(),
+                            connector,
+                            store,
+                            dry_run=dry_run,
+                            full=full,
+                            progress=progress,
+                        )
+                    )
+            finally:
+                connector.close()
+    if as_json:
+        _emit_json([r.to_json() for r in results])
+    else:
+        out = render.console()
+        for result in results:
+            for part in render.run_report(result):
+                out.print(part)
+    code = max((_OUTCOME_EXIT.get(r.outcome, 0) for r in results), default=0)
+    sys.exit(code)
+
+
+@contextmanager
+def _progress(*, enabled: bool, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr while reading a large directory, only on a terminal."""
+    if not (enabled and sys.stderr.isatty()):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}: {task.completed} entries read"),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.update(task, completed=n)
+
+
+@cli.command("test")
+@click.option("--org", help="Organization to test (needed when the config has several).")
+@json_option
+@pass_context
+@handle_errors
+def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
+    """Connect, bind and show the users and groups the source yields after filters."""
+    settings = ctx.organization(org)
+    connector = create_connector(settings.source, organization=settings.name)
+    try:
+        reading = connector.read(None)
+    finally:
+        connector.close()
+    assert reading.snapshot is not None
+    mirror = Mirror.from_snapshot(reading.snapshot)
+    desired = desired_organization(mirror, linked_ids=frozenset())
+    email_by_id = {u.external_id: u.email for u in desired.users}
+    users = [
+        {"email": u.email, "external_id": u.external_id, "name": u.name, "disabled": u.disabled}
+        for u in desired.users
+    ]
+    groups = [
+        {
+            "name": g.name,
+            "external_id": g.external_id,
+            "members": sorted(email_by_id[i] for i in g.member_external_ids),
+        }
+        for g in desired.groups
+    ]
+    warnings = list(reading.warnings + desired.warnings)
+    if as_json:
+        _emit_json(
+            {"organization": settings.name, "users": users, "groups": groups, "warnings": warnings}
+        )
+        return
+    out = render.console()
+    out.print(f"[bold]{settings.name}[/bold]: connected, {reading.entries_read} entries read")
+    out.print(
+        render.table(
+            f"{len(users)} user(s)",
+            ["email", "name", "disabled", "external id"],
+            (
+                (u["email"], u["name"], "yes" if u["disabled"] else "", u["external_id"])
+                for u in users
+            ),
+        )
+    )
+    out.print(
+        render.table(
+            f"{len(groups)} group(s)",
+            ["name", "members", "external id"],
+            ((g["name"], ", ".join(g["members"]), g["external_id"]) for g in groups),
+        )
+    )
+    for warning in warnings:
+        out.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+@cli.command()
+@click.option("--org", "orgs", multiple=True, help="Organization (repeatable; all by default).")
+@json_option
+@pass_context
+@handle_errors
+def status(ctx: Context, orgs: tuple[str, ...], as_json: bool) -> None:
+    """Per organization: the last run, its outcome and counts, and the next run."""
+    selected = ctx.config.select(orgs)
+    with ctx.store(readonly=True) as store:
+        runs = store.last_runs()
+    rows: list[dict[str, Any]] = []
+    for org in selected:
+        run = runs.get(org.name)
+        next_run = None
+        if run is not None:
+            next_run = (run.finished_at or run.started_at) + org.interval
+        rows.append(
+            {
+                "organization": org.name,
+                "last_started": _iso(run.started_at) if run else None,
+                "last_finished": _iso(run.finished_at) if run else None,
+                "outcome": str(run.outcome) if run else None,
+                "counts": dict(run.counts) if run else {},
+                "error": run.error if run else None,
+                "next_run": _iso(next_run),
+            }
+        )
+    if as_json:
+        _emit_json(rows)
+        return
+    render.console().print(
+        render.table(
+            "organizations",
+            [
+                "organization",
+                "outcome",
+                "last started",
+                "last finished",
+                "changes",
+                "next run",
+                "error",
+            ],
+            (
+                (
+                    r["organization"],
+                    r["outcome"] or "never run",
+                    r["last_started"],
+                    r["last_finished"],
+                    ", ".join(f"{k} {v}" for k, v in r["counts"].items() if v),
+                    r["next_run"],
+                    r["error"],
+                )
+                for r in rows
+            ),
+        )
+    )
+
+
+@cli.command()
+@click.option("--org", required=True, help="Organization.")
+@json_option
+@pass_context
+@handle_errors
+def members(ctx: Context, org: str, as_json: bool) -> None:
+    """The organization's members in the embedded store."""
+    name = ctx.config.get(org).name
+    with ctx.store(readonly=True) as store:
+        found = store.members(name)
+    if as_json:
+        _emit_json([m.to_json() for m in found])
+    else:
+        render.console().print(render.members_table(found))
+
+
+@cli.command()
+@click.option("--org", required=True, help="Organization.")
+@json_option
+@pass_context
+@handle_errors
+def groups(ctx: Context, org: str, as_json: bool) -> None:
+    """The organization's groups in the embedded store, with their members."""
+    name = ctx.config.get(org).name
+    with ctx.store(readonly=True) as store:
+        found = store.groups(name)
+    if as_json:
+        _emit_json([g.to_json() for g in found])
+    else:
+        render.console().print(render.groups_table(found))
+
+
+@cli.group()
+def config() -> None:
+    """Configuration commands."""
+
+
+@config.command("check")
+@json_option
+@click.pass_obj
+def config_check(ctx: Context, as_json: bool) -> None:
+    """Validate the config file and say exactly what is wrong and where."""
+    path = str(find_config_path(ctx.config_path))
+    try:
+        loaded = load_config(path)
+    except DirsyncError as exc:
+        problems = getattr(exc, "problems", [str(exc)])
+        if as_json:
+            _emit_json({"config": path, "valid": False, "problems": problems})
+        else:
+            click.echo(f"{path}: {len(problems)} problem(s)", err=True)
+            for problem in problems:
+                click.echo(f"  {problem}", err=True)
+        sys.exit(exc.exit_code)
+    names = [o.name for o in loaded.organization]
+    if as_json:
+        _emit_json({"config": path, "valid": True, "organizations": names, "problems": []})
+    else:
+        click.echo(f"{path}: valid, {len(names)} organization(s): {', '.join(names) or 'none'}")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="dirsync", standalone_mode=True)
+    except NotFound as exc:  # raised outside a command wrapper (e.g. while parsing)
+        click.echo(f"dirsync: {exc}", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,81 @@
+"""Human output: rich tables on stdout. JSON output lives with the values (``to_json``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dirsync.plan import Plan
+from dirsync.state.records import GroupView, MemberView
+from dirsync.sync import RunResult
+
+_PLAN_LABELS = {
+    "invite": "invite",
+    "update": "update",
+    "revoke": "revoke",
+    "restore": "restore",
+    "remove": "remove",
+    "create_groups": "create group",
+    "update_groups": "update group",
+    "delete_groups": "delete group",
+}
+
+
+def console() -> Console:
+    return Console(soft_wrap=False, highlight=False)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    out = Table(title=title, title_justify="left")
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*("" if cell is None else str(cell) for cell in row))
+    return out
+
+
+def members_table(members: list[MemberView]) -> Table:
+    return table(
+        f"{len(members)} member(s)",
+        ["email", "name", "status", "role", "groups", "external id"],
+        ((m.email, m.name, m.status, m.role, ", ".join(m.groups), m.external_id) for m in members),
+    )
+
+
+def groups_table(groups: list[GroupView]) -> Table:
+    return table(
+        f"{len(groups)} group(s)",
+        ["name", "members", "external id"],
+        ((g.name, ", ".join(g.members), g.external_id) for g in groups),
+    )
+
+
+def plan_rows(plan: Plan) -> list[tuple[str, str, str]]:
+    rows = []
+    for key, label in _PLAN_LABELS.items():
+        for entry in getattr(plan, key):
+            data = entry.to_json()
+            target = data.get("email") or data.get("name") or ""
+            detail = {k: v for k, v in data.items() if k not in {"email", "name"} and v}
+            rows.append((label, str(target), ", ".join(f"{k}={v}" for k, v in detail.items())))
+    return rows
+
+
+def run_report(result: RunResult) -> list[Any]:
+    counts = ", ".join(f"{k} {v}" for k, v in result.plan.counts().items() if v) or "no changes"
+    parts: list[Any] = [
+        f"[bold]{result.organization}[/bold]: {result.outcome} ({counts}; "
+        f"{result.entries_read} entries read)"
+    ]
+    if result.refusal:
+        parts.extend(f"  [red]refused:[/red] {reason}" for reason in result.refusal)
+    elif result.error:
+        parts.append(f"  [red]error:[/red] {result.error}")
+    rows = plan_rows(result.plan)
+    if rows:
+        parts.append(table(None, ["change", "target", "details"], rows))
+    parts.extend(f"  [yellow]warning:[/yellow] {w}" for w in result.warnings)
+    return parts

@@ -1,0 +1,212 @@
+"""The imperative shell around the pure core: one organization, one run."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from dirsync.connectors.base import Connector, ProgressCallback
+from dirsync.errors import CursorExpired, PlanRefused, SourceError, StoreError
+from dirsync.mapping.pipeline import plan_run
+from dirsync.model import Reading
+from dirsync.plan import Outcome, Plan
+from dirsync.rules import SyncRules
+from dirsync.state.records import RunRecord, StoredOrganization
+from dirsync.state.sql import Store
+
+log = structlog.get_logger("dirsync.sync")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    organization: str
+    run_id: str
+    dry_run: bool
+    outcome: Outcome
+    plan: Plan
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+    refusal: tuple[str, ...] = ()
+    entries_read: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "organization": self.organization,
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "outcome": str(self.outcome),
+            "plan": self.plan.to_json(),
+            "counts": self.plan.counts(),
+            "plan_digest": self.plan.digest(),
+            "entries_read": self.entries_read,
+            "warnings": list(self.warnings),
+            "refusal": list(self.refusal),
+            "error": self.error,
+        }
+
+
+def run_organization(
+    name: str,
+    rules: SyncRules,
+    connector: Connector,
+    store: Store,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    now: Clock = utcnow,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Read, plan, guard and (unless dry) apply in one transaction.
+
+    Source failures and refusals are results, not exceptions, so that one organization's
+    trouble never stops the others; each is recorded as a run (except in a dry run, which
+    writes nothing at all).
+    """
+    run_id = uuid.uuid4().hex[:12]
+    started = now()
+    bound = log.bind(organization=name, run_id=run_id, dry_run=dry_run)
+    stored = store.load(name)
+    result = _Result(name=name, run_id=run_id, dry_run=dry_run)
+
+    try:
+        reading = _read(connector, stored, full=full, progress=progress, log=bound)
+    except SourceError as exc:
+        bound.error("sync.read_failed", error=str(exc))
+        return _finish(store, result.failed(str(exc)), started, now, full=full)
+
+    try:
+        planned = plan_run(mirror=stored.mirror, reading=reading, current=stored.state, rules=rules)
+    except PlanRefused as refused:
+        bound.warning("sync.refused", reasons=refused.reasons, **refused.plan.counts())
+        return _finish(
+            store,
+            result.refused(refused, entries_read=reading.entries_read),
+            started,
+            now,
+            full=reading.is_full,
+        )
+
+    for warning in planned.warnings:
+        bound.warning("sync.warning", message=warning)
+    plan = planned.plan
+    if dry_run:
+        bound.info("sync.planned", **plan.counts())
+        return result.done(Outcome.DRY_RUN, plan, planned.warnings, reading.entries_read)
+
+    outcome = Outcome.UNCHANGED if plan.is_empty else Outcome.APPLIED
+    done = result.done(outcome, plan, planned.warnings, reading.entries_read)
+    record = _record(done, started, now(), full=reading.is_full)
+    try:
+        store.apply(
+            name,
+            plan=plan,
+            mirror_before=stored.mirror,
+            mirror_after=planned.mirror,
+            cursor=reading.cursor,
+            run=record,
+            expected_version=stored.version,
+            now=record.started_at,
+        )
+    except StoreError as exc:
+        bound.error("sync.apply_failed", error=str(exc))
+        return _finish(store, result.failed(str(exc), plan=plan), started, now, full=full)
+    event = "sync.applied" if outcome == Outcome.APPLIED else "sync.unchanged"
+    bound.info(event, entries_read=reading.entries_read, **plan.counts())
+    return done
+
+
+def _read(
+    connector: Connector,
+    stored: StoredOrganization,
+    *,
+    full: bool,
+    progress: ProgressCallback | None,
+    log: Any,
+) -> Reading:
+    cursor = None if full else stored.cursor
+    try:
+        return connector.read(cursor, progress=progress)
+    except CursorExpired as exc:
+        log.info("sync.cursor_expired", reason=str(exc))
+        return connector.read(None, progress=progress)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Result:
+    name: str
+    run_id: str
+    dry_run: bool
+
+    def done(
+        self, outcome: Outcome, plan: Plan, warnings: tuple[str, ...], entries_read: int
+    ) -> RunResult:
+        return RunResult(
+            organization=self.name,
+            run_id=self.run_id,
+            dry_run=self.dry_run,
+            outcome=outcome,
+            plan=plan,
+            warnings=warnings,
+            entries_read=entries_read,
+        )
+
+    def failed(self, error: str, *, plan: Plan | None = None) -> RunResult:
+        return RunResult(
+            organization=self.name,
+            run_id=self.run_id,
+            dry_run=self.dry_run,
+            outcome=Outcome.FAILED,
+            plan=plan or Plan(),
+            error=error,
+        )
+
+    def refused(self, refused: PlanRefused, *, entries_read: int) -> RunResult:
+        return RunResult(
+            organization=self.name,
+            run_id=self.run_id,
+            dry_run=self.dry_run,
+            outcome=Outcome.REFUSED,
+            plan=refused.plan,
+            warnings=refused.warnings,
+            error=f"refused: {refused} (plan {refused.plan.digest()})",
+            refusal=tuple(refused.reasons),
+            entries_read=entries_read,
+        )
+
+
+def _record(result: RunResult, started: datetime, finished: datetime, *, full: bool) -> RunRecord:
+    return RunRecord(
+        run_id=result.run_id,
+        started_at=started,
+        finished_at=finished,
+        outcome=result.outcome,
+        full=full,
+        counts=result.plan.counts(),
+        entries_read=result.entries_read,
+        error=result.error,
+        warnings=result.warnings,
+        plan_digest=result.plan.digest(),
+    )
+
+
+def _finish(
+    store: Store, result: RunResult, started: datetime, now: Clock, *, full: bool
+) -> RunResult:
+    """Record a run that changed nothing else (failed or refused); a dry run records nothing."""
+    if not result.dry_run:
+        try:
+            store.record_run(result.organization, _record(result, started, now(), full=full))
+        except StoreError as exc:
+            log.error("sync.record_failed", organization=result.organization, error=str(exc))
+    return result
