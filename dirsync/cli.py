@@ -18,7 +18,7 @@ from dirsync.config import Config, OrganizationSettings, find_config_path, load_
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, NotFound, UsageError
 from dirsync.mapping.desired import desired_organization
-from dirsync.model import Mirror
+from dirsync.mapping.mirror import mirror_of
 from dirsync.plan import Outcome
 from dirsync.state.sql import Store
 from dirsync.sync import RunResult, run_organization
@@ -108,10 +108,12 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 def sync(ctx: Context, orgs: tuple[str, ...], dry_run: bool, full: bool, as_json: bool) -> None:
     """Sync the named organizations (all by default) once."""
     selected = ctx.config.select(orgs)
+    # every connector first: a missing one is a config error (exit 2) before anything runs
+    connectors = {org.name: create_connector(org.source, organization=org.name) for org in selected}
     results: list[RunResult] = []
     with ctx.store(readonly=dry_run) as store:
         for org in selected:
-            connector = create_connector(org.source, organization=org.name)
+            connector = connectors[org.name]
             try:
                 with _progress(enabled=not as_json, label=org.name) as progress:
                     results.append(
@@ -171,7 +173,7 @@ def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
     finally:
         connector.close()
     assert reading.snapshot is not None
-    mirror = Mirror.from_snapshot(reading.snapshot)
+    mirror, mirror_warnings = mirror_of(reading.snapshot)
     desired = desired_organization(mirror, linked_ids=frozenset())
     email_by_id = {u.external_id: u.email for u in desired.users}
     users = [
@@ -186,7 +188,7 @@ def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
         }
         for g in desired.groups
     ]
-    warnings = list(reading.warnings + desired.warnings)
+    warnings = list(reading.warnings + mirror_warnings + desired.warnings)
     if as_json:
         _emit_json(
             {"organization": settings.name, "users": users, "groups": groups, "warnings": warnings}

@@ -91,10 +91,3 @@ class Mirror:
 
     users: dict[str, DirectoryUser] = field(default_factory=dict)
     groups: dict[str, DirectoryGroup] = field(default_factory=dict)
-
-    @classmethod
-    def from_snapshot(cls, snapshot: DirectorySnapshot) -> Mirror:
-        return cls(
-            users={u.external_id: u for u in snapshot.users},
-            groups={g.external_id: g for g in snapshot.groups},
-        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,7 +26,8 @@ _PLAN_LABELS = {
 
 
 def console() -> Console:
-    return Console(soft_wrap=False, highlight=False)
+    # rich assumes 80 columns when stdout is not a terminal; a pipe or a file gets room
+    return Console(soft_wrap=False, highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
@@ -59,9 +61,23 @@ def plan_rows(plan: Plan) -> list[tuple[str, str, str]]:
         for entry in getattr(plan, key):
             data = entry.to_json()
             target = data.get("email") or data.get("name") or ""
-            detail = {k: v for k, v in data.items() if k not in {"email", "name"} and v}
-            rows.append((label, str(target), ", ".join(f"{k}={v}" for k, v in detail.items())))
+            rows.append((label, str(target), _details(data)))
     return rows
+
+
+def _details(data: dict[str, Any]) -> str:
+    """The interesting part of a plan entry, short: member lists become counts."""
+    parts: list[str] = []
+    for key, value in data.items():
+        if key in {"email", "name", "external_id"} or value in (None, False, [], {}):
+            continue
+        if key == "changes":
+            parts.extend(f"{field}: {c['before']} -> {c['after']}" for field, c in value.items())
+        elif isinstance(value, list):
+            parts.append(f"{key.replace('_', ' ')}: {len(value)}")
+        else:
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+    return ", ".join(parts)
 
 
 def run_report(result: RunResult) -> list[Any]:

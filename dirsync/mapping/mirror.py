@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dirsync.model import DirectoryDelta, Mirror, Reading
+from dirsync.model import (
+    DirectoryDelta,
+    DirectoryGroup,
+    DirectorySnapshot,
+    DirectoryUser,
+    Mirror,
+    Reading,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -15,6 +22,7 @@ class MirrorUpdate:
     deleted_group_ids: frozenset[str]
     #: True when the mirror comes from a complete read, so absence means absence
     complete: bool
+    warnings: tuple[str, ...] = ()
 
 
 def apply_delta(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
@@ -29,13 +37,39 @@ def apply_delta(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
     return Mirror(users=users, groups=groups)
 
 
+def mirror_of(snapshot: DirectorySnapshot) -> tuple[Mirror, tuple[str, ...]]:
+    """The mirror of a complete read, and a warning for each external id seen twice.
+
+    An external id is unique in a sane directory; twice means a misconfigured
+    ``external_id_attribute``. The first entry in ref order keeps it, deterministically.
+    """
+    warnings: list[str] = []
+    users: dict[str, DirectoryUser] = {}
+    for user in sorted(snapshot.users, key=lambda u: u.ref):
+        if (kept := users.setdefault(user.external_id, user)) is not user:
+            warnings.append(
+                f"external id {user.external_id} is on two users, {kept.ref} and {user.ref}; "
+                "the second is ignored (is external_id_attribute unique?)"
+            )
+    groups: dict[str, DirectoryGroup] = {}
+    for group in sorted(snapshot.groups, key=lambda g: g.ref):
+        if (kept_group := groups.setdefault(group.external_id, group)) is not group:
+            warnings.append(
+                f"external id {group.external_id} is on two groups, {kept_group.ref} and "
+                f"{group.ref}; the second is ignored"
+            )
+    return Mirror(users=users, groups=groups), tuple(warnings)
+
+
 def update_mirror(mirror: Mirror, reading: Reading) -> MirrorUpdate:
     if reading.snapshot is not None:
+        complete, warnings = mirror_of(reading.snapshot)
         return MirrorUpdate(
-            mirror=Mirror.from_snapshot(reading.snapshot),
+            mirror=complete,
             deleted_user_ids=frozenset(),
             deleted_group_ids=frozenset(),
             complete=True,
+            warnings=warnings,
         )
     assert reading.delta is not None
     return MirrorUpdate(

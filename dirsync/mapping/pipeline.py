@@ -43,7 +43,7 @@ def plan_run(
             complete=updated.complete,
         )
     )
-    warnings = reading.warnings + desired.warnings + diff_warnings
+    warnings = reading.warnings + updated.warnings + desired.warnings + diff_warnings
     if reasons := guards.refusal_reasons(plan, current, updated.mirror, rules):
         raise PlanRefused(reasons, plan, warnings=warnings)
     return PlannedRun(plan=plan, mirror=updated.mirror, desired=desired, warnings=warnings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from itertools import count
 
+from dirsync.mapping.mirror import mirror_of
 from dirsync.model import DirectoryGroup, DirectorySnapshot, DirectoryUser, Mirror, Reading
 from dirsync.organization import Member, MemberStatus, OrganizationState, OrgGroup, Role
 from dirsync.plan import Plan
@@ -60,7 +61,7 @@ def reading(*entries: DirectoryUser | DirectoryGroup) -> Reading:
 def mirror(*entries: DirectoryUser | DirectoryGroup) -> Mirror:
     snapshot = reading(*entries).snapshot
     assert snapshot is not None
-    return Mirror.from_snapshot(snapshot)
+    return mirror_of(snapshot)[0]
 
 
 def member(

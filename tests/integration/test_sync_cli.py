@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from click.testing import CliRunner
 
 from dirsync.cli import cli
@@ -494,3 +495,36 @@ def test_the_console_script_and_python_m_work_in_a_real_process(dirsync: Dirsync
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["outcome"] == "applied"
     assert dirsync.tree.server.reader_password not in proc.stdout + proc.stderr
+
+
+def test_ldaps_with_a_ca_file_and_a_password_file(
+    dirsync: Dirsync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    company(dirsync.tree)
+    (dirsync.tmp_path / "ca.pem").write_bytes(dirsync.tree.server.ca_file.read_bytes())
+    (dirsync.tmp_path / "reader.pw").write_text(dirsync.tree.server.reader_password + "\n")
+    source = {"url": dirsync.tree.server.ldaps_url, "ca_file": "ca.pem"}
+    del dirsync.source["bind_password"]
+    dirsync.set(source={**source, "bind_password_file": "reader.pw"})
+    assert len(dirsync.sync_json()["plan"]["invite"]) == 3
+
+    monkeypatch.setenv("ACME_READER_PASSWORD", dirsync.tree.server.reader_password)
+    del dirsync.source["bind_password_file"]
+    dirsync.set(
+        source={
+            "bind_password": "${ACME_READER_PASSWORD}",
+            "start_tls": True,
+            "url": dirsync.tree.server.url,
+        }
+    )
+    assert dirsync.sync_json()["outcome"] == "unchanged"
+
+
+def test_a_certificate_from_another_ca_fails_with_exit_1(dirsync: Dirsync) -> None:
+    company(dirsync.tree)
+    other = dirsync.tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    dirsync.set(source={"url": dirsync.tree.server.ldaps_url, "ca_file": str(other)})
+    code, out, _err = dirsync.run("sync")
+    assert code == 1 and "acme" in out and "certificate" in out.lower()
+    assert not dirsync.members()

@@ -322,3 +322,13 @@ def test_applying_a_plan_then_planning_again_gives_an_empty_plan() -> None:
     first = plan_for(state, read, rules)
     assert not first.is_empty
     assert plan_for(apply_plan(state, first), read, rules).is_empty
+
+
+def test_an_external_id_on_two_users_is_a_warning_and_one_of_them_is_kept() -> None:
+    first = user("alice", external_id="same")
+    second = user("bob", external_id="same")
+    planned = plan_run(
+        mirror=Mirror(), reading=reading(second, first), current=org(), rules=LENIENT
+    )
+    assert [i.email for i in planned.plan.invite] == ["alice@example.org"]
+    assert any("external id same is on two users" in w for w in planned.warnings)
