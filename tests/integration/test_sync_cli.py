@@ -528,3 +528,45 @@ def test_a_certificate_from_another_ca_fails_with_exit_1(dirsync: Dirsync) -> No
     code, out, _err = dirsync.run("sync")
     assert code == 1 and "acme" in out and "certificate" in out.lower()
     assert not dirsync.members()
+
+
+KILL_INSIDE_APPLY = """
+import os, signal, sys
+from dirsync.state import apply
+from dirsync.cli import main
+
+fatal_stage, config = sys.argv[1], sys.argv[2]
+
+def die(stage: str) -> None:
+    if stage == fatal_stage:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+apply._fault_hook = die
+sys.argv = ["dirsync", "--config", config, "sync"]
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    "stage", ["after_members", "after_groups", "after_mirror", "before_commit"]
+)
+def test_a_process_killed_inside_apply_leaves_the_store_as_it_was(
+    dirsync: Dirsync, stage: str
+) -> None:
+    company(dirsync.tree)
+    dirsync.sync_json()
+    dirsync.tree.add(dirsync.tree.person("dave"))
+    set_disabled(dirsync.tree, "bob", True)
+    before = dirsync.dump()
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_INSIDE_APPLY, stage, str(dirsync.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == -9, proc.stderr
+    assert dirsync.dump() == before
+    result = dirsync.sync_json()
+    assert [i["email"] for i in result["plan"]["invite"]] == ["dave@example.org"]
+    assert [r["email"] for r in result["plan"]["revoke"]] == ["bob@example.org"]
