@@ -7,18 +7,15 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 import structlog
 
-from dirsync import logs, render
+from dirsync import logs, render, views
 from dirsync.config import Config, OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, NotFound, UsageError
-from dirsync.mapping.desired import desired_organization
-from dirsync.mapping.mirror import mirror_of
 from dirsync.plan import Outcome
 from dirsync.state.sql import Store
 from dirsync.sync import RunResult, run_organization
@@ -172,53 +169,14 @@ def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
         reading = connector.read(None)
     finally:
         connector.close()
-    assert reading.snapshot is not None
-    mirror, mirror_warnings = mirror_of(reading.snapshot)
-    desired = desired_organization(mirror, linked_ids=frozenset())
-    email_by_id = {u.external_id: u.email for u in desired.users}
-    users = [
-        {"email": u.email, "external_id": u.external_id, "name": u.name, "disabled": u.disabled}
-        for u in desired.users
-    ]
-    groups = [
-        {
-            "name": g.name,
-            "external_id": g.external_id,
-            "members": sorted(email_by_id[i] for i in g.member_external_ids),
-        }
-        for g in desired.groups
-    ]
-    warnings = list(reading.warnings + mirror_warnings + desired.warnings)
+    view = views.source_view(settings.name, reading)
     if as_json:
-        _emit_json(
-            {"organization": settings.name, "users": users, "groups": groups, "warnings": warnings}
-        )
+        _emit_json(view)
         return
     out = render.console()
     out.print(f"[bold]{settings.name}[/bold]: connected, {reading.entries_read} entries read")
-    out.print(
-        render.table(
-            f"{len(users)} user(s)",
-            ["email", "name", "disabled", "external id"],
-            (
-                (u["email"], u["name"], "yes" if u["disabled"] else "", u["external_id"])
-                for u in users
-            ),
-        )
-    )
-    out.print(
-        render.table(
-            f"{len(groups)} group(s)",
-            ["name", "members", "external id"],
-            ((g["name"], ", ".join(g["members"]), g["external_id"]) for g in groups),
-        )
-    )
-    for warning in warnings:
-        out.print(f"[yellow]warning:[/yellow] {warning}")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    for part in render.source_report(view):
+        out.print(part)
 
 
 @cli.command()
@@ -230,53 +188,28 @@ def status(ctx: Context, orgs: tuple[str, ...], as_json: bool) -> None:
     """Per organization: the last run, its outcome and counts, and the next run."""
     selected = ctx.config.select(orgs)
     with ctx.store(readonly=True) as store:
-        runs = store.last_runs()
-    rows: list[dict[str, Any]] = []
-    for org in selected:
-        run = runs.get(org.name)
-        next_run = None
-        if run is not None:
-            next_run = (run.finished_at or run.started_at) + org.interval
-        rows.append(
-            {
-                "organization": org.name,
-                "last_started": _iso(run.started_at) if run else None,
-                "last_finished": _iso(run.finished_at) if run else None,
-                "outcome": str(run.outcome) if run else None,
-                "counts": dict(run.counts) if run else {},
-                "error": run.error if run else None,
-                "next_run": _iso(next_run),
-            }
-        )
+        rows = views.status_rows(selected, store.last_runs())
     if as_json:
         _emit_json(rows)
-        return
-    render.console().print(
-        render.table(
-            "organizations",
-            [
-                "organization",
-                "outcome",
-                "last started",
-                "last finished",
-                "changes",
-                "next run",
-                "error",
-            ],
-            (
-                (
-                    r["organization"],
-                    r["outcome"] or "never run",
-                    r["last_started"],
-                    r["last_finished"],
-                    ", ".join(f"{k} {v}" for k, v in r["counts"].items() if v),
-                    r["next_run"],
-                    r["error"],
-                )
-                for r in rows
-            ),
-        )
-    )
+    else:
+        render.console().print(render.status_table(rows))
+
+
+def _show_store_listing(
+    ctx: Context,
+    org: str,
+    as_json: bool,
+    fetch: Callable[[Store, str], list[Any]],
+    as_table: Callable[[list[Any]], Any],
+) -> None:
+    """Print one organization's rows from the store, as JSON or a table."""
+    name = ctx.config.get(org).name
+    with ctx.store(readonly=True) as store:
+        found = fetch(store, name)
+    if as_json:
+        _emit_json([row.to_json() for row in found])
+    else:
+        render.console().print(as_table(found))
 
 
 @cli.command()
@@ -286,13 +219,7 @@ def status(ctx: Context, orgs: tuple[str, ...], as_json: bool) -> None:
 @handle_errors
 def members(ctx: Context, org: str, as_json: bool) -> None:
     """The organization's members in the embedded store."""
-    name = ctx.config.get(org).name
-    with ctx.store(readonly=True) as store:
-        found = store.members(name)
-    if as_json:
-        _emit_json([m.to_json() for m in found])
-    else:
-        render.console().print(render.members_table(found))
+    _show_store_listing(ctx, org, as_json, Store.members, render.members_table)
 
 
 @cli.command()
@@ -302,13 +229,7 @@ def members(ctx: Context, org: str, as_json: bool) -> None:
 @handle_errors
 def groups(ctx: Context, org: str, as_json: bool) -> None:
     """The organization's groups in the embedded store, with their members."""
-    name = ctx.config.get(org).name
-    with ctx.store(readonly=True) as store:
-        found = store.groups(name)
-    if as_json:
-        _emit_json([g.to_json() for g in found])
-    else:
-        render.console().print(render.groups_table(found))
+    _show_store_listing(ctx, org, as_json, Store.groups, render.groups_table)
 
 
 @cli.group()

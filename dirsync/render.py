@@ -95,3 +95,51 @@ def run_report(result: RunResult) -> list[Any]:
         parts.append(table(None, ["change", "target", "details"], rows))
     parts.extend(f"  [yellow]warning:[/yellow] {w}" for w in result.warnings)
     return parts
+
+
+def source_report(view: dict[str, Any]) -> list[Any]:
+    users, groups = view["users"], view["groups"]
+    parts: list[Any] = [
+        table(
+            f"{len(users)} user(s)",
+            ["email", "name", "disabled", "external id"],
+            (
+                (u["email"], u["name"], "yes" if u["disabled"] else "", u["external_id"])
+                for u in users
+            ),
+        ),
+        table(
+            f"{len(groups)} group(s)",
+            ["name", "members", "external id"],
+            ((g["name"], ", ".join(g["members"]), g["external_id"]) for g in groups),
+        ),
+    ]
+    parts.extend(f"[yellow]warning:[/yellow] {w}" for w in view["warnings"])
+    return parts
+
+
+def status_table(rows: list[dict[str, Any]]) -> Table:
+    return table(
+        "organizations",
+        [
+            "organization",
+            "outcome",
+            "last started",
+            "last finished",
+            "changes",
+            "next run",
+            "error",
+        ],
+        (
+            (
+                r["organization"],
+                r["outcome"] or "never run",
+                r["last_started"],
+                r["last_finished"],
+                ", ".join(f"{k} {v}" for k, v in r["counts"].items() if v),
+                r["next_run"],
+                r["error"],
+            )
+            for r in rows
+        ),
+    )

@@ -1,0 +1,76 @@
+"""The documents that read commands print: plain dicts, the same for --json and for tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from dirsync.config import OrganizationSettings
+from dirsync.mapping.desired import desired_organization
+from dirsync.mapping.mirror import mirror_of
+from dirsync.model import Reading
+from dirsync.state.records import RunRecord
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, or None."""
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def source_view(organization: str, reading: Reading) -> dict[str, Any]:
+    """What ``dirsync test`` shows: the users and groups the source yields after filters."""
+    assert reading.snapshot is not None, "dirsync test always reads in full"
+    mirror, mirror_warnings = mirror_of(reading.snapshot)
+    desired = desired_organization(mirror, linked_ids=frozenset())
+    email_by_id = {u.external_id: u.email for u in desired.users}
+    return {
+        "organization": organization,
+        "users": [
+            {"email": u.email, "external_id": u.external_id, "name": u.name, "disabled": u.disabled}
+            for u in desired.users
+        ],
+        "groups": [
+            {
+                "name": g.name,
+                "external_id": g.external_id,
+                "members": sorted(email_by_id[i] for i in g.member_external_ids),
+            }
+            for g in desired.groups
+        ],
+        "warnings": list(reading.warnings + mirror_warnings + desired.warnings),
+    }
+
+
+def status_rows(
+    organizations: Iterable[OrganizationSettings], runs: Mapping[str, RunRecord]
+) -> list[dict[str, Any]]:
+    """One row per organization: its last run, and when the next one is due."""
+    rows: list[dict[str, Any]] = []
+    for org in organizations:
+        run = runs.get(org.name)
+        if run is None:
+            rows.append(
+                {
+                    "organization": org.name,
+                    "last_started": None,
+                    "last_finished": None,
+                    "outcome": None,
+                    "counts": {},
+                    "error": None,
+                    "next_run": None,
+                }
+            )
+            continue
+        rows.append(
+            {
+                "organization": org.name,
+                "last_started": iso(run.started_at),
+                "last_finished": iso(run.finished_at),
+                "outcome": str(run.outcome),
+                "counts": dict(run.counts),
+                "error": run.error,
+                "next_run": iso((run.finished_at or run.started_at) + org.interval),
+            }
+        )
+    return rows
