@@ -3,11 +3,20 @@
 Values only, no I/O. ``ref`` is how other entries point at an entry: the normalized DN for
 LDAP and Active Directory, the object id for Graph. Group members are refs, so a group can
 point at users and at other groups (nesting), and a ref that resolves to nothing is a warning.
+A group may also name a user by user name (``username_ref``), as posixGroup's memberUid does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+#: refs of the form ``username:<name>`` point at a user by user name (posixGroup memberUid)
+USERNAME_REF_PREFIX = "username:"
+
+
+def username_ref(username: str) -> str:
+    """The ref a group uses to name a member by user name rather than by DN."""
+    return USERNAME_REF_PREFIX + username.strip().lower()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

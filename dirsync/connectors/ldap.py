@@ -24,6 +24,7 @@ from dirsync.model import (
     DirectoryUser,
     Reading,
     SourceInfo,
+    username_ref,
 )
 
 
@@ -274,6 +275,8 @@ class LdapConnector:
         s = self.settings
         member_attribute = s.member_attribute
         unique_member = member_attribute.lower() == "uniquemember"
+        # posixGroup's memberUid names members by user name, not by DN
+        by_username = member_attribute.lower() == "memberuid"
         entries = reader.search(
             "groups",
             s.group_path,
@@ -295,6 +298,10 @@ class LdapConnector:
                 continue
             members = set()
             for value in reader.values(entry, member_attribute):
+                if by_username:
+                    if value.strip():
+                        members.add(username_ref(value))
+                    continue
                 member = strip_optional_uid(value) if unique_member else value
                 try:
                     members.add(normalize_dn(member))

@@ -35,6 +35,13 @@ PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
 SUCCESS: Final = 0
 NO_SUCH_OBJECT: Final = 32
 INVALID_CREDENTIALS: Final = 49
+#: what an administrator can do about a search the server cut short
+_LIMIT_HINTS: Final = {
+    3: "the server's time limit; raise olcTimeLimit (or olcLimits) for the bind account",
+    4: "the server's size limit; raise olcSizeLimit or set olcLimits "
+    "(e.g. size.prtotal=unlimited) for the bind account",
+    11: "an administrative limit; raise the server's limits for the bind account",
+}
 
 #: a raw ldap3 search result entry: {"dn", "raw_dn", "raw_attributes", "attributes", "type"}
 RawEntry = dict[str, Any]
@@ -285,9 +292,12 @@ class LdapSession:
             if code != SUCCESS:
                 reason = f"{result.get('description') or 'error'} ({code})"
                 message = (result.get("message") or "").strip()
+                hint = _LIMIT_HINTS.get(code) if isinstance(code, int) else None
                 raise SourceReadIncomplete(
                     f"{self._where()}: the {what} search stopped after {count} entries: "
-                    f"{reason}" + (f": {message}" if message else "")
+                    f"{reason}"
+                    + (f": {message}" if message else "")
+                    + (f" ({hint}); nothing was changed" if hint else "; nothing was changed")
                 )
             for item in conn.response or ():
                 kind = item.get("type")

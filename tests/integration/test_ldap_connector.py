@@ -22,8 +22,9 @@ from dirsync.errors import (
     SourceTLSError,
     SourceUnreachable,
 )
-from dirsync.model import DirectoryGroup, DirectoryUser, Reading
+from dirsync.model import DirectoryGroup, DirectoryUser, Reading, username_ref
 from dirsync.testing.slapd import Slapd, free_ports
+from tests.integration.conftest import ldif_record
 
 if TYPE_CHECKING:
     from conftest import LdapTree, LimitedAccount
@@ -449,3 +450,22 @@ def test_a_connection_lost_during_the_read_is_incomplete(tmp_path: Path) -> None
         with pytest.raises(SourceReadIncomplete, match="after 2 entries"):
             connector.read(None, progress=stop_server_after_the_first_page)
         connector.close()
+
+
+def test_posix_groups_name_their_members_by_user_name(ldap_tree: LdapTree) -> None:
+    ldap_tree.add(
+        ldap_tree.person("alice"),
+        ldif_record(
+            f"cn=staff,{ldap_tree.groups}",
+            {
+                "objectClass": "posixGroup",
+                "cn": "staff",
+                "gidNumber": "5000",
+                "memberUid": ["alice", "Ghost"],
+            },
+        ),
+    )
+    reading = ldap_tree.read(group_object_class="posixGroup", member_attribute="memberUid")
+    assert reading.snapshot is not None
+    (group,) = reading.snapshot.groups
+    assert group.member_refs == {username_ref("alice"), username_ref("ghost")}

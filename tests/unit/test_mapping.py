@@ -11,7 +11,7 @@ from dirsync.errors import PlanRefused
 from dirsync.mapping.desired import desired_organization
 from dirsync.mapping.groups import flatten_groups
 from dirsync.mapping.pipeline import plan_run
-from dirsync.model import DirectoryDelta, DirectoryGroup, Mirror, Reading
+from dirsync.model import DirectoryDelta, DirectoryGroup, Mirror, Reading, username_ref
 from dirsync.organization import MemberStatus, OrganizationState, OrgGroup, RevokeReason, Role
 from dirsync.plan import Plan
 from dirsync.rules import Deprovision, RemovalLimit, SyncRules
@@ -332,3 +332,12 @@ def test_an_external_id_on_two_users_is_a_warning_and_one_of_them_is_kept() -> N
     )
     assert [i.email for i in planned.plan.invite] == ["alice@example.org"]
     assert any("external id same is on two users" in w for w in planned.warnings)
+
+
+def test_a_group_may_name_members_by_user_name() -> None:
+    alice = user("Alice")
+    posix = DirectoryGroup(
+        external_id="p", ref="cn=p", name="P", member_refs=frozenset({username_ref("alice")})
+    )
+    plan = plan_for(org(), reading(alice, posix))
+    assert [g.member_external_ids for g in plan.create_groups] == [{alice.external_id}]
