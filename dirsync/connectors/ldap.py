@@ -36,11 +36,23 @@ def _unique(names: Iterable[str]) -> list[str]:
 
 
 def join_dn(path: str, base_dn: str) -> str:
-    """``ou=People`` + ``dc=acme,dc=example``; an empty path is the base itself."""
+    """``ou=People`` + ``dc=acme,dc=example``; an empty path is the base itself.
+
+    A path that already ends with the base DN (a full DN where a relative one was meant) is
+    taken as it is rather than doubled.
+    """
     path = path.strip().strip(",")
     if not path:
         return base_dn
-    return f"{path},{base_dn}" if base_dn else path
+    if not base_dn:
+        return path
+    try:
+        normalized, base = normalize_dn(path), normalize_dn(base_dn)
+        if normalized == base or normalized.endswith("," + base):
+            return path
+    except ValueError:
+        pass  # not a DN: the server will say so, with the search base in the message
+    return f"{path},{base_dn}"
 
 
 class _Reader:

@@ -131,3 +131,15 @@ def test_the_fast_path_agrees_with_the_full_parser(dn: str) -> None:
     from dirsync.connectors.dn import _normalize_parsed
 
     assert normalize_dn(dn) == _normalize_parsed(dn)
+
+
+def test_a_search_path_is_joined_to_the_base_unless_it_already_ends_with_it() -> None:
+    from dirsync.connectors.ldap import join_dn
+
+    assert join_dn("ou=People", "dc=acme,dc=example") == "ou=People,dc=acme,dc=example"
+    assert join_dn("", "dc=acme,dc=example") == "dc=acme,dc=example"
+    full = "ou=People,DC=Acme,dc=example"
+    assert join_dn(full, "dc=acme,dc=example") == full
+    assert join_dn("ou=x,dc=notacme,dc=example", "dc=acme,dc=example") == (
+        "ou=x,dc=notacme,dc=example,dc=acme,dc=example"
+    )
