@@ -41,6 +41,10 @@ def handle_errors(func: F) -> F:
         except DirsyncError as exc:
             click.echo(f"dirsync: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except Exception as exc:  # a bug: say so in one line; the traceback goes to the log
+            log.exception("cli.internal_error")
+            click.echo(f"dirsync: internal error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 

@@ -570,3 +570,16 @@ def test_a_process_killed_inside_apply_leaves_the_store_as_it_was(
     result = dirsync.sync_json()
     assert [i["email"] for i in result["plan"]["invite"]] == ["dave@example.org"]
     assert [r["email"] for r in result["plan"]["revoke"]] == ["bob@example.org"]
+
+
+def test_an_unexpected_error_is_one_line_and_exit_1_not_a_traceback(
+    dirsync: Dirsync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr("dirsync.cli.run_organization", broken)
+    code, out, err = dirsync.run("sync")
+    assert code == 1
+    assert "dirsync: internal error: RuntimeError: simulated bug" in err
+    assert out == ""
