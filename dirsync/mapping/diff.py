@@ -101,9 +101,12 @@ def _plan_members(given: DiffInput) -> _Members:
         if user.disabled:
             continue  # a disabled user who is not yet a member is not invited
         if (holder := emails_in_use.get(user.email)) is not None:
+            # Linked members are never re-linked (a re-created directory entry is another
+            # person as far as ids go); an administrator decides, e.g. by removing the old one.
             out.warnings.append(
-                f"cannot invite {user.email} ({user.external_id}): the address belongs to "
-                f"the member linked to {holder.external_id}"
+                f"cannot invite {user.email} ({user.external_id}): the address belongs to a "
+                f"{holder.status} member linked to {holder.external_id}; remove that member "
+                "to let this user in"
             )
             continue
         out.invite.append(Invite(external_id=user.external_id, email=user.email, name=user.name))

@@ -341,3 +341,32 @@ def test_a_group_may_name_members_by_user_name() -> None:
     )
     plan = plan_for(org(), reading(alice, posix))
     assert [g.member_external_ids for g in plan.create_groups] == [{alice.external_id}]
+
+
+def test_a_recreated_user_is_not_relinked_to_the_old_member_but_warned_about() -> None:
+    old = member(
+        "alice@example.org",
+        external_id="id-old",
+        name="Alice",
+        status=MemberStatus.REVOKED,
+        restore_status=MemberStatus.CONFIRMED,
+        revoked_reason=RevokeReason.DEPROVISIONED,
+    )
+    planned = plan_run(
+        mirror=Mirror(), reading=reading(user("alice")), current=org(old), rules=LENIENT
+    )
+    assert planned.plan.is_empty
+    assert any("revoked member linked to id-old" in w for w in planned.warnings)
+
+
+def test_users_false_leaves_members_alone_and_groups_false_leaves_groups_alone() -> None:
+    alice = user("alice")
+    gone = member("gone@example.org", external_id="id-gone")
+    read = reading(alice, group("Eng", alice))
+    only_groups = SyncRules(users=False, overwrite_existing=True)
+    plan = plan_for(org(gone), read, only_groups)
+    assert not (plan.invite or plan.revoke or plan.remove or plan.update)
+    assert [g.name for g in plan.create_groups] == ["Eng"]
+    only_users = SyncRules(groups=False, max_removals=RemovalLimit(percent=100))
+    plan = plan_for(org(), read, only_users)
+    assert [i.email for i in plan.invite] == ["alice@example.org"] and not plan.create_groups
