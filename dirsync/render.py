@@ -55,13 +55,20 @@ def groups_table(groups: list[GroupView]) -> Table:
     )
 
 
+#: a terminal shows this many entries of each kind of change; --json has them all
+ROWS_PER_KIND = 50
+
+
 def plan_rows(plan: Plan) -> list[tuple[str, str, str]]:
     rows = []
     for key, label in _PLAN_LABELS.items():
-        for entry in getattr(plan, key):
+        entries = getattr(plan, key)
+        for entry in entries[:ROWS_PER_KIND]:
             data = entry.to_json()
             target = data.get("email") or data.get("name") or ""
             rows.append((label, str(target), _details(data)))
+        if len(entries) > ROWS_PER_KIND:
+            rows.append((label, f"... {len(entries) - ROWS_PER_KIND} more", "see --json"))
     return rows
 
 
