@@ -172,16 +172,8 @@ def _plan_existing(
         )
 
     if user.disabled:
-        if rules.remove_disabled and member.status != MemberStatus.REVOKED and not member.protected:
-            out.revoke.append(
-                Revoke(
-                    member_id=member.id,
-                    external_id=user.external_id,
-                    email=email,
-                    reason=RevokeReason.DISABLED,
-                    previous_status=member.status,
-                )
-            )
+        if rules.remove_disabled and not member.protected:
+            _revoke(out, member, user.external_id, email, RevokeReason.DISABLED)
     elif member.status == MemberStatus.REVOKED and member.revoked_reason in _SYNC_REASONS:
         out.restore.append(
             Restore(
@@ -217,16 +209,24 @@ def _plan_deprovisioning(given: DiffInput, out: _Members) -> None:
                     previous_status=member.status,
                 )
             )
-        elif member.status != MemberStatus.REVOKED:
-            out.revoke.append(
-                Revoke(
-                    member_id=member.id,
-                    external_id=member.external_id,
-                    email=member.email,
-                    reason=RevokeReason.DEPROVISIONED,
-                    previous_status=member.status,
-                )
+        else:
+            _revoke(out, member, member.external_id, member.email, RevokeReason.DEPROVISIONED)
+
+
+def _revoke(
+    out: _Members, member: Member, external_id: str, email: str, reason: RevokeReason
+) -> None:
+    """Revoke a member unless it already is (its remembered status must not be overwritten)."""
+    if member.status != MemberStatus.REVOKED:
+        out.revoke.append(
+            Revoke(
+                member_id=member.id,
+                external_id=external_id,
+                email=email,
+                reason=reason,
+                previous_status=member.status,
             )
+        )
 
 
 def _plan_groups(
