@@ -103,12 +103,26 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Read and plan, print the plan, write nothing.")
 @click.option("--full", is_flag=True, help="Ignore delta cursors and read everything.")
+@click.option(
+    "--approve",
+    metavar="HASH",
+    help="Apply a plan a safety guard refused, once, if this run's plan still has this hash.",
+)
 @json_option
 @pass_context
 @handle_errors
-def sync(ctx: Context, orgs: tuple[str, ...], dry_run: bool, full: bool, as_json: bool) -> None:
+def sync(
+    ctx: Context,
+    orgs: tuple[str, ...],
+    dry_run: bool,
+    full: bool,
+    approve: str | None,
+    as_json: bool,
+) -> None:
     """Sync the named organizations (all by default) once."""
     selected = ctx.config.select(orgs)
+    if approve is not None and len(selected) != 1:
+        raise UsageError("--approve applies to one organization: name it with --org")
     # every connector first: a missing one is a config error (exit 2) before anything runs
     connectors = {org.name: create_connector(org.source, organization=org.name) for org in selected}
     results: list[RunResult] = []
@@ -126,6 +140,7 @@ def sync(ctx: Context, orgs: tuple[str, ...], dry_run: bool, full: bool, as_json
                             dry_run=dry_run,
                             full=full,
                             progress=progress,
+                            approve=approve,
                         )
                     )
             finally:

@@ -257,6 +257,7 @@ class SyncSettings(_Settings):
     max_removals: Annotated[RemovalLimit, BeforeValidator(_parse_max_removals)] = RemovalLimit(
         percent=10
     )
+    min_source_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class CollectionSettings(_Settings):
@@ -283,6 +284,7 @@ class OrganizationSettings(_Settings):
             deprovision=Deprovision(self.sync.deprovision),
             max_removals=self.sync.max_removals,
             seats=self.seats,
+            min_source_ratio=self.sync.min_source_ratio,
         )
 
 

@@ -17,6 +17,10 @@ class Outcome(StrEnum):
     DRY_RUN = "dry_run"
     REFUSED = "refused"
     FAILED = "failed"
+    #: in the run history only: a run that has started and not yet finished
+    RUNNING = "running"
+    #: in the run history only: a run whose process died before it finished (nothing applied)
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

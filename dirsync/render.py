@@ -95,6 +95,11 @@ def run_report(result: RunResult) -> list[Any]:
     ]
     if result.refusal:
         parts.extend(f"  [red]refused:[/red] {reason}" for reason in result.refusal)
+        digest = result.plan.digest()
+        parts.append(
+            f"  plan {digest}: to apply this exact plan once anyway, review it and run "
+            f"dirsync sync --org {result.organization} --approve {digest}"
+        )
     elif result.error:
         parts.append(f"  [red]error:[/red] {result.error}")
     rows = plan_rows(result.plan)

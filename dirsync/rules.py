@@ -47,3 +47,5 @@ class SyncRules:
     max_removals: RemovalLimit = RemovalLimit(percent=10)
     #: 0 = unlimited
     seats: int = 0
+    #: a read with fewer users than this share of the last good read is refused (0 = off)
+    min_source_ratio: float = 0.5

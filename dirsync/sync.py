@@ -66,18 +66,29 @@ def run_organization(
     full: bool = False,
     now: Clock = utcnow,
     progress: ProgressCallback | None = None,
+    approve: str | None = None,
 ) -> RunResult:
     """Read, plan, guard and (unless dry) apply in one transaction.
 
     Source failures and refusals are results, not exceptions, so that one organization's
     trouble never stops the others; each is recorded as a run (except in a dry run, which
-    writes nothing at all).
+    writes nothing at all). A run is recorded as running when it begins, so that one whose
+    process dies shows up, and is closed as interrupted when the next run begins.
+    ``approve`` is the digest of a refused plan to apply anyway (see ``plan_run``).
     """
     run_id = uuid.uuid4().hex[:12]
     started = now()
     bound = log.bind(organization=name, run_id=run_id, dry_run=dry_run)
     stored = store.load(name)
     result = _Result(name=name, run_id=run_id, dry_run=dry_run)
+    if not dry_run:
+        try:
+            closed = store.begin_run(name, _running(run_id, started, full=full))
+        except StoreError as exc:
+            bound.error("sync.begin_failed", error=str(exc))
+            return result.failed(str(exc))
+        if closed:
+            bound.warning("sync.interrupted_runs_closed", count=closed)
 
     try:
         reading = _read(connector, stored, full=full, progress=progress, log=bound)
@@ -86,7 +97,13 @@ def run_organization(
         return _finish(store, result.failed(str(exc)), started, now, full=full)
 
     try:
-        planned = plan_run(mirror=stored.mirror, reading=reading, current=stored.state, rules=rules)
+        planned = plan_run(
+            mirror=stored.mirror,
+            reading=reading,
+            current=stored.state,
+            rules=rules,
+            approve=approve,
+        )
     except PlanRefused as refused:
         bound.warning("sync.refused", reasons=refused.reasons, **refused.plan.counts())
         return _finish(
@@ -99,6 +116,8 @@ def run_organization(
 
     for warning in planned.warnings:
         bound.warning("sync.warning", message=warning)
+    if planned.approved_over:
+        bound.warning("sync.approved", plan_digest=approve, overridden=list(planned.approved_over))
     plan = planned.plan
     if dry_run:
         bound.info("sync.planned", **plan.counts())
@@ -172,6 +191,7 @@ class _Result:
         )
 
     def refused(self, refused: PlanRefused, *, entries_read: int) -> RunResult:
+        digest = refused.plan.digest()
         return RunResult(
             organization=self.name,
             run_id=self.run_id,
@@ -179,10 +199,28 @@ class _Result:
             outcome=Outcome.REFUSED,
             plan=refused.plan,
             warnings=refused.warnings,
-            error=f"refused: {refused} (plan {refused.plan.digest()})",
+            error=(
+                f"refused: {refused} (plan {digest}; to apply this exact plan once anyway: "
+                f"dirsync sync --org {self.name} --approve {digest})"
+            ),
             refusal=tuple(refused.reasons),
             entries_read=entries_read,
         )
+
+
+def _running(run_id: str, started: datetime, *, full: bool) -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        started_at=started,
+        finished_at=None,
+        outcome=Outcome.RUNNING,
+        full=full,
+        counts={},
+        entries_read=0,
+        error=None,
+        warnings=(),
+        plan_digest=None,
+    )
 
 
 def _record(result: RunResult, started: datetime, finished: datetime, *, full: bool) -> RunRecord:

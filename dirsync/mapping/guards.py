@@ -9,8 +9,18 @@ from dirsync.rules import SyncRules
 
 
 def refusal_reasons(
-    plan: Plan, current: OrganizationState, mirror: Mirror, rules: SyncRules
+    plan: Plan,
+    current: OrganizationState,
+    mirror: Mirror,
+    rules: SyncRules,
+    *,
+    previous_users: int = 0,
 ) -> list[str]:
+    """Why this plan must not be applied; empty when it may.
+
+    ``mirror`` is the directory as this run sees it; ``previous_users`` is the number of users
+    in the last good read (the stored mirror), for the shrink guard.
+    """
     reasons: list[str] = []
     managed = [
         m for m in current.members if m.external_id is not None and m.status != MemberStatus.REVOKED
@@ -20,6 +30,12 @@ def refusal_reasons(
             f"the directory returned no users while the organization has {len(managed)} "
             "managed member(s); refusing to deprovision everyone (check the base DN, filters "
             "and the service account's read rights)"
+        )
+    elif previous_users and len(mirror.users) < rules.min_source_ratio * previous_users:
+        reasons.append(
+            f"the directory now yields {len(mirror.users)} user(s), fewer than "
+            f"min_source_ratio ({rules.min_source_ratio:g}) of the {previous_users} in the last "
+            "good read (check the base DN, filters and the service account's read rights)"
         )
 
     removals = len(plan.revoke) + len(plan.remove)

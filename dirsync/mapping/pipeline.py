@@ -21,14 +21,24 @@ class PlannedRun:
     mirror: Mirror
     desired: DesiredOrganization
     warnings: tuple[str, ...]
+    #: the guards' reasons that a deliberate approval overrode (empty when none fired)
+    approved_over: tuple[str, ...] = ()
 
 
 def plan_run(
-    *, mirror: Mirror, reading: Reading, current: OrganizationState, rules: SyncRules
+    *,
+    mirror: Mirror,
+    reading: Reading,
+    current: OrganizationState,
+    rules: SyncRules,
+    approve: str | None = None,
 ) -> PlannedRun:
     """Plan one run; raises ``PlanRefused`` when a guard says no.
 
     ``PlanRefused.plan`` still carries the plan, so a refusal can show what it refused.
+    ``approve`` is the digest of a refused plan an administrator chose to apply: when this
+    run's plan has exactly that digest the guards are overridden, once; a plan that changed
+    since it was approved is refused again.
     """
     updated = update_mirror(mirror, reading)
     linked = frozenset(m.external_id for m in current.members if m.external_id is not None)
@@ -44,6 +54,25 @@ def plan_run(
         )
     )
     warnings = reading.warnings + updated.warnings + desired.warnings + diff_warnings
-    if reasons := guards.refusal_reasons(plan, current, updated.mirror, rules):
+    reasons = guards.refusal_reasons(
+        plan, current, updated.mirror, rules, previous_users=len(mirror.users)
+    )
+    if reasons and approve is not None and approve == plan.digest():
+        return PlannedRun(
+            plan=plan,
+            mirror=updated.mirror,
+            desired=desired,
+            warnings=(
+                *warnings,
+                f"plan {approve} applied by approval despite: " + "; ".join(reasons),
+            ),
+            approved_over=tuple(reasons),
+        )
+    if reasons:
+        if approve is not None:
+            reasons.append(
+                f"the approved plan {approve} is not this run's plan {plan.digest()} "
+                "(the directory or the organization changed since); review it and approve again"
+            )
         raise PlanRefused(reasons, plan, warnings=warnings)
     return PlannedRun(plan=plan, mirror=updated.mirror, desired=desired, warnings=warnings)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dirsync.errors import ConcurrentRunError
 from dirsync.model import Cursor, Mirror
-from dirsync.plan import Plan
+from dirsync.plan import Outcome, Plan
 from dirsync.state.mirror_rows import write_mirror
 from dirsync.state.plan_writes import EventLog, apply_groups, apply_members
 from dirsync.state.records import RunRecord
@@ -75,6 +75,8 @@ def apply_run(session: Session, job: ApplyInput) -> int:
     _stage("after_mirror")
     write_cursor(session, org_id, job.cursor, job.now)
     _stage("after_cursor")
+    # the run was recorded as running when it began; its final record replaces that row
+    session.execute(delete(RunRow).where(RunRow.id == job.run.run_id))
     session.execute(insert(RunRow), [run_values(org_id, job.run)])
     _stage("before_commit")
     return version
@@ -132,6 +134,29 @@ def ensure_organization(session: Session, organization: str, now: datetime) -> i
     return session.execute(
         insert(OrganizationRow).values(values).returning(OrganizationRow.id)
     ).scalar_one()
+
+
+INTERRUPTED_ERROR = (
+    "the process stopped before this run finished (killed, crashed or the machine went down); "
+    "nothing from it was applied"
+)
+
+
+def begin_run(session: Session, organization: str, run: RunRecord) -> int:
+    """Record ``run`` as running; returns how many stale running runs were closed first.
+
+    A run still marked running when the next one begins belongs to a process that died: the
+    per-organization lock guarantees no other process is inside a run of this organization.
+    """
+    org_id = ensure_organization(session, organization, run.started_at)
+    closed = session.execute(
+        update(RunRow)
+        .where(RunRow.organization_id == org_id, RunRow.outcome == str(Outcome.RUNNING))
+        .values(outcome=str(Outcome.INTERRUPTED), finished_at=None, error=INTERRUPTED_ERROR)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(insert(RunRow), [run_values(org_id, run)])
+    return int(getattr(closed, "rowcount", 0) or 0)
 
 
 def write_cursor(session: Session, org_id: int, cursor: Cursor | None, now: datetime) -> None:

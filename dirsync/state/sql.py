@@ -162,6 +162,11 @@ class Store:
         with self._transaction(write=True) as session:
             return apply_module.apply_run(session, job)
 
+    def begin_run(self, organization: str, run: RunRecord) -> int:
+        """Record a run as running, closing stale ones as interrupted; returns how many."""
+        with self._transaction(write=True) as session:
+            return apply_module.begin_run(session, organization, run)
+
     def record_run(self, organization: str, run: RunRecord) -> None:
         """Record a run that changed nothing else (failed, refused); replaces a same-id run."""
         now = run.finished_at or run.started_at or datetime.now(UTC)

@@ -356,6 +356,45 @@ def test_more_removals_than_max_removals_is_refused_and_changes_nothing(dirsync:
     assert dirsync.members() == before
 
 
+def test_a_shrunken_directory_is_refused_until_its_exact_plan_is_approved(
+    dirsync: Dirsync,
+) -> None:
+    tree = dirsync.tree
+    tree.add(*(tree.person(f"u{i}") for i in range(10)))
+    dirsync.set(sync={"overwrite_existing": True, "max_removals": "100%"})
+    dirsync.sync_json()
+    for i in range(6):
+        tree.server.delete_tree(tree.user_dn(f"u{i}"))
+    before = dirsync.dump()
+
+    refused = dirsync.sync_json(code=3)
+    digest = refused["plan_digest"]
+    assert refused["outcome"] == "refused" and len(refused["plan"]["revoke"]) == 6
+    assert "min_source_ratio" in refused["error"] and f"--approve {digest}" in refused["error"]
+    code, out, _err = dirsync.run("sync")
+    assert code == 3 and f"--approve {digest}" in out
+    wrong = dirsync.sync_json("--approve", "0000000000000000", code=3)
+    assert "is not this run's plan" in wrong["error"]
+    assert {k: v for k, v in dirsync.dump().items() if k != "runs"} == {
+        k: v for k, v in before.items() if k != "runs"
+    }
+
+    approved = dirsync.sync_json("--approve", digest)
+    assert approved["outcome"] == "applied" and approved["plan_digest"] == digest
+    assert any("applied by approval" in w for w in approved["warnings"])
+    assert sum(m["status"] == "revoked" for m in dirsync.members().values()) == 6
+    assert dirsync.sync_json()["outcome"] == "unchanged"  # the new size is the new baseline
+
+
+def test_approve_without_naming_one_organization_is_a_usage_error(dirsync: Dirsync) -> None:
+    text = dirsync.config.read_text()
+    second = text[text.index("[[organization]]") :].replace('name = "acme"', 'name = "beta"')
+    dirsync.config.write_text(text + "\n" + second)
+    code, _out, err = dirsync.run("sync", "--approve", "0123456789abcdef")
+    assert code == 2 and "--approve applies to one organization" in err
+    assert not dirsync.db.exists()
+
+
 def test_a_read_that_suddenly_yields_no_users_never_wipes_the_organization(
     dirsync: Dirsync,
 ) -> None:
@@ -566,10 +605,18 @@ def test_a_process_killed_inside_apply_leaves_the_store_as_it_was(
         check=False,
     )
     assert proc.returncode == -9, proc.stderr
-    assert dirsync.dump() == before
+    after = dirsync.dump()
+    runs_before, runs_after = before.pop("runs"), after.pop("runs")
+    assert after == before
+    (killed,) = set(runs_after) - set(runs_before)
+    assert killed[4] == "running"  # the history shows a run that never finished
+
     result = dirsync.sync_json()
     assert [i["email"] for i in result["plan"]["invite"]] == ["dave@example.org"]
     assert [r["email"] for r in result["plan"]["revoke"]] == ["bob@example.org"]
+    outcomes = dict(dirsync.sql("SELECT id, outcome FROM runs"))
+    assert outcomes[killed[0]] == "interrupted"
+    assert outcomes[result["run_id"]] == "applied"
 
 
 def test_an_unexpected_error_is_one_line_and_exit_1_not_a_traceback(

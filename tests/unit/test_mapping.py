@@ -370,3 +370,70 @@ def test_users_false_leaves_members_alone_and_groups_false_leaves_groups_alone()
     only_users = SyncRules(groups=False, max_removals=RemovalLimit(percent=100))
     plan = plan_for(org(), read, only_users)
     assert [i.email for i in plan.invite] == ["alice@example.org"] and not plan.create_groups
+
+
+def _twenty_users_synced() -> tuple[OrganizationState, Mirror]:
+    read = reading(*(user(f"u{i}") for i in range(20)))
+    assert read.snapshot is not None
+    state = apply_plan(org(), plan_for(org(), read))
+    previous = Mirror(users={u.external_id: u for u in read.snapshot.users})
+    return state, previous
+
+
+def test_a_read_that_shrinks_below_min_source_ratio_is_refused() -> None:
+    state, previous = _twenty_users_synced()
+    rules = SyncRules(overwrite_existing=True, max_removals=RemovalLimit(percent=100))
+    with pytest.raises(PlanRefused, match=r"yields 9 user\(s\).*0.5.*20"):
+        plan_for(state, reading(*(user(f"u{i}") for i in range(9))), rules, previous)
+    # exactly half is not below half
+    plan = plan_for(state, reading(*(user(f"u{i}") for i in range(10))), rules, previous)
+    assert len(plan.revoke) == 10
+
+
+def test_min_source_ratio_zero_turns_the_shrink_guard_off() -> None:
+    state, previous = _twenty_users_synced()
+    rules = SyncRules(
+        overwrite_existing=True, max_removals=RemovalLimit(percent=100), min_source_ratio=0
+    )
+    plan = plan_for(state, reading(user("u0")), rules, previous)
+    assert len(plan.revoke) == 19
+
+
+def test_an_approved_refused_plan_is_applied_once_with_a_warning() -> None:
+    state, previous = _twenty_users_synced()
+    rules = SyncRules(overwrite_existing=True, max_removals=RemovalLimit(count=2))
+    shrunk = reading(*(user(f"u{i}") for i in range(15)))
+    with pytest.raises(PlanRefused) as refused:
+        plan_run(mirror=previous, reading=shrunk, current=state, rules=rules)
+    digest = refused.value.plan.digest()
+
+    planned = plan_run(mirror=previous, reading=shrunk, current=state, rules=rules, approve=digest)
+    assert len(planned.plan.revoke) == 5 and planned.plan.digest() == digest
+    assert any("max_removals" in reason for reason in planned.approved_over)
+    assert any(f"plan {digest} applied by approval" in w for w in planned.warnings)
+
+
+def test_an_approval_for_another_plan_is_refused_and_says_why() -> None:
+    state, previous = _twenty_users_synced()
+    rules = SyncRules(overwrite_existing=True, max_removals=RemovalLimit(count=2))
+    with pytest.raises(PlanRefused) as refused:
+        plan_run(
+            mirror=previous,
+            reading=reading(*(user(f"u{i}") for i in range(14))),
+            current=state,
+            rules=rules,
+            approve="0123456789abcdef",
+        )
+    assert "approved plan 0123456789abcdef is not this run's plan" in str(refused.value)
+
+
+def test_an_approval_changes_nothing_for_a_plan_no_guard_refuses() -> None:
+    state, previous = _twenty_users_synced()
+    planned = plan_run(
+        mirror=previous,
+        reading=reading(*(user(f"u{i}") for i in range(20))),
+        current=state,
+        rules=SyncRules(),
+        approve="0123456789abcdef",
+    )
+    assert planned.plan.is_empty and planned.approved_over == ()
