@@ -59,6 +59,8 @@ class Context:
         if self._config is None:
             self._config = load_config(self.config_path)
             logs.configure(self._config.logging.level, self._config.logging.format)
+            for warning in self._config.file_warnings:
+                log.warning("config.secrets_readable", message=warning)
         return self._config
 
     def organization(self, name: str | None) -> OrganizationSettings:
@@ -274,10 +276,21 @@ def config_check(ctx: Context, as_json: bool) -> None:
                 click.echo(f"  {problem}", err=True)
         sys.exit(exc.exit_code)
     names = [o.name for o in loaded.organization]
+    warnings = loaded.file_warnings
     if as_json:
-        _emit_json({"config": path, "valid": True, "organizations": names, "problems": []})
+        _emit_json(
+            {
+                "config": path,
+                "valid": True,
+                "organizations": names,
+                "problems": [],
+                "warnings": warnings,
+            }
+        )
     else:
         click.echo(f"{path}: valid, {len(names)} organization(s): {', '.join(names) or 'none'}")
+        for warning in warnings:
+            click.echo(f"  warning: {warning}", err=True)
 
 
 def main() -> None:

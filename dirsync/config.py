@@ -19,12 +19,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from dirsync.config_audit import exposure_warnings
 from dirsync.errors import ConfigError, NotFound
 from dirsync.rules import Deprovision, RemovalLimit, SyncRules
 from dirsync.secrets import Secret, SecretResolutionError, resolve_file, resolve_inline
@@ -306,6 +308,12 @@ class Config(_Settings):
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
     organization: tuple[OrganizationSettings, ...] = ()
+    #: problems with how the file is kept (not its content), e.g. inline secrets others can read
+    _file_warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def file_warnings(self) -> list[str]:
+        return list(self._file_warnings)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -349,9 +357,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except OSError as exc:
         message = f"cannot read the config file: {exc.strerror}"
         raise ConfigError(message, path=str(config_path)) from None
+    except UnicodeDecodeError as exc:
+        message = f"not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
+        raise ConfigError(message, path=str(config_path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=str(config_path)) from None
-    return parse_config(raw, base_dir=config_path.parent.resolve(), path=str(config_path))
+    config = parse_config(raw, base_dir=config_path.parent.resolve(), path=str(config_path))
+    config._file_warnings = exposure_warnings(raw, config_path)
+    return config
 
 
 def parse_config(raw: dict[str, Any], *, base_dir: Path, path: str = "<config>") -> Config:
@@ -370,7 +383,8 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
             message = "unknown key"
         elif error["type"] == "missing":
             message = "required key is missing"
-        elif error["type"] == "union_tag_invalid":
+        elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            key = f"{key}.type" if key else "type"
             message = 'must be one of "ldap", "active_directory", "azure_ad"'
         problems.append(f"{key}: {message}" if key else message)
     return problems

@@ -73,7 +73,7 @@ def test_a_missing_required_key_and_an_unknown_type_are_named(tmp_path: Path) ->
     del raw["organization"][0]["source"]["base_dn"]
     assert problems(raw, tmp_path) == ["organization[acme].source.base_dn: required key is missing"]
     found = problems(org(type="novell"), tmp_path)
-    assert found[0].startswith("organization[acme].source:") and "ldap" in found[0]
+    assert found[0].startswith("organization[acme].source.type:") and "ldap" in found[0]
 
 
 def test_duplicate_organization_names_are_refused(tmp_path: Path) -> None:
