@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dirsync.connectors.dn import is_valid_dn, normalize_dn, strip_optional_uid
 
@@ -143,3 +145,36 @@ def test_a_search_path_is_joined_to_the_base_unless_it_already_ends_with_it() ->
     assert join_dn("ou=x,dc=notacme,dc=example", "dc=acme,dc=example") == (
         "ou=x,dc=notacme,dc=example,dc=acme,dc=example"
     )
+
+
+def _backslash_escaped(value: str) -> str:
+    escaped = "".join("\\" + c if c in ',+"\\<>;=' else c for c in value)
+    if escaped.startswith((" ", "#")):
+        escaped = "\\" + escaped
+    if escaped.endswith(" ") and not escaped.endswith("\\ "):
+        escaped = escaped[:-1] + "\\ "
+    return escaped
+
+
+def _hex_escaped(value: str) -> str:
+    return "".join(f"\\{b:02X}" for b in value.encode("utf-8"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=40).filter(lambda v: v.strip() and "\x00" not in v))
+def test_any_value_escaped_either_way_normalizes_to_one_dn(value: str) -> None:
+    by_backslash = normalize_dn(f"cn={_backslash_escaped(value)},ou=Groups,dc=org")
+    by_hex = normalize_dn(f"cn={_hex_escaped(value)},ou=Groups,dc=org")
+    assert by_backslash == by_hex
+    assert normalize_dn(by_backslash) == by_backslash
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=60))
+def test_any_string_is_a_dn_or_a_value_error_never_a_crash(text: str) -> None:
+    try:
+        normalized = normalize_dn(text)
+    except ValueError:
+        assert not is_valid_dn(text)
+        return
+    assert normalize_dn(normalized) == normalized

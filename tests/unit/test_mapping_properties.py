@@ -105,3 +105,55 @@ def test_planning_after_applying_gives_an_empty_plan(
     assert len(emails) == len(set(emails)), "a plan never creates two members with one email"
     second = plan_run(mirror=first.mirror, reading=read, current=after, rules=rules)
     assert second.plan.is_empty, second.plan
+
+
+def test_hostile_entries_give_warnings_and_a_plan_never_an_exception() -> None:
+    """The issue's list, in one directory: each entry is either synced or a warning."""
+    members = [
+        DirectoryUser(external_id=f"m{i}", ref=f"uid=m{i},ou=people", email=f"m{i}@example.org")
+        for i in range(10_000)
+    ]
+    odd = [
+        DirectoryUser(external_id="space", ref="uid=space", email="has space@example.org"),
+        DirectoryUser(external_id="noat", ref="uid=noat", email="no-at-sign"),
+        DirectoryUser(
+            external_id="long", ref="uid=long", email="long@example.org", name="n" * 100_000
+        ),
+        DirectoryUser(external_id="bad-utf8", ref="uid=bad", email="b\ufffd@example.org"),
+        DirectoryUser(external_id="dup", ref="uid=dup1", email="dup1@example.org"),
+        DirectoryUser(external_id="dup", ref="uid=dup2", email="dup2@example.org"),
+        DirectoryUser(external_id="same-a", ref="uid=sa", email="same@example.org"),
+        DirectoryUser(external_id="same-b", ref="uid=sb", email="SAME@example.org"),
+    ]
+    escaped_ref = 'cn=a\\,b\\+c\\"d\\\\e\\<f\\>g\\;h\\=i#j,ou=groups'
+    groups = (
+        DirectoryGroup(
+            external_id="big",
+            ref="cn=big,ou=groups",
+            name="Everyone",
+            member_refs=frozenset(u.ref for u in members) | {"cn=big,ou=groups", escaped_ref},
+        ),
+        DirectoryGroup(
+            external_id="esc",
+            ref=escaped_ref,
+            name='a,b+c"d\\e<f>g;h=i#j',
+            member_refs=frozenset({"cn=big,ou=groups", "uid=ghost"}),
+        ),
+    )
+    read = Reading(snapshot=DirectorySnapshot(users=(*members, *odd), groups=groups))
+    planned = plan_run(
+        mirror=Mirror(),
+        reading=read,
+        current=OrganizationState(name="acme"),
+        rules=SyncRules(),
+    )
+    invited = {i.email for i in planned.plan.invite}
+    assert len(invited) >= 10_000 and "long@example.org" in invited
+    assert not invited & {"has space@example.org", "no-at-sign", "same@example.org"}
+    text = "\n".join(planned.warnings)
+    for needle in ("has space", "no-at-sign", "same@example.org", "dup", "uid=ghost"):
+        assert needle in text, needle
+    created = {g.name: g.member_external_ids for g in planned.plan.create_groups}
+    assert len(created["Everyone"]) >= 10_000
+    # the two groups contain each other: a cycle, so both hold everyone
+    assert created['a,b+c"d\\e<f>g;h=i#j'] == created["Everyone"]
