@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from dirsync.connectors.ldap import LdapConnector
 from dirsync.plan import Outcome
 from dirsync.state.sql import Store
 from dirsync.sync import run_organization
+from dirsync.testing.fault_proxy import FaultProxy, Mode
 from dirsync.testing.slapd import Slapd
 from tests.integration.conftest import LdapTree
 from tests.integration.test_sync_cli import Dirsync, company
@@ -253,3 +255,31 @@ def test_values_that_reach_a_filter_cannot_widen_the_search(ldap_tree: LdapTree)
     alice = next(u for u in snapshot.users if u.username == "alice")
     assert group.name == hostile and group.member_refs == frozenset({alice.ref})
     assert {u.username for u in snapshot.users} == {"alice", "bob", "a*b"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "cause"), [("reset", "broke off"), ("stall", "broke off")], ids=["reset", "stall"]
+)
+def test_a_connection_broken_in_the_middle_of_a_page_fails_the_run_and_removes_no_one(
+    tmp_path: Path, mode: Mode, cause: str
+) -> None:
+    with Slapd() as server:
+        org, url = _org_with_people(server, tmp_path, 60, page_size=25)
+        with Store.open(url) as store:
+            connector = LdapConnector(org.source, organization="acme")
+            assert run_organization("acme", org.rules(), connector, store).outcome == "applied"
+            connector.close()
+            before = _members(store)
+            # past the bind and the first page, inside the second page's entries
+            with FaultProxy(server.port, after=6_000, mode=mode) as proxy:
+                settings = org.source.model_copy(
+                    update={"url": proxy.url, "timeout": timedelta(seconds=2)}
+                )
+                connector = LdapConnector(settings, organization="acme")
+                result = run_organization("acme", org.rules(), connector, store)
+                connector.close()
+            assert proxy.broken == 1
+            assert result.outcome == Outcome.FAILED and result.plan.is_empty
+            assert result.error is not None and cause in result.error
+            assert "acme" in result.error and "\n" not in result.error
+            assert _members(store) == before

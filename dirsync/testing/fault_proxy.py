@@ -1,0 +1,102 @@
+"""A TCP proxy on loopback that breaks a connection on purpose, for fault-injection tests.
+
+It forwards bytes between a client and a real server until the server has sent ``after``
+bytes on one connection, then either resets the client's connection (``mode="reset"``, an RST
+in the middle of a response) or stops forwarding and holds the connection open in silence
+(``mode="stall"``, which only the client's timeout can end). ``after=None`` never breaks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+from types import TracebackType
+from typing import Literal
+
+Mode = Literal["reset", "stall"]
+
+
+class FaultProxy:
+    def __init__(self, target_port: int, *, after: int | None = None, mode: Mode = "reset") -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.after = after
+        self.mode = mode
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        #: connections broken so far
+        self.broken = 0
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.close()
+        self._thread.join(timeout=5)
+
+    def _track(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+        return sock
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            server = self._track(socket.create_connection(self.target))
+            self._track(client)
+            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, from_server: bool) -> None:
+        sent = 0
+        with contextlib.suppress(OSError):
+            while not self._stop.is_set():
+                data = source.recv(4096)
+                if not data:
+                    break
+                if from_server and self.after is not None and sent + len(data) > self.after:
+                    sink.sendall(data[: self.after - sent])
+                    self._break(sink)
+                    return
+                sink.sendall(data)
+                sent += len(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def _break(self, client: socket.socket) -> None:
+        self.broken += 1
+        if self.mode == "reset":
+            # SO_LINGER with a zero timeout turns close() into an RST
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+        else:
+            self._stop.wait()  # hold the connection open, silent, until the proxy closes
