@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +21,7 @@ from dirsync.errors import (
     SourceUnreachable,
 )
 from dirsync.model import DirectoryGroup, DirectoryUser, Reading, username_ref
+from dirsync.testing.fault_proxy import silent_listener
 from dirsync.testing.slapd import Slapd, free_ports
 from tests.integration.conftest import ldif_record
 
@@ -356,25 +355,8 @@ def test_a_closed_port_is_unreachable(ldap_tree: LdapTree) -> None:
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A port that accepts connections and never says a word."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for sock in [*accepted, listener]:
-        sock.close()
+    with silent_listener() as port:
+        yield port
 
 
 def test_a_server_that_never_answers_times_out_as_unreachable(

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +22,7 @@ from dirsync.connectors.ldap import LdapConnector
 from dirsync.plan import Outcome
 from dirsync.state.sql import Store
 from dirsync.sync import run_organization
-from dirsync.testing.fault_proxy import FaultProxy, Mode
+from dirsync.testing.fault_proxy import FaultProxy, Mode, silent_listener
 from dirsync.testing.slapd import Slapd
 from tests.integration.conftest import LdapTree
 from tests.integration.test_sync_cli import Dirsync, company
@@ -39,27 +37,9 @@ def dirsync(ldap_tree: LdapTree, tmp_path: Path) -> Dirsync:
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
-    """A port that accepts connections and never answers."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    listener.close()
+    """A port that accepts connections and never says a word."""
+    with silent_listener() as port:
+        yield port
 
 
 def _org_with_people(
