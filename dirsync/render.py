@@ -22,6 +22,9 @@ _PLAN_LABELS = {
     "create_groups": "create group",
     "update_groups": "update group",
     "delete_groups": "delete group",
+    "create_collections": "create collection",
+    "update_collections": "update collection",
+    "reinvite": "reinvite",
 }
 
 
@@ -80,6 +83,9 @@ def _details(data: dict[str, Any]) -> str:
             continue
         if key == "changes":
             parts.extend(f"{field}: {c['before']} -> {c['after']}" for field, c in value.items())
+        elif key in {"access", "grant", "withdraw"}:  # group access to a collection
+            shown = ", ".join(f"{a['group']} ({a['permission']})" for a in value)
+            parts.append(f"{key}: {shown}")
         elif isinstance(value, list):
             parts.append(f"{key.replace('_', ' ')}: {len(value)}")
         else:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
+
+from dirsync.organization import Permission
 
 
 class Deprovision(StrEnum):
@@ -38,6 +41,16 @@ class RemovalLimit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionRule:
+    """One ``[[organization.collection]]``: the groups (names or external ids) that reach it."""
+
+    name: str
+    external_id: str
+    groups: tuple[str, ...] = ()
+    permission: Permission = Permission.READ
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SyncRules:
     users: bool = True
     groups: bool = True
@@ -47,3 +60,6 @@ class SyncRules:
     max_removals: RemovalLimit = RemovalLimit(percent=10)
     #: 0 = unlimited
     seats: int = 0
+    collections: tuple[CollectionRule, ...] = ()
+    #: invitations pending longer than this are sent again; None = never
+    reinvite_after: timedelta | None = None

@@ -86,7 +86,9 @@ def run_organization(
         return _finish(store, result.failed(str(exc)), started, now, full=full)
 
     try:
-        planned = plan_run(mirror=stored.mirror, reading=reading, current=stored.state, rules=rules)
+        planned = plan_run(
+            mirror=stored.mirror, reading=reading, current=stored.state, rules=rules, now=started
+        )
     except PlanRefused as refused:
         bound.warning("sync.refused", reasons=refused.reasons, **refused.plan.counts())
         return _finish(
