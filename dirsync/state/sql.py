@@ -24,7 +24,7 @@ from dirsync.errors import DirsyncError, StoreError
 from dirsync.model import Cursor, Mirror
 from dirsync.plan import Plan
 from dirsync.state import apply as apply_module
-from dirsync.state import queries
+from dirsync.state import org_queries, queries
 from dirsync.state.engine import (
     WRITE_OPTION,
     create_store_engine,
@@ -33,7 +33,15 @@ from dirsync.state.engine import (
     sqlite_path,
     upgrade,
 )
-from dirsync.state.records import EventView, GroupView, MemberView, RunRecord, StoredOrganization
+from dirsync.state.records import (
+    CollectionView,
+    EventView,
+    GroupView,
+    MemberView,
+    OrganizationSummary,
+    RunRecord,
+    StoredOrganization,
+)
 from dirsync.state.schema import RunRow
 
 T = TypeVar("T")
@@ -183,3 +191,14 @@ class Store:
 
     def organizations(self) -> list[str]:
         return self._read(queries.organization_names, [])
+
+    def collections(self, organization: str) -> list[CollectionView]:
+        return self._read(lambda s: org_queries.collection_views(s, organization), [])
+
+    def member_collections(self, organization: str) -> dict[str, dict[str, str]]:
+        return self._read(lambda s: org_queries.member_collections(s, organization), {})
+
+    def summaries(self, stale_before: dict[str, datetime | None]) -> dict[str, OrganizationSummary]:
+        """Per organization: members by status, invitations sent at or before its cutoff."""
+        empty = {name: org_queries.empty_summary() for name in stale_before}
+        return self._read(lambda s: org_queries.summaries(s, stale_before), empty)
