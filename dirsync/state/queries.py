@@ -51,35 +51,7 @@ def load_organization(session: Session, name: str) -> StoredOrganization:
     if org is None:
         return empty_organization(name)
     org_id, version, last_user_count = org
-    members = tuple(
-        Member(
-            id=row.id,
-            email=row.email,
-            external_id=row.external_id,
-            name=row.name,
-            status=MemberStatus(row.status),
-            role=Role(row.role),
-            restore_status=MemberStatus(row.restore_status) if row.restore_status else None,
-            revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
-            invited_at=row.last_invited_at or row.invited_at,
-        )
-        for row in session.execute(
-            select(
-                MemberRow.id,
-                MemberRow.email,
-                MemberRow.external_id,
-                MemberRow.name,
-                MemberRow.status,
-                MemberRow.role,
-                MemberRow.restore_status,
-                MemberRow.revoked_reason,
-                MemberRow.invited_at,
-                MemberRow.last_invited_at,
-            )
-            .where(MemberRow.organization_id == org_id)
-            .order_by(MemberRow.id)
-        )
-    )
+    members = load_members(session, org_id)
     linked: defaultdict[int, set[str]] = defaultdict(set)
     edges = (
         select(GroupMemberRow.group_id, MemberRow.external_id)
@@ -110,6 +82,38 @@ def load_organization(session: Session, name: str) -> StoredOrganization:
         cursor=Cursor(kind=cursor.kind, value=cursor.value) if cursor else None,
         version=version,
         last_user_count=last_user_count,
+    )
+
+
+def load_members(session: Session, org_id: int) -> tuple[Member, ...]:
+    return tuple(
+        Member(
+            id=row.id,
+            email=row.email,
+            external_id=row.external_id,
+            name=row.name,
+            status=MemberStatus(row.status),
+            role=Role(row.role),
+            restore_status=MemberStatus(row.restore_status) if row.restore_status else None,
+            revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
+            invited_at=row.last_invited_at or row.invited_at,
+        )
+        for row in session.execute(
+            select(
+                MemberRow.id,
+                MemberRow.email,
+                MemberRow.external_id,
+                MemberRow.name,
+                MemberRow.status,
+                MemberRow.role,
+                MemberRow.restore_status,
+                MemberRow.revoked_reason,
+                MemberRow.invited_at,
+                MemberRow.last_invited_at,
+            )
+            .where(MemberRow.organization_id == org_id)
+            .order_by(MemberRow.id)
+        )
     )
 
 

@@ -21,10 +21,11 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dirsync.errors import DirsyncError, StoreError
+from dirsync.lifecycle import AdminChange
 from dirsync.model import Cursor, Mirror
 from dirsync.plan import Plan
+from dirsync.state import admin, org_queries, queries
 from dirsync.state import apply as apply_module
-from dirsync.state import org_queries, queries
 from dirsync.state.engine import (
     WRITE_OPTION,
     create_store_engine,
@@ -169,6 +170,13 @@ class Store:
         )
         with self._transaction(write=True) as session:
             return apply_module.apply_run(session, job)
+
+    def admin_change(
+        self, organization: str, decide: admin.Decide, *, actor: str, now: datetime
+    ) -> AdminChange | None:
+        """An administrator's change to one member, with its event, in one transaction."""
+        with self._transaction(write=True) as session:
+            return admin.apply_admin(session, organization, decide, actor=actor, now=now)
 
     def record_run(self, organization: str, run: RunRecord) -> None:
         """Record a run that changed nothing else (failed, refused); replaces a same-id run."""

@@ -201,7 +201,8 @@ def test_a_store_at_revision_0001_upgrades_and_keeps_its_members(tmp_path: Path)
         (old,) = loaded.state.members
         assert old.invited_at == datetime(2026, 1, 1, tzinfo=UTC)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert revision == ("0002_organization_side",)
         assert conn.execute("SELECT count(*) FROM collection_access").fetchone() == (0,)
 
 

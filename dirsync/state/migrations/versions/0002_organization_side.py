@@ -1,6 +1,6 @@
 """The organization side: collections, their group access, and re-sent invitations.
 
-Revision ID: 0002
+Revision ID: 0002_organization_side
 Revises: 0001
 Create Date: 2026-11-25
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
+revision: str = "0002_organization_side"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
