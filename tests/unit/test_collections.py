@@ -5,12 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+
+from dirsync.config import parse_config
+from dirsync.errors import ConfigError
 from dirsync.mapping.pipeline import plan_run
 from dirsync.model import Mirror, Reading
 from dirsync.organization import Member, MemberStatus, OrganizationState, OrgGroup, Permission
 from dirsync.plan import CONTRACT_KEYS, Plan
-from dirsync.rules import RemovalLimit, SyncRules
+from dirsync.rules import CollectionRule, RemovalLimit, SyncRules
 from dirsync.testing.builders import (
     apply_plan,
     collection,
@@ -182,3 +187,44 @@ def test_disabled_unlinked_and_accepted_members_are_not_reinvited() -> None:
     plan, _ = planned(state, read, rules(reinvite_after=timedelta(days=7)))
     assert plan.reinvite == ()
     assert [r.email for r in plan.revoke] == ["alice@example.org"]
+
+
+# -- the config ------------------------------------------------------------------------------
+
+
+def config_with(tmp_path: Path, **organization: object) -> dict[str, object]:
+    source = {"type": "ldap", "url": "ldap://127.0.0.1:389", "base_dn": "dc=example,dc=org"}
+    return {"organization": [{"name": "acme", "source": source, **organization}]}
+
+
+def test_the_config_turns_collections_and_reinvite_after_into_rules(tmp_path: Path) -> None:
+    raw = config_with(
+        tmp_path,
+        sync={"reinvite_after": "7d"},
+        collection=[
+            {
+                "name": "Social",
+                "external_id": "col-s",
+                "groups": ["Marketing"],
+                "permission": "edit",
+            }
+        ],
+    )
+    (acme,) = parse_config(raw, base_dir=tmp_path).organization
+    given = acme.rules()
+    assert given.reinvite_after == timedelta(days=7)
+    assert given.collections == (
+        CollectionRule(
+            name="Social", external_id="col-s", groups=("Marketing",), permission=Permission.EDIT
+        ),
+    )
+
+
+def test_a_collection_external_id_used_twice_names_the_key(tmp_path: Path) -> None:
+    twice = {"name": "A", "external_id": "col-a"}
+    raw = config_with(tmp_path, collection=[twice, {**twice, "name": "B"}])
+    with pytest.raises(ConfigError, match=r"organization\[acme\].*'col-a' is used twice"):
+        parse_config(raw, base_dir=tmp_path)
+    raw = config_with(tmp_path, sync={"reinvite_after": "soon"})
+    with pytest.raises(ConfigError, match=r"organization\[acme\]\.sync\.reinvite_after"):
+        parse_config(raw, base_dir=tmp_path)
