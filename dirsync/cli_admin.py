@@ -16,7 +16,7 @@ import structlog
 
 from dirsync import render, views
 from dirsync.cli import Context, _emit_json, cli, handle_errors, json_option, pass_context
-from dirsync.errors import UsageError
+from dirsync.errors import NotFound, UsageError
 from dirsync.lifecycle import AdminAction, decide
 from dirsync.organization import Role
 
@@ -48,6 +48,9 @@ def _change(
     ctx: Context, org: str | None, email: str, action: AdminAction, role: Role | None, as_json: bool
 ) -> None:
     settings = ctx.organization(org)
+    with ctx.store(readonly=True) as store:  # an unknown organization creates no store
+        if settings.name not in store.organizations():
+            raise NotFound(f"organization {settings.name!r} has no members in the store yet")
     actor = f"admin:{os_user()}"
     decider = partial(decide, email=email, action=action, role=role, seats=settings.seats)
     with ctx.store(readonly=False) as store:
@@ -193,6 +196,12 @@ REPORT_COLUMNS = (
 )
 
 
+def _cell(value: object) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula gets a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
+
+
 def report_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -203,7 +212,7 @@ def report_csv(rows: list[dict[str, Any]]) -> str:
         cells["collections"] = "; ".join(
             f"{c['name']} ({c['permission']})" for c in row["collections"]
         )
-        writer.writerow("" if cells[c] is None else cells[c] for c in REPORT_COLUMNS)
+        writer.writerow(_cell(cells[c]) for c in REPORT_COLUMNS)
     return out.getvalue()
 
 

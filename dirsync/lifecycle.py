@@ -89,7 +89,7 @@ def decide(
         after = replace(member, status=MemberStatus.CONFIRMED)
     elif action == AdminAction.REVOKE:
         _require(member.status != MemberStatus.REVOKED, f"{member.email} is already revoked")
-        _keep_an_owner(state, member, "revoke")
+        _keep_an_owner(state, member, f"revoke {member.email}")
         after = replace(
             member,
             status=MemberStatus.REVOKED,
@@ -117,10 +117,10 @@ def decide(
         if role == member.role:
             return None
         if role != Role.OWNER:
-            _keep_an_owner(state, member, f"make {role} of")
+            _keep_an_owner(state, member, f"give {member.email} the role {role}")
         after = replace(member, role=role)
     else:
-        _keep_an_owner(state, member, "remove")
+        _keep_an_owner(state, member, f"remove {member.email}")
         after = None
     return AdminChange(action=action, before=member, after=after)
 
@@ -137,9 +137,8 @@ def last_confirmed_owner(state: OrganizationState, member: Member) -> bool:
     return len(owners) == 1
 
 
-def _keep_an_owner(state: OrganizationState, member: Member, verb: str) -> None:
+def _keep_an_owner(state: OrganizationState, member: Member, what: str) -> None:
     _require(
         not last_confirmed_owner(state, member),
-        f"cannot {verb} {member.email}: the last confirmed owner of {state.name!r}; "
-        "confirm another owner first",
+        f"cannot {what}: the last confirmed owner of {state.name!r}; confirm another owner first",
     )

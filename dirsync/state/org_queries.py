@@ -19,6 +19,9 @@ from dirsync.state.schema import (
     OrganizationRow,
 )
 
+#: a revoked member reaches no collection, whatever its groups
+REVOKED = str(MemberStatus.REVOKED)
+
 
 def organization_id(session: Session, name: str) -> int | None:
     return session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
@@ -74,7 +77,7 @@ def collection_views(session: Session, name: str) -> list[CollectionView]:
         select(CollectionAccessRow.collection_id, MemberRow.email)
         .join(GroupMemberRow, GroupMemberRow.group_id == CollectionAccessRow.group_id)
         .join(MemberRow, MemberRow.id == GroupMemberRow.member_id)
-        .where(MemberRow.organization_id == org_id)
+        .where(MemberRow.organization_id == org_id, MemberRow.status != REVOKED)
     )
     for collection_id, email in session.execute(reach):
         emails[collection_id].add(email)
@@ -107,7 +110,7 @@ def member_collections(session: Session, name: str) -> dict[str, dict[str, str]]
         .join(GroupMemberRow, GroupMemberRow.member_id == MemberRow.id)
         .join(CollectionAccessRow, CollectionAccessRow.group_id == GroupMemberRow.group_id)
         .join(CollectionRow, CollectionRow.id == CollectionAccessRow.collection_id)
-        .where(MemberRow.organization_id == org_id)
+        .where(MemberRow.organization_id == org_id, MemberRow.status != REVOKED)
     )
     out: defaultdict[str, dict[str, str]] = defaultdict(dict)
     for email, collection, permission in session.execute(stmt):

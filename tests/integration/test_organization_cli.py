@@ -148,6 +148,10 @@ def test_a_collection_not_created_by_the_config_is_never_touched(dirsync: OrgDir
 
 def test_every_member_command_and_its_refusals_through_the_cli(dirsync: OrgDirsync) -> None:
     company(dirsync.tree)
+    code, _, err = dirsync.member("accept", "alice@example.org")
+    assert code == 2 and "no members in the store yet" in err and not dirsync.db.exists()
+    dirsync.collections = [SOCIAL]
+    dirsync.write()
     dirsync.sync_json()
     alice = "alice@example.org"
     code, _, err = dirsync.member("confirm", alice)
@@ -169,6 +173,7 @@ def test_every_member_command_and_its_refusals_through_the_cli(dirsync: OrgDirsy
     assert dirsync.member("accept", bob)[0] == 0
     assert dirsync.member("revoke", bob)[0] == 0
     assert dirsync.members()[bob]["status"] == "revoked"
+    assert dirsync.collections_json()["Social Media"]["members"] == [alice]  # revoked: no access
     assert dirsync.sync_json()["plan"]["restore"] == []  # a sync never undoes an admin revoke
     changed = dirsync.json("member", "restore", "--org", "acme", bob)
     assert changed["after"]["status"] == "accepted" and changed["changed"] is True
@@ -314,6 +319,7 @@ def test_the_overview_covers_three_organizations_fed_by_two_directories(
 
 def test_the_report_exports_members_with_groups_and_collections(dirsync: OrgDirsync) -> None:
     company(dirsync.tree)
+    dirsync.tree.add(dirsync.tree.person("eve", display_name="=HYPERLINK(evil)"))
     dirsync.collections = [SOCIAL, {**WIKI, "groups": ["All Staff", "Engineering"]}]
     dirsync.write()
     dirsync.sync_json()
@@ -323,6 +329,7 @@ def test_the_report_exports_members_with_groups_and_collections(dirsync: OrgDirs
     assert rows["alice@example.org"]["groups"] == "All Staff; Engineering"
     assert rows["alice@example.org"]["collections"] == "Company Wiki (read); Social Media (edit)"
     assert rows["carol@example.org"]["collections"] == "Company Wiki (read)"
+    assert rows["eve@example.org"]["name"] == "'=HYPERLINK(evil)"  # never run as a formula
     document = json.loads(dirsync.run("report", "--org", "acme", "--format", "json")[1])
     assert document["organization"] == "acme"
     by_email = {m["email"]: m for m in document["members"]}

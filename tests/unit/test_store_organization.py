@@ -24,6 +24,7 @@ from dirsync.plan import (
     Plan,
     Reinvite,
 )
+from dirsync.state import apply as apply_module
 from dirsync.state.engine import WRITE_OPTION, alembic_config
 from dirsync.state.records import RunRecord
 from dirsync.state.sql import Store
@@ -211,3 +212,46 @@ def test_an_empty_store_has_empty_summaries(tmp_path: Path) -> None:
         summary = store.summaries({ORG: NOW})[ORG]
         assert summary.members == {"invited": 0, "accepted": 0, "confirmed": 0, "revoked": 0}
         assert store.collections(ORG) == [] and store.load(ORG).mirror == Mirror()
+
+
+def test_a_crash_after_the_collections_leaves_every_table_as_it_was(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(store)
+    (stored,) = store.load(ORG).state.collections
+    ann = next(m for m in store.load(ORG).state.members if m.email == "ann@acme.example")
+    plan = Plan(
+        create_collections=(
+            CollectionCreate(external_id="col-x", name="X", access=(access("Sales"),)),
+        ),
+        update_collections=(
+            CollectionUpdate(
+                collection_id=stored.id,
+                external_id="col-social",
+                name="Social",
+                previous_name="Social Media",
+                access=(),
+                previous_access=(access("Marketing"),),
+            ),
+        ),
+        reinvite=(Reinvite(member_id=ann.id, external_id="ann", email=ann.email, invited_at=NOW),),
+    )
+    db = tmp_path / "dirsync.db"
+
+    def dump() -> dict[str, list[tuple[object, ...]]]:
+        with sqlite3.connect(db) as conn:
+            names = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            return {t: sorted(conn.execute(f'SELECT * FROM "{t}"'), key=repr) for t in names}
+
+    snapshot = dump()
+
+    def crash(stage: str) -> None:
+        if stage == "after_events":
+            raise RuntimeError("crash")
+
+    monkeypatch.setattr(apply_module, "_fault_hook", crash)
+    with pytest.raises(RuntimeError, match="crash"):
+        apply(store, plan, "crash", now=NOW + timedelta(days=8))
+    assert dump() == snapshot
