@@ -82,6 +82,8 @@ def test_collections_are_created_and_their_access_follows_group_membership_acros
         "Social Media",
     ]
     assert any("'Finance'" in w for w in dry["warnings"])
+    code, out, _ = dirsync.run("sync", "--dry-run")
+    assert code == 0 and "create collection" in out and "Engineering (edit)" in out
 
     result = dirsync.sync_json()
     assert len(result["plan"]["create_collections"]) == 2
@@ -129,6 +131,8 @@ def test_collections_are_created_and_their_access_follows_group_membership_acros
     assert social["groups"] == [{"name": "All Staff", "permission": "manage"}]
     assert social["members"] == ["carol@example.org"]  # alice is disabled, bob left
     assert dirsync.sync_json()["outcome"] == "unchanged"
+    code, out, _ = dirsync.run("collections", "--org", "acme")
+    assert code == 0 and "Social Media" in out and "All Staff (manage)" in out
 
 
 def test_a_collection_not_created_by_the_config_is_never_touched(dirsync: OrgDirsync) -> None:
