@@ -12,13 +12,14 @@ from typing import Any, TypeVar
 import click
 import structlog
 
-from dirsync import logs, render, views
+from dirsync import logs, overview, render, views
 from dirsync.config import Config, OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, NotFound, UsageError
+from dirsync.organization import MemberStatus
 from dirsync.plan import Outcome
 from dirsync.state.sql import Store
-from dirsync.sync import RunResult, run_organization
+from dirsync.sync import RunResult, run_organization, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger("dirsync.cli")
@@ -206,14 +207,22 @@ def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
 @pass_context
 @handle_errors
 def status(ctx: Context, orgs: tuple[str, ...], as_json: bool) -> None:
-    """Per organization: the last run, its outcome and counts, and the next run."""
+    """Per organization: the last run, its outcome and counts, and the next run.
+
+    Without --org, one overview of every client organization: seats, members by status,
+    pending invitations, the last sync's outcome, age and warnings.
+    """
     selected = ctx.config.select(orgs)
+    now = utcnow()
     with ctx.store(readonly=True) as store:
-        rows = views.status_rows(selected, store.last_runs())
+        runs = store.last_runs()
+        rows = views.status_rows(selected, runs)
+        summaries = store.summaries(overview.stale_cutoffs(selected, now))
+    rows = overview.extend(rows, selected, runs, summaries, now)
     if as_json:
         _emit_json(rows)
     else:
-        render.console().print(render.status_table(rows))
+        render.console().print(overview.overview_table(rows))
 
 
 def _show_store_listing(
@@ -235,12 +244,19 @@ def _show_store_listing(
 
 @cli.command()
 @click.option("--org", required=True, help="Organization.")
+@click.option(
+    "--status", type=click.Choice([str(s) for s in MemberStatus]), help="Only members in it."
+)
 @json_option
 @pass_context
 @handle_errors
-def members(ctx: Context, org: str, as_json: bool) -> None:
+def members(ctx: Context, org: str, status: str | None, as_json: bool) -> None:
     """The organization's members in the embedded store."""
-    _show_store_listing(ctx, org, as_json, Store.members, render.members_table)
+
+    def fetch(store: Store, name: str) -> list[Any]:
+        return [m for m in store.members(name) if status is None or m.status == status]
+
+    _show_store_listing(ctx, org, as_json, fetch, render.members_table)
 
 
 @cli.command()
@@ -291,6 +307,11 @@ def config_check(ctx: Context, as_json: bool) -> None:
         click.echo(f"{path}: valid, {len(names)} organization(s): {', '.join(names) or 'none'}")
         for warning in warnings:
             click.echo(f"  warning: {warning}", err=True)
+
+
+# The administrator commands live in their own module, which adds them to ``cli`` when it is
+# imported; it needs the names above (Context, handle_errors...), hence the import down here.
+from dirsync import cli_admin  # noqa: E402, F401
 
 
 def main() -> None:

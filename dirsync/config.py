@@ -28,7 +28,8 @@ from pydantic import (
 
 from dirsync.config_audit import exposure_warnings
 from dirsync.errors import ConfigError, NotFound
-from dirsync.rules import Deprovision, RemovalLimit, SyncRules
+from dirsync.organization import Permission
+from dirsync.rules import CollectionRule, Deprovision, RemovalLimit, SyncRules
 from dirsync.secrets import Secret, SecretResolutionError, resolve_file, resolve_inline
 
 DEFAULT_CONFIG_PATHS = (Path("/etc/dirsync/config.toml"), Path("dirsync.toml"))
@@ -260,6 +261,8 @@ class SyncSettings(_Settings):
         percent=10
     )
     min_source_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: invitations pending longer than this are sent again by the sync; absent = never
+    reinvite_after: Duration | None = None
 
 
 class CollectionSettings(_Settings):
@@ -277,6 +280,13 @@ class OrganizationSettings(_Settings):
     sync: SyncSettings = SyncSettings()
     collection: tuple[CollectionSettings, ...] = ()
 
+    @model_validator(mode="after")
+    def _unique_collection_ids(self) -> OrganizationSettings:
+        ids = [c.external_id for c in self.collection]
+        if twice := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(f"collection external_id {twice[0]!r} is used twice")
+        return self
+
     def rules(self) -> SyncRules:
         return SyncRules(
             users=self.sync.users,
@@ -287,6 +297,16 @@ class OrganizationSettings(_Settings):
             max_removals=self.sync.max_removals,
             seats=self.seats,
             min_source_ratio=self.sync.min_source_ratio,
+            collections=tuple(
+                CollectionRule(
+                    name=c.name,
+                    external_id=c.external_id,
+                    groups=c.groups,
+                    permission=Permission(c.permission),
+                )
+                for c in self.collection
+            ),
+            reinvite_after=self.sync.reinvite_after,
         )
 
 

@@ -93,3 +93,9 @@ class PlanRefused(DirsyncError):
         self.plan = plan
         self.warnings = warnings
         super().__init__("; ".join(reasons))
+
+
+class TransitionRefused(DirsyncError):
+    """An administrator's member change breaks a lifecycle rule; nothing was changed (exit 2)."""
+
+    exit_code = 2

@@ -7,6 +7,7 @@ Values only, no I/O. ``OrganizationState`` is the organization as the store hold
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -22,6 +23,19 @@ class Role(StrEnum):
     ADMIN = "admin"
     MANAGER = "manager"
     USER = "user"
+
+
+class Permission(StrEnum):
+    """What a group's members may do in a collection, weakest first."""
+
+    READ_HIDE_PASSWORDS = "read_hide_passwords"
+    READ = "read"
+    EDIT = "edit"
+    MANAGE = "manage"
+
+    @property
+    def rank(self) -> int:
+        return list(Permission).index(self)
 
 
 #: Roles a sync never revokes or removes: the MSP's own staff.
@@ -50,6 +64,8 @@ class Member:
     #: the status to go back to when a revoked member is restored
     restore_status: MemberStatus | None = None
     revoked_reason: RevokeReason | None = None
+    #: when the (last) invitation was sent; None when unknown
+    invited_at: datetime | None = None
 
     @property
     def protected(self) -> bool:
@@ -70,10 +86,29 @@ class OrgGroup:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionAccess:
+    """One group's access to a collection."""
+
+    group_external_id: str
+    permission: Permission
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrgCollection:
+    id: int
+    external_id: str | None
+    name: str
+    #: created from the config; the sync never touches any other collection
+    managed: bool = True
+    access: frozenset[CollectionAccess] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrganizationState:
     name: str
     members: tuple[Member, ...] = ()
     groups: tuple[OrgGroup, ...] = ()
+    collections: tuple[OrgCollection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, fields
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from dirsync.organization import MemberStatus, RevokeReason
+from dirsync.organization import MemberStatus, Permission, RevokeReason
 
 
 class Outcome(StrEnum):
@@ -146,8 +147,105 @@ class GroupDelete:
         return {"name": self.name, "external_id": self.external_id}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupAccess:
+    """A group's access to a collection, as planned."""
+
+    group_external_id: str
+    group_name: str
+    permission: Permission
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "group": self.group_name,
+            "group_external_id": self.group_external_id,
+            "permission": str(self.permission),
+        }
+
+
+def _access_json(access: tuple[GroupAccess, ...]) -> list[dict[str, Any]]:
+    return [a.to_json() for a in sorted(access, key=lambda a: (a.group_name, a.group_external_id))]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionCreate:
+    external_id: str
+    name: str
+    access: tuple[GroupAccess, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "external_id": self.external_id,
+            "access": _access_json(self.access),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionUpdate:
+    """A rename and/or new group access; ``access`` replaces the collection's access whole."""
+
+    collection_id: int
+    external_id: str
+    name: str
+    previous_name: str
+    access: tuple[GroupAccess, ...] = ()
+    previous_access: tuple[GroupAccess, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        before = {a.group_external_id: a for a in self.previous_access}
+        after = {a.group_external_id: a for a in self.access}
+        granted = tuple(a for gid, a in after.items() if before.get(gid) != a)
+        withdrawn = tuple(a for gid, a in before.items() if gid not in after)
+        out: dict[str, Any] = {
+            "name": self.name,
+            "external_id": self.external_id,
+            "grant": _access_json(granted),
+            "withdraw": _access_json(withdrawn),
+        }
+        if self.name != self.previous_name:
+            out["previous_name"] = self.previous_name
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reinvite:
+    """An invitation pending too long (``reinvite_after``), sent again."""
+
+    member_id: int
+    external_id: str | None
+    email: str
+    invited_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        sent = self.invited_at.isoformat().replace("+00:00", "Z") if self.invited_at else None
+        return {"email": self.email, "external_id": self.external_id, "invited_at": sent}
+
+
 PlanEntry = (
-    Invite | MemberUpdate | Revoke | Restore | Remove | GroupCreate | GroupUpdate | GroupDelete
+    Invite
+    | MemberUpdate
+    | Revoke
+    | Restore
+    | Remove
+    | GroupCreate
+    | GroupUpdate
+    | GroupDelete
+    | CollectionCreate
+    | CollectionUpdate
+    | Reinvite
+)
+
+#: the plan keys of the contract; later kinds are additive and kept out of an empty plan's digest
+CONTRACT_KEYS = (
+    "invite",
+    "update",
+    "revoke",
+    "restore",
+    "remove",
+    "create_groups",
+    "update_groups",
+    "delete_groups",
 )
 
 
@@ -161,6 +259,9 @@ class Plan:
     create_groups: tuple[GroupCreate, ...] = ()
     update_groups: tuple[GroupUpdate, ...] = ()
     delete_groups: tuple[GroupDelete, ...] = ()
+    create_collections: tuple[CollectionCreate, ...] = ()
+    update_collections: tuple[CollectionUpdate, ...] = ()
+    reinvite: tuple[Reinvite, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -174,5 +275,8 @@ class Plan:
 
     def digest(self) -> str:
         """A short content hash: the same changes give the same digest."""
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        # the additive kinds count only when present, so a plan without them keeps the digest
+        # it had before they existed (an approval by digest survives an upgrade)
+        content = {k: v for k, v in self.to_json().items() if v or k in CONTRACT_KEYS}
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dirsync.plan import Plan
-from dirsync.state.records import GroupView, MemberView
+from dirsync.state.records import CollectionView, EventView, GroupView, MemberView
 from dirsync.sync import RunResult
 
 _PLAN_LABELS = {
@@ -22,6 +22,9 @@ _PLAN_LABELS = {
     "create_groups": "create group",
     "update_groups": "update group",
     "delete_groups": "delete group",
+    "create_collections": "create collection",
+    "update_collections": "update collection",
+    "reinvite": "reinvite",
 }
 
 
@@ -42,8 +45,59 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 def members_table(members: list[MemberView]) -> Table:
     return table(
         f"{len(members)} member(s)",
-        ["email", "name", "status", "role", "groups", "external id"],
-        ((m.email, m.name, m.status, m.role, ", ".join(m.groups), m.external_id) for m in members),
+        ["email", "name", "status", "role", "groups", "external id", "invited"],
+        (
+            (
+                m.email,
+                m.name,
+                m.status,
+                m.role,
+                ", ".join(m.groups),
+                m.external_id,
+                m.invited_at.strftime("%Y-%m-%d %H:%M") if m.invited_at else None,
+            )
+            for m in members
+        ),
+    )
+
+
+def collections_table(collections: list[CollectionView]) -> Table:
+    return table(
+        f"{len(collections)} collection(s)",
+        ["name", "groups", "members", "external id"],
+        (
+            (
+                c.name + ("" if c.managed else " (not from the config)"),
+                ", ".join(f"{g} ({p})" for g, p in c.groups),
+                f"{len(c.members)}: " + ", ".join(c.members) if c.members else "0",
+                c.external_id,
+            )
+            for c in collections
+        ),
+    )
+
+
+def _brief(values: dict[str, Any] | None) -> str:
+    if not values:
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def events_table(events: list[EventView]) -> Table:
+    return table(
+        f"{len(events)} event(s)",
+        ["at", "actor", "action", "target", "before", "after"],
+        (
+            (
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.actor,
+                e.action,
+                e.target,
+                _brief(e.before),
+                _brief(e.after),
+            )
+            for e in events
+        ),
     )
 
 
@@ -80,6 +134,9 @@ def _details(data: dict[str, Any]) -> str:
             continue
         if key == "changes":
             parts.extend(f"{field}: {c['before']} -> {c['after']}" for field, c in value.items())
+        elif key in {"access", "grant", "withdraw"}:  # group access to a collection
+            shown = ", ".join(f"{a['group']} ({a['permission']})" for a in value)
+            parts.append(f"{key}: {shown}")
         elif isinstance(value, list):
             parts.append(f"{key.replace('_', ' ')}: {len(value)}")
         else:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
+
+from dirsync.organization import Permission
 
 
 class Deprovision(StrEnum):
@@ -38,6 +41,16 @@ class RemovalLimit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionRule:
+    """One ``[[organization.collection]]``: the groups (names or external ids) that reach it."""
+
+    name: str
+    external_id: str
+    groups: tuple[str, ...] = ()
+    permission: Permission = Permission.READ
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SyncRules:
     users: bool = True
     groups: bool = True
@@ -49,3 +62,6 @@ class SyncRules:
     seats: int = 0
     #: a read with fewer users than this share of the last good read is refused (0 = off)
     min_source_ratio: float = 0.5
+    collections: tuple[CollectionRule, ...] = ()
+    #: invitations pending longer than this are sent again; None = never
+    reinvite_after: timedelta | None = None

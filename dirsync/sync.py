@@ -103,6 +103,7 @@ def run_organization(
             current=stored.state,
             rules=rules,
             approve=approve,
+            now=started,
         )
     except PlanRefused as refused:
         bound.warning("sync.refused", reasons=refused.reasons, **refused.plan.counts())

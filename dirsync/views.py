@@ -10,7 +10,7 @@ from dirsync.config import OrganizationSettings
 from dirsync.mapping.desired import desired_organization
 from dirsync.mapping.mirror import mirror_of
 from dirsync.model import Reading
-from dirsync.state.records import RunRecord
+from dirsync.state.records import MemberView, RunRecord
 
 
 def iso(value: datetime | None) -> str | None:
@@ -74,3 +74,20 @@ def status_rows(
             }
         )
     return rows
+
+
+def report_rows(
+    members: Iterable[MemberView], collections: Mapping[str, Mapping[str, str]]
+) -> list[dict[str, Any]]:
+    """``report``: each member with its groups and the collections they reach (the strongest
+    permission when several groups lead to the same collection)."""
+    return [
+        {
+            **m.to_json(),
+            "collections": [
+                {"name": name, "permission": permission}
+                for name, permission in sorted(collections.get(m.email, {}).items())
+            ],
+        }
+        for m in members
+    ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
+from dirsync.mapping.collections import known_groups, plan_collections
+from dirsync.mapping.invitations import plan_reinvites
 from dirsync.organization import (
     DesiredOrganization,
     DesiredUser,
@@ -19,6 +22,7 @@ from dirsync.plan import (
     Invite,
     MemberUpdate,
     Plan,
+    Reinvite,
     Remove,
     Restore,
     Revoke,
@@ -39,6 +43,8 @@ class DiffInput:
     deleted_group_ids: frozenset[str] = frozenset()
     #: the desired state comes from a complete read: absence may deprovision
     complete: bool = True
+    #: the time of the run, for invitations pending too long; None: never re-invite
+    now: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -67,7 +73,19 @@ def diff(given: DiffInput) -> tuple[Plan, tuple[str, ...]]:
         update_groups=groups[1],
         delete_groups=groups[2],
     )
-    return plan, tuple(members.warnings)
+    known = known_groups(given.desired, given.current, synced=given.rules.groups)
+    collections = plan_collections(given.rules.collections, known, given.current.collections)
+    reinvite: tuple[Reinvite, ...] = ()
+    if given.rules.users:
+        after = given.rules.reinvite_after
+        reinvite = plan_reinvites(given.current, given.desired, plan, after=after, now=given.now)
+    plan = replace(
+        plan,
+        create_collections=collections.create,
+        update_collections=collections.update,
+        reinvite=reinvite,
+    )
+    return plan, tuple(members.warnings) + collections.warnings
 
 
 def _plan_members(given: DiffInput) -> _Members:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from dirsync.errors import PlanRefused
 from dirsync.mapping import guards
@@ -32,6 +33,7 @@ def plan_run(
     current: OrganizationState,
     rules: SyncRules,
     approve: str | None = None,
+    now: datetime | None = None,
 ) -> PlannedRun:
     """Plan one run; raises ``PlanRefused`` when a guard says no.
 
@@ -51,6 +53,7 @@ def plan_run(
             deleted_user_ids=updated.deleted_user_ids,
             deleted_group_ids=updated.deleted_group_ids,
             complete=updated.complete,
+            now=now,
         )
     )
     warnings = reading.warnings + updated.warnings + desired.warnings + diff_warnings

@@ -22,6 +22,7 @@ from dirsync.errors import ConcurrentRunError
 from dirsync.model import Cursor, Mirror
 from dirsync.plan import Outcome, Plan
 from dirsync.state.mirror_rows import write_mirror
+from dirsync.state.organization_writes import apply_organization_side
 from dirsync.state.plan_writes import EventLog, apply_groups, apply_members
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import CursorRow, OrganizationRow, RunRow
@@ -69,6 +70,7 @@ def apply_run(session: Session, job: ApplyInput) -> int:
     _stage("after_members")
     apply_groups(session, org_id, job.plan, log)
     _stage("after_groups")
+    apply_organization_side(session, org_id, job.plan, job.now, log)
     log.write(session)
     _stage("after_events")
     write_mirror(session, org_id, job.mirror_before, job.mirror_after)

@@ -19,6 +19,7 @@ from dirsync.organization import (
 )
 from dirsync.plan import Outcome
 from dirsync.state.mirror_rows import load_mirror
+from dirsync.state.org_queries import load_collections
 from dirsync.state.records import EventView, GroupView, MemberView, RunRecord, StoredOrganization
 from dirsync.state.schema import (
     CursorRow,
@@ -50,32 +51,7 @@ def load_organization(session: Session, name: str) -> StoredOrganization:
     if org is None:
         return empty_organization(name)
     org_id, version, last_user_count = org
-    members = tuple(
-        Member(
-            id=row.id,
-            email=row.email,
-            external_id=row.external_id,
-            name=row.name,
-            status=MemberStatus(row.status),
-            role=Role(row.role),
-            restore_status=MemberStatus(row.restore_status) if row.restore_status else None,
-            revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
-        )
-        for row in session.execute(
-            select(
-                MemberRow.id,
-                MemberRow.email,
-                MemberRow.external_id,
-                MemberRow.name,
-                MemberRow.status,
-                MemberRow.role,
-                MemberRow.restore_status,
-                MemberRow.revoked_reason,
-            )
-            .where(MemberRow.organization_id == org_id)
-            .order_by(MemberRow.id)
-        )
-    )
+    members = load_members(session, org_id)
     linked: defaultdict[int, set[str]] = defaultdict(set)
     edges = (
         select(GroupMemberRow.group_id, MemberRow.external_id)
@@ -96,11 +72,48 @@ def load_organization(session: Session, name: str) -> StoredOrganization:
         select(CursorRow.kind, CursorRow.value).where(CursorRow.organization_id == org_id)
     ).one_or_none()
     return StoredOrganization(
-        state=OrganizationState(name=name, members=members, groups=groups),
+        state=OrganizationState(
+            name=name,
+            members=members,
+            groups=groups,
+            collections=load_collections(session, org_id),
+        ),
         mirror=load_mirror(session, org_id),
         cursor=Cursor(kind=cursor.kind, value=cursor.value) if cursor else None,
         version=version,
         last_user_count=last_user_count,
+    )
+
+
+def load_members(session: Session, org_id: int) -> tuple[Member, ...]:
+    return tuple(
+        Member(
+            id=row.id,
+            email=row.email,
+            external_id=row.external_id,
+            name=row.name,
+            status=MemberStatus(row.status),
+            role=Role(row.role),
+            restore_status=MemberStatus(row.restore_status) if row.restore_status else None,
+            revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
+            invited_at=row.last_invited_at or row.invited_at,
+        )
+        for row in session.execute(
+            select(
+                MemberRow.id,
+                MemberRow.email,
+                MemberRow.external_id,
+                MemberRow.name,
+                MemberRow.status,
+                MemberRow.role,
+                MemberRow.restore_status,
+                MemberRow.revoked_reason,
+                MemberRow.invited_at,
+                MemberRow.last_invited_at,
+            )
+            .where(MemberRow.organization_id == org_id)
+            .order_by(MemberRow.id)
+        )
     )
 
 
@@ -124,6 +137,8 @@ def member_views(session: Session, name: str) -> list[MemberView]:
             MemberRow.name,
             MemberRow.status,
             MemberRow.role,
+            MemberRow.invited_at,
+            MemberRow.last_invited_at,
         )
         .where(MemberRow.organization_id == org_id)
         .order_by(MemberRow.email)
@@ -136,6 +151,7 @@ def member_views(session: Session, name: str) -> list[MemberView]:
             status=r.status,
             role=r.role,
             groups=tuple(sorted(names[r.id])),
+            invited_at=r.last_invited_at or r.invited_at,
         )
         for r in rows
     ]

@@ -45,6 +45,8 @@ class MemberView:
     status: str
     role: str
     groups: tuple[str, ...]
+    #: when the invitation was last sent (the first one, or the latest re-invitation)
+    invited_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,7 +56,12 @@ class MemberView:
             "status": self.status,
             "role": self.role,
             "groups": list(self.groups),
+            "invited_at": _iso(self.invited_at),
         }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +72,35 @@ class GroupView:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "external_id": self.external_id, "members": list(self.members)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionView:
+    name: str
+    external_id: str | None
+    #: created from the config
+    managed: bool
+    #: (group name, permission), sorted
+    groups: tuple[tuple[str, str], ...]
+    #: emails of the members who reach it through its groups (nested groups flattened)
+    members: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "external_id": self.external_id,
+            "managed": self.managed,
+            "groups": [{"name": g, "permission": p} for g, p in self.groups],
+            "members": list(self.members),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrganizationSummary:
+    """One organization's members by status, and its invitations pending too long."""
+
+    members: dict[str, int]
+    stale_invitations: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +115,7 @@ class EventView:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": _iso(self.at),
             "organization": self.organization,
             "actor": self.actor,
             "action": self.action,

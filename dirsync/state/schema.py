@@ -129,6 +129,8 @@ class MemberRow(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(16))
     invited_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: when the invitation was last sent again (``reinvite_after``); None: never
+    last_invited_at: Mapped[datetime | None]
 
 
 class GroupRow(Base):
@@ -153,6 +155,34 @@ class GroupMemberRow(Base):
     member_id: Mapped[int] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class CollectionRow(Base):
+    __tablename__ = "collections"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "external_id", name="uq_collections_org_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[int] = mapped_column(_org_fk())
+    external_id: Mapped[str | None] = mapped_column(String(ID))
+    name: Mapped[str] = mapped_column(String(NAME))
+    #: created from the config; the sync never touches any other collection
+    managed: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+
+
+class CollectionAccessRow(Base):
+    __tablename__ = "collection_access"
+    __table_args__ = (Index("ix_collection_access_group_id", "group_id"),)
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    permission: Mapped[str] = mapped_column(String(32))
 
 
 class MirrorUserRow(Base):

@@ -21,10 +21,11 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dirsync.errors import DirsyncError, StoreError
+from dirsync.lifecycle import AdminChange
 from dirsync.model import Cursor, Mirror
 from dirsync.plan import Plan
+from dirsync.state import admin, org_queries, queries
 from dirsync.state import apply as apply_module
-from dirsync.state import queries
 from dirsync.state.engine import (
     WRITE_OPTION,
     create_store_engine,
@@ -33,7 +34,15 @@ from dirsync.state.engine import (
     sqlite_path,
     upgrade,
 )
-from dirsync.state.records import EventView, GroupView, MemberView, RunRecord, StoredOrganization
+from dirsync.state.records import (
+    CollectionView,
+    EventView,
+    GroupView,
+    MemberView,
+    OrganizationSummary,
+    RunRecord,
+    StoredOrganization,
+)
 from dirsync.state.schema import RunRow
 
 T = TypeVar("T")
@@ -167,6 +176,13 @@ class Store:
         with self._transaction(write=True) as session:
             return apply_module.begin_run(session, organization, run)
 
+    def admin_change(
+        self, organization: str, decide: admin.Decide, *, actor: str, now: datetime
+    ) -> AdminChange | None:
+        """An administrator's change to one member, with its event, in one transaction."""
+        with self._transaction(write=True) as session:
+            return admin.apply_admin(session, organization, decide, actor=actor, now=now)
+
     def record_run(self, organization: str, run: RunRecord) -> None:
         """Record a run that changed nothing else (failed, refused); replaces a same-id run."""
         now = run.finished_at or run.started_at or datetime.now(UTC)
@@ -188,3 +204,14 @@ class Store:
 
     def organizations(self) -> list[str]:
         return self._read(queries.organization_names, [])
+
+    def collections(self, organization: str) -> list[CollectionView]:
+        return self._read(lambda s: org_queries.collection_views(s, organization), [])
+
+    def member_collections(self, organization: str) -> dict[str, dict[str, str]]:
+        return self._read(lambda s: org_queries.member_collections(s, organization), {})
+
+    def summaries(self, stale_before: dict[str, datetime | None]) -> dict[str, OrganizationSummary]:
+        """Per organization: members by status, invitations sent at or before its cutoff."""
+        empty = {name: org_queries.empty_summary() for name in stale_before}
+        return self._read(lambda s: org_queries.summaries(s, stale_before), empty)

@@ -12,8 +12,18 @@ from itertools import count
 
 from dirsync.mapping.mirror import mirror_of
 from dirsync.model import DirectoryGroup, DirectorySnapshot, DirectoryUser, Mirror, Reading
-from dirsync.organization import Member, MemberStatus, OrganizationState, OrgGroup, Role
-from dirsync.plan import Plan
+from dirsync.organization import (
+    CollectionAccess,
+    Member,
+    MemberStatus,
+    OrganizationState,
+    OrgCollection,
+    OrgGroup,
+    Permission,
+    Role,
+)
+from dirsync.plan import GroupAccess, Plan
+from dirsync.rules import CollectionRule
 
 _ids = count(1000)
 
@@ -84,8 +94,40 @@ def member(
     )
 
 
-def org(*members: Member, groups: tuple[OrgGroup, ...] = ()) -> OrganizationState:
-    return OrganizationState(name="acme", members=members, groups=groups)
+def org(
+    *members: Member,
+    groups: tuple[OrgGroup, ...] = (),
+    collections: tuple[OrgCollection, ...] = (),
+) -> OrganizationState:
+    return OrganizationState(name="acme", members=members, groups=groups, collections=collections)
+
+
+def collection_rule(
+    name: str, *groups: str, permission: Permission = Permission.READ, external_id: str = ""
+) -> CollectionRule:
+    """A configured collection; its external id defaults to ``col-<name>``."""
+    return CollectionRule(
+        name=name,
+        external_id=external_id or f"col-{name.lower()}",
+        groups=groups,
+        permission=permission,
+    )
+
+
+def collection(
+    name: str,
+    *access: tuple[str, Permission],
+    external_id: str = "",
+    managed: bool = True,
+) -> OrgCollection:
+    """A stored collection; ``access`` pairs a group external id with a permission."""
+    return OrgCollection(
+        id=next(_ids),
+        external_id=external_id or f"col-{name.lower()}",
+        name=name,
+        managed=managed,
+        access=frozenset(CollectionAccess(group_external_id=g, permission=p) for g, p in access),
+    )
 
 
 def apply_plan(state: OrganizationState, plan: Plan) -> OrganizationState:
@@ -147,4 +189,38 @@ def apply_plan(state: OrganizationState, plan: Plan) -> OrganizationState:
         k: replace(g, member_external_ids=g.member_external_ids - removed)
         for k, g in groups.items()
     }
-    return replace(state, members=tuple(members.values()), groups=tuple(groups.values()))
+    for again in plan.reinvite:
+        members[again.member_id] = replace(members[again.member_id], invited_at=None)
+    return replace(
+        state,
+        members=tuple(members.values()),
+        groups=tuple(groups.values()),
+        collections=_apply_collections(state.collections, plan, set(groups)),
+    )
+
+
+def _apply_collections(
+    current: tuple[OrgCollection, ...], plan: Plan, groups: set[str | None]
+) -> tuple[OrgCollection, ...]:
+    """Access to a group that does not exist is dropped, as the store's foreign key does."""
+
+    def access(entries: tuple[GroupAccess, ...]) -> frozenset[CollectionAccess]:
+        return frozenset(
+            CollectionAccess(group_external_id=a.group_external_id, permission=a.permission)
+            for a in entries
+            if a.group_external_id in groups
+        )
+
+    collections = {c.external_id: c for c in current}
+    for create in plan.create_collections:
+        collections[create.external_id] = OrgCollection(
+            id=next(_ids),
+            external_id=create.external_id,
+            name=create.name,
+            access=access(create.access),
+        )
+    for change in plan.update_collections:
+        collections[change.external_id] = replace(
+            collections[change.external_id], name=change.name, access=access(change.access)
+        )
+    return tuple(collections.values())

@@ -1,0 +1,106 @@
+"""Administrator changes in the store: one transaction, one event, a version bump."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from dirsync.errors import ConcurrentRunError, NotFound, TransitionRefused
+from dirsync.lifecycle import AdminAction, AdminChange, decide
+from dirsync.model import Mirror
+from dirsync.organization import Member, Role
+from dirsync.plan import Invite, Outcome, Plan
+from dirsync.state import admin
+from dirsync.state.records import RunRecord
+from dirsync.state.schema import OrganizationRow
+from dirsync.state.sql import Store
+
+ORG = "acme"
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'dirsync.db'}")
+    plan = Plan(invite=(Invite(external_id="u1", email="ann@acme.example", name="Ann"),))
+    s.apply(
+        ORG,
+        plan=plan,
+        mirror_before=Mirror(),
+        mirror_after=Mirror(),
+        cursor=None,
+        run=RunRecord(
+            run_id="r1", started_at=NOW, finished_at=NOW, outcome=Outcome.APPLIED, full=True
+        ),
+        expected_version=0,
+        now=NOW,
+    )
+    yield s
+    s.close()
+
+
+def act(store: Store, action: AdminAction, role: Role | None = None) -> AdminChange | None:
+    decider = partial(decide, email="ann@acme.example", action=action, role=role)
+    return store.admin_change(ORG, decider, actor="admin:root", now=NOW)
+
+
+def test_an_admin_change_writes_the_member_an_event_and_a_new_version(store: Store) -> None:
+    assert store.load(ORG).version == 1
+    act(store, AdminAction.ACCEPT)
+    loaded = store.load(ORG)
+    assert loaded.version == 2 and loaded.state.members[0].status == "accepted"
+    event = store.events(ORG)[-1]
+    assert (event.actor, event.action, event.target) == (
+        "admin:root",
+        "member.accept",
+        "ann@acme.example",
+    )
+    assert event.before == {"status": "invited", "role": "user"}
+    assert event.after == {"status": "accepted", "role": "user"}
+
+
+def test_a_refused_change_leaves_the_store_as_it_was(store: Store) -> None:
+    events = store.events(ORG)
+    with pytest.raises(TransitionRefused):
+        act(store, AdminAction.CONFIRM)
+    assert store.load(ORG).version == 1 and store.events(ORG) == events
+
+
+def test_the_same_role_again_changes_nothing(store: Store) -> None:
+    assert act(store, AdminAction.SET_ROLE, Role.USER) is None
+    assert store.load(ORG).version == 1
+
+
+def test_remove_deletes_the_member(store: Store) -> None:
+    act(store, AdminAction.REMOVE)
+    assert store.members(ORG) == []
+    assert store.events(ORG)[-1].after is None
+
+
+def test_an_unknown_organization_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound, match="globex"):
+        store.admin_change("globex", lambda s: None, actor="admin:root", now=NOW)
+
+
+def test_a_version_bumped_in_between_makes_the_change_a_conflict(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = admin.load_members
+
+    def load_then_someone_else_writes(session: Session, org_id: int) -> tuple[Member, ...]:
+        members = original(session, org_id)
+        session.execute(update(OrganizationRow).values(version=OrganizationRow.version + 1))
+        return members
+
+    monkeypatch.setattr(admin, "load_members", load_then_someone_else_writes)
+    with pytest.raises(ConcurrentRunError, match="changed while"):
+        act(store, AdminAction.ACCEPT)
+    monkeypatch.undo()
+    assert store.load(ORG).version == 1
+    assert store.load(ORG).state.members[0].status == "invited"
