@@ -11,14 +11,17 @@ from typing import Any, TypeVar
 
 import click
 import structlog
+from sqlalchemy.engine import make_url
 
 from dirsync import logs, render, views
 from dirsync.config import Config, OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, NotFound, UsageError
-from dirsync.plan import Outcome
+from dirsync.locks import LockBusy, OrganizationLock, runtime_directory
+from dirsync.plan import Outcome, Plan
+from dirsync.schedule import overdue_problem, read_schedule
 from dirsync.state.sql import Store
-from dirsync.sync import RunResult, run_organization
+from dirsync.sync import RunResult, run_organization, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger("dirsync.cli")
@@ -103,20 +106,33 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Read and plan, print the plan, write nothing.")
 @click.option("--full", is_flag=True, help="Ignore delta cursors and read everything.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait for a sync of the same organization that is running (default: skip it, exit 4).",
+)
 @json_option
 @pass_context
 @handle_errors
-def sync(ctx: Context, orgs: tuple[str, ...], dry_run: bool, full: bool, as_json: bool) -> None:
+def sync(
+    ctx: Context, orgs: tuple[str, ...], dry_run: bool, full: bool, wait: bool, as_json: bool
+) -> None:
     """Sync the named organizations (all by default) once."""
     selected = ctx.config.select(orgs)
     # every connector first: a missing one is a config error (exit 2) before anything runs
     connectors = {org.name: create_connector(org.source, organization=org.name) for org in selected}
     results: list[RunResult] = []
+    skipped: list[LockBusy] = []
     with ctx.store(readonly=dry_run) as store:
         for org in selected:
             connector = connectors[org.name]
             try:
-                with _progress(enabled=not as_json, label=org.name) as progress:
+                # one run per organization at a time, with the daemon too; a dry run writes
+                # nothing, not even a lock file, and needs no lock
+                with (
+                    _organization_lock(ctx, org.name, dry_run=dry_run, wait=wait),
+                    _progress(enabled=not as_json, label=org.name) as progress,
+                ):
                     results.append(
                         run_organization(
                             org.name,
@@ -128,17 +144,44 @@ def sync(ctx: Context, orgs: tuple[str, ...], dry_run: bool, full: bool, as_json
                             progress=progress,
                         )
                     )
+            except LockBusy as busy:
+                click.echo(f"dirsync: {busy}", err=True)
+                skipped.append(busy)
             finally:
                 connector.close()
     if as_json:
-        _emit_json([r.to_json() for r in results])
+        _emit_json([r.to_json() for r in results] + [_skipped_json(b) for b in skipped])
     else:
         out = render.console()
         for result in results:
             for part in render.run_report(result):
                 out.print(part)
     code = max((_OUTCOME_EXIT.get(r.outcome, 0) for r in results), default=0)
-    sys.exit(code)
+    sys.exit(max(code, *(b.exit_code for b in skipped)) if skipped else code)
+
+
+@contextmanager
+def _organization_lock(ctx: Context, name: str, *, dry_run: bool, wait: bool) -> Iterator[None]:
+    if dry_run:
+        yield
+        return
+    with OrganizationLock(runtime_directory(ctx.config.store.url), name, wait=wait):
+        yield
+
+
+def _skipped_json(busy: LockBusy) -> dict[str, Any]:
+    """``sync --json``'s entry for an organization skipped because another sync holds it."""
+    empty = Plan()
+    return {
+        "organization": busy.organization,
+        "dry_run": False,
+        "outcome": "skipped",
+        "plan": empty.to_json(),
+        "counts": empty.counts(),
+        "warnings": [],
+        "refusal": [],
+        "error": str(busy),
+    }
 
 
 @contextmanager
@@ -185,18 +228,46 @@ def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--org", "orgs", multiple=True, help="Organization (repeatable; all by default).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Monitoring: exit 1 when an organization has not succeeded within --intervals.",
+)
+@click.option(
+    "--intervals",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="With --check: how many of its intervals an organization may go without a success.",
+)
 @json_option
 @pass_context
 @handle_errors
-def status(ctx: Context, orgs: tuple[str, ...], as_json: bool) -> None:
+def status(
+    ctx: Context, orgs: tuple[str, ...], check: bool, intervals: int, as_json: bool
+) -> None:
     """Per organization: the last run, its outcome and counts, and the next run."""
     selected = ctx.config.select(orgs)
     with ctx.store(readonly=True) as store:
-        rows = views.status_rows(selected, store.last_runs())
+        next_runs = read_schedule(runtime_directory(ctx.config.store.url))
+        rows = views.status_rows(selected, store.last_runs(), next_runs)
+        successes = store.last_successes() if check else {}
+    overdue = [
+        problem
+        for org in selected
+        if (problem := overdue_problem(org, successes.get(org.name), utcnow(), intervals))
+    ]
     if as_json:
         _emit_json(rows)
+    elif check:
+        for problem in overdue:
+            click.echo(f"CRITICAL: {problem}")
+        if not overdue:
+            click.echo(f"OK: {len(selected)} organization(s) synced within {intervals} intervals")
     else:
         render.console().print(render.status_table(rows))
+    if check and overdue:
+        sys.exit(1)
 
 
 def _show_store_listing(
@@ -263,6 +334,33 @@ def config_check(ctx: Context, as_json: bool) -> None:
         _emit_json({"config": path, "valid": True, "organizations": names, "problems": []})
     else:
         click.echo(f"{path}: valid, {len(names)} organization(s): {', '.join(names) or 'none'}")
+
+
+@cli.command()
+@pass_context
+@handle_errors
+def run(ctx: Context) -> None:
+    """The daemon: sync every organization on its schedule until SIGTERM; SIGHUP reloads."""
+    from dirsync import service  # the scheduler's imports, only for the daemon
+
+    sys.exit(service.serve(ctx.config_path))
+
+
+@cli.group()
+def db() -> None:
+    """The organization store."""
+
+
+@db.command("upgrade")
+@pass_context
+@handle_errors
+def db_upgrade(ctx: Context) -> None:
+    """Create the store or bring its schema to this version (the daemon also does on start)."""
+    url = ctx.config.store.url
+    with ctx.store(readonly=False):
+        pass
+    shown = make_url(url).render_as_string(hide_password=True)
+    click.echo(f"{shown}: the schema is up to date")
 
 
 def main() -> None:
