@@ -6,7 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import click
@@ -122,33 +122,27 @@ def sync(
     # every connector first: a missing one is a config error (exit 2) before anything runs
     connectors = {org.name: create_connector(org.source, organization=org.name) for org in selected}
     results: list[RunResult] = []
-    skipped: list[LockBusy] = []
-    with ctx.store(readonly=dry_run) as store:
+    with ExitStack() as held:
+        for connector in connectors.values():
+            held.callback(connector.close)
+        # one run per organization at a time, the daemon's included: the locks come first,
+        # before the store is opened (which waits for another process's write transaction)
+        selected, skipped = _lock_organizations(ctx, selected, held, dry_run=dry_run, wait=wait)
+        store = held.enter_context(ctx.store(readonly=dry_run)) if selected else None
         for org in selected:
-            connector = connectors[org.name]
-            try:
-                # one run per organization at a time, with the daemon too; a dry run writes
-                # nothing, not even a lock file, and needs no lock
-                with (
-                    _organization_lock(ctx, org.name, dry_run=dry_run, wait=wait),
-                    _progress(enabled=not as_json, label=org.name) as progress,
-                ):
-                    results.append(
-                        run_organization(
-                            org.name,
-                            org.rules(),
-                            connector,
-                            store,
-                            dry_run=dry_run,
-                            full=full,
-                            progress=progress,
-                        )
+            assert store is not None
+            with _progress(enabled=not as_json, label=org.name) as progress:
+                results.append(
+                    run_organization(
+                        org.name,
+                        org.rules(),
+                        connectors[org.name],
+                        store,
+                        dry_run=dry_run,
+                        full=full,
+                        progress=progress,
                     )
-            except LockBusy as busy:
-                click.echo(f"dirsync: {busy}", err=True)
-                skipped.append(busy)
-            finally:
-                connector.close()
+                )
     if as_json:
         _emit_json([r.to_json() for r in results] + [_skipped_json(b) for b in skipped])
     else:
@@ -160,13 +154,31 @@ def sync(
     sys.exit(max(code, *(b.exit_code for b in skipped)) if skipped else code)
 
 
-@contextmanager
-def _organization_lock(ctx: Context, name: str, *, dry_run: bool, wait: bool) -> Iterator[None]:
+def _lock_organizations(
+    ctx: Context,
+    selected: tuple[OrganizationSettings, ...],
+    held: ExitStack,
+    *,
+    dry_run: bool,
+    wait: bool,
+) -> tuple[tuple[OrganizationSettings, ...], list[LockBusy]]:
+    """Take each organization's lock into ``held``: (the ones to run, the ones skipped).
+
+    A dry run writes nothing, not even a lock file, and takes no lock.
+    """
     if dry_run:
-        yield
-        return
-    with OrganizationLock(runtime_directory(ctx.config.store.url), name, wait=wait):
-        yield
+        return selected, []
+    directory = runtime_directory(ctx.config.store.url)
+    runnable, skipped = [], []
+    for org in selected:
+        try:
+            held.enter_context(OrganizationLock(directory, org.name, wait=wait))
+        except LockBusy as busy:
+            click.echo(f"dirsync: {busy}", err=True)
+            skipped.append(busy)
+        else:
+            runnable.append(org)
+    return tuple(runnable), skipped
 
 
 def _skipped_json(busy: LockBusy) -> dict[str, Any]:

@@ -83,6 +83,9 @@ class Daemon:
         self._connector_factory = connector_factory
         self._progress: dict[str, OrganizationProgress] = {}
         self._lock = threading.Lock()
+        self._active_changed = threading.Condition()
+        self._active = 0
+        self._stopping = False
         self.scheduler = scheduler or BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.daemon.max_parallel)}, timezone=UTC
         )
@@ -97,7 +100,15 @@ class Daemon:
         self._publish_schedule()
 
     def shutdown(self, *, wait: bool = True) -> None:
-        """Stop scheduling; with ``wait`` a run in progress finishes (commits or rolls back)."""
+        """Stop scheduling; with ``wait`` a run in progress finishes (commits or rolls back).
+
+        The runs are awaited here, not by APScheduler's ``shutdown(wait=True)``: that holds the
+        job store lock while it waits, and a finishing run needs the lock to reschedule itself.
+        """
+        with self._active_changed:
+            self._stopping = True
+            while wait and self._active:
+                self._active_changed.wait(timeout=1)
         if self.scheduler.state != STATE_STOPPED:
             self.scheduler.shutdown(wait=wait)
         schedule.remove_schedule(self.runtime_dir)
@@ -127,6 +138,18 @@ class Daemon:
 
     def run_job(self, name: str) -> RunResult | None:
         """One scheduled run of ``name``; never raises (a failure is a result and a retry)."""
+        with self._active_changed:
+            if self._stopping:
+                return None
+            self._active += 1
+        try:
+            return self._run(name)
+        finally:
+            with self._active_changed:
+                self._active -= 1
+                self._active_changed.notify_all()
+
+    def _run(self, name: str) -> RunResult | None:
         org = next((o for o in self.config.organization if o.name == name), None)
         if org is None:
             return None  # removed by a reload while it waited

@@ -34,8 +34,7 @@ class LockBusy(DirsyncError):
         self.holder = holder
         by = f" (pid {holder})" if holder else ""
         super().__init__(
-            f"skipped {organization}: another sync of it is running{by}; "
-            "use --wait to wait for it"
+            f"skipped {organization}: another sync of it is running{by}; use --wait to wait for it"
         )
 
 
