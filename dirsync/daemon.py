@@ -33,7 +33,7 @@ from dirsync.config import Config, OrganizationSettings
 from dirsync.connectors.base import Connector
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError
-from dirsync.locks import LockBusy, OrganizationLock
+from dirsync.locks import LockBusy, LockError, OrganizationLock
 from dirsync.metrics import Metrics
 from dirsync.plan import Outcome, Plan
 from dirsync.state.sql import Store
@@ -157,18 +157,21 @@ class Daemon:
         started = self._clock()
         bound = log.bind(organization=name)
         lock = OrganizationLock(self.runtime_dir, name)
+        full = schedule.needs_full_read(org, progress.last_full, started)
         try:
             lock.acquire()
         except LockBusy as exc:
             bound.info("daemon.run_skipped", reason=str(exc))
             return None
-        progress.running_since = started
-        full = schedule.needs_full_read(org, progress.last_full, started)
-        try:
-            result = self._sync(org, full=full)
-        finally:
-            lock.release()
-            progress.running_since = None
+        except LockError as exc:  # e.g. a lock file left by root: a failure, retried
+            result = _failed(name, str(exc))
+        else:
+            progress.running_since = started
+            try:
+                result = self._sync(org, full=full)
+            finally:
+                lock.release()
+                progress.running_since = None
         self._after_run(org, progress, result, started=started, full=full)
         return result
 

@@ -38,6 +38,10 @@ class LockBusy(DirsyncError):
         )
 
 
+class LockError(DirsyncError):
+    """The lock file cannot be created or opened, e.g. it belongs to another user (exit 1)."""
+
+
 def runtime_directory(store_url: str) -> Path:
     """Where the store's locks and the daemon's schedule live (see the module docstring)."""
     url = make_url(store_url)
@@ -63,8 +67,11 @@ class OrganizationLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            raise LockError(f"cannot open the lock file {self.path}: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if self.wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -72,7 +79,7 @@ class OrganizationLock:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise LockBusy(self.organization, holder) from None
-            raise
+            raise LockError(f"cannot lock {self.path}: {exc.strerror}") from exc
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
