@@ -335,7 +335,8 @@ class Daemon:
             for name, when in runs.items():
                 self.metrics.scheduled(name, when)
         try:
-            schedule.write_schedule(self.runtime_dir, runs)
+            with self._lock:  # runs finish on several threads; one writer at a time
+                schedule.write_schedule(self.runtime_dir, runs)
         except OSError as exc:
             log.warning("daemon.schedule_not_written", error=exc.strerror or str(exc))
 

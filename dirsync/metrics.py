@@ -13,6 +13,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from dirsync.errors import DirsyncError
 from dirsync.plan import Outcome
 from dirsync.sync import RunResult
 
@@ -115,6 +116,10 @@ def _label_sets(metric: Counter | Gauge, organization: str) -> list[tuple[str, .
     return sorted(found)
 
 
+class MetricsError(DirsyncError):
+    """The metrics endpoint cannot listen, e.g. the port is taken (exit 1: systemd retries)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetricsServer:
     host: str
@@ -132,5 +137,10 @@ def serve(metrics: Metrics, listen: str) -> MetricsServer:
     """Serve ``/metrics`` on ``host:port`` (port 0: any free port; see ``.port``)."""
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")
-    server, thread = start_http_server(int(port), addr=host, registry=metrics.registry)
+    try:
+        server, thread = start_http_server(int(port), addr=host, registry=metrics.registry)
+    except OSError as exc:
+        raise MetricsError(
+            f"cannot serve metrics on {listen} ([daemon] metrics_listen): {exc.strerror}"
+        ) from exc
     return MetricsServer(host=host, port=server.server_address[1], server=server, thread=thread)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -59,35 +60,31 @@ class Signals:
 
 
 def serve(config_path: str | None) -> int:
-    """Run until SIGTERM/SIGINT; raises ConfigError (exit 2) or StoreError (exit 1) at start."""
+    """Run until SIGTERM/SIGINT; raises ConfigError (exit 2) or another DirsyncError (exit 1)."""
     config = load_config(config_path)
     logs.configure(config.logging.level, config.logging.format)
     notifier = systemd.Notifier.from_environ()
-    signals = Signals()
-    signals.install()
-    store = Store.open(config.store.url)  # brings the schema up to date
-    registry = metrics.Metrics()
-    server = None
-    if config.daemon.metrics_listen:
-        server = metrics.serve(registry, config.daemon.metrics_listen)
-        log.info("daemon.metrics_listening", host=server.host, port=server.port)
-    daemon = Daemon(
-        config, store=store, runtime_dir=runtime_directory(config.store.url), metrics=registry
-    )
-    try:
+    with contextlib.ExitStack() as cleanup:
+        store = Store.open(config.store.url)  # brings the schema up to date
+        cleanup.callback(store.close)
+        registry = metrics.Metrics()
+        if config.daemon.metrics_listen:
+            server = metrics.serve(registry, config.daemon.metrics_listen)
+            cleanup.callback(server.close)
+            log.info("daemon.metrics_listening", host=server.host, port=server.port)
+        daemon = Daemon(
+            config, store=store, runtime_dir=runtime_directory(config.store.url), metrics=registry
+        )
+        cleanup.callback(daemon.shutdown, wait=False)
+        signals = Signals()
+        signals.install()
         daemon.start()
         log.info("daemon.started", organizations=[o.name for o in config.organization])
         notifier.ready(daemon.status_line())
         _loop(daemon, signals, notifier, config_path)
         notifier.stopping()
-        running = daemon.running()
-        log.info("daemon.stopping", waiting_for=running)
+        log.info("daemon.stopping", waiting_for=daemon.running())
         daemon.shutdown(wait=True)
-    finally:
-        daemon.shutdown(wait=False)
-        if server is not None:
-            server.close()
-        store.close()
     log.info("daemon.stopped")
     return 0
 

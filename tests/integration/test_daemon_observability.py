@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import urllib.request
 from collections.abc import Iterator
@@ -174,3 +175,26 @@ def test_db_upgrade_creates_the_schema_and_names_the_store_without_its_password(
         tables: Any = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert {"organizations", "runs", "alembic_version"} <= tables
     assert cli_run(setup, "db", "upgrade")[0] == 0  # idempotent
+
+
+def test_run_with_an_invalid_config_exits_2_naming_the_key(setup: DaemonConfig) -> None:
+    setup.add("acme", interval="often")
+    setup.write()
+    result = CliRunner().invoke(cli, ["--config", str(setup.path), "run"])
+    assert result.exit_code == 2
+    assert "organization[acme].interval: 'often' is not a duration" in result.stderr
+
+
+def test_run_with_its_metrics_port_taken_exits_1_with_a_clear_message(
+    setup: DaemonConfig,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        setup.daemon["metrics_listen"] = f"127.0.0.1:{taken.getsockname()[1]}"
+        setup.add("acme")
+        setup.write()
+        result = CliRunner().invoke(cli, ["--config", str(setup.path), "run"])
+    assert result.exit_code == 1
+    assert f"cannot serve metrics on {setup.daemon['metrics_listen']}" in result.stderr
+    assert "([daemon] metrics_listen): Address already in use" in result.stderr
