@@ -17,7 +17,7 @@ import contextlib
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,14 +53,6 @@ class OrganizationProgress:
     last_full: datetime | None = None
     last_outcome: str | None = None
     last_finished: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReloadSummary:
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    rescheduled: tuple[str, ...] = ()
-    needs_restart: tuple[str, ...] = field(default=())
 
 
 class Daemon:
@@ -124,7 +116,7 @@ class Daemon:
             name=f"sync {org.name}",
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=int(org.interval.total_seconds()),
+            misfire_grace_time=max(1, int(org.interval.total_seconds())),
             next_run_time=self._clock() + timedelta(seconds=spread),
             replace_existing=True,
         )
@@ -246,43 +238,19 @@ class Daemon:
 
     # -- reload ------------------------------------------------------------------------------
 
-    def apply_config(self, new: Config) -> ReloadSummary:
-        """Adopt a valid new config: add, remove and reschedule organizations.
-
-        The store, the metrics address and the worker count are fixed at start-up; a change
-        there is reported in ``needs_restart`` and otherwise ignored.
-        """
-        old = {o.name: o for o in self.config.organization}
-        fresh = {o.name: o for o in new.organization}
-        restart = []
-        if new.store.url != self.config.store.url:
-            restart.append("store.url")
-        if new.daemon.metrics_listen != self.config.daemon.metrics_listen:
-            restart.append("daemon.metrics_listen")
-        if new.daemon.max_parallel != self.config.daemon.max_parallel:
-            restart.append("daemon.max_parallel")
-        kept = new.model_copy(update={"store": self.config.store})
-        added = sorted(fresh.keys() - old.keys())
-        removed = sorted(old.keys() - fresh.keys())
-        rescheduled = sorted(
-            name
-            for name in fresh.keys() & old.keys()
-            if schedule.schedule_key(fresh[name]) != schedule.schedule_key(old[name])
-        )
-        self.config = kept
-        for name in removed:
+    def apply_config(self, new: Config) -> schedule.Reload:
+        """Adopt a valid new config: add, remove and reschedule organizations."""
+        change = schedule.plan_reload(self.config, new)
+        self.config = change.config
+        for name in change.removed:
             self._remove_job(name)
-        for name in added:
-            self._add_job(fresh[name])
-        for name in rescheduled:
-            self.scheduler.reschedule_job(name, trigger=schedule.trigger_for(fresh[name]))
+        for org in change.config.organization:
+            if org.name in change.added:
+                self._add_job(org)
+            elif org.name in change.rescheduled:
+                self.scheduler.reschedule_job(org.name, trigger=schedule.trigger_for(org))
         self._publish_schedule()
-        return ReloadSummary(
-            added=tuple(added),
-            removed=tuple(removed),
-            rescheduled=tuple(rescheduled),
-            needs_restart=tuple(restart),
-        )
+        return change
 
     def _remove_job(self, name: str) -> None:
         with contextlib.suppress(LookupError):
@@ -296,7 +264,9 @@ class Daemon:
     def problems(self) -> list[str]:
         """Why the daemon is unhealthy (the watchdog stops pinging); empty when healthy."""
         found = []
-        if self.scheduler.state != STATE_RUNNING:
+        # BackgroundScheduler's loop thread dies silently on an unexpected error
+        thread = getattr(self.scheduler, "_thread", None)
+        if self.scheduler.state != STATE_RUNNING or (thread is not None and not thread.is_alive()):
             found.append("the scheduler is not running")
         now = self._clock()
         budget = self.config.daemon.run_budget

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from dirsync.config import OrganizationSettings
+from dirsync.config import Config, OrganizationSettings
 
 SCHEDULE_FILE = "schedule.json"
 MAX_DEFAULT_JITTER = timedelta(seconds=60)
@@ -48,6 +49,57 @@ def _cron_fields(expression: str) -> dict[str, str]:
 def schedule_key(org: OrganizationSettings) -> tuple[object, ...]:
     """What decides the trigger: a reload reschedules an organization when this changes."""
     return (org.interval, org.cron, jitter_of(org))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reload:
+    """What a SIGHUP changes: the config to adopt and the organizations it touches."""
+
+    config: Config
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    rescheduled: tuple[str, ...] = ()
+    #: keys that changed but take effect only after a restart (their old values are kept)
+    needs_restart: tuple[str, ...] = ()
+
+
+def plan_reload(current: Config, new: Config) -> Reload:
+    """Compare the running config with a new valid one.
+
+    The store, the metrics address and the worker count are fixed at start-up: their old
+    values stay in the adopted config and their keys are listed in ``needs_restart``.
+    """
+    restart = [
+        key
+        for key, before, after in (
+            ("store.url", current.store.url, new.store.url),
+            ("daemon.metrics_listen", current.daemon.metrics_listen, new.daemon.metrics_listen),
+            ("daemon.max_parallel", current.daemon.max_parallel, new.daemon.max_parallel),
+        )
+        if before != after
+    ]
+    fixed: dict[str, object] = {
+        "metrics_listen": current.daemon.metrics_listen,
+        "max_parallel": current.daemon.max_parallel,
+    }
+    adopted = new.model_copy(
+        update={"store": current.store, "daemon": new.daemon.model_copy(update=fixed)}
+    )
+    old = {o.name: o for o in current.organization}
+    fresh = {o.name: o for o in new.organization}
+    return Reload(
+        config=adopted,
+        added=tuple(sorted(fresh.keys() - old.keys())),
+        removed=tuple(sorted(old.keys() - fresh.keys())),
+        rescheduled=tuple(
+            sorted(
+                name
+                for name in fresh.keys() & old.keys()
+                if schedule_key(fresh[name]) != schedule_key(old[name])
+            )
+        ),
+        needs_restart=tuple(restart),
+    )
 
 
 def retry_delay(failures: int, *, initial: timedelta, ceiling: timedelta) -> timedelta:
