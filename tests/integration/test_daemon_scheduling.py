@@ -6,6 +6,8 @@ only its sleeping thread is replaced by ``ManualScheduler.fire_due()`` at the fr
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -268,3 +270,30 @@ def test_a_run_over_its_budget_makes_the_daemon_unhealthy_until_it_ends(
     assert seen[1] == ["the run of acme has taken longer than its budget of 0:10:00"]
     assert seen[2] == ["acme running, next 10:00:00Z"]
     assert harness.daemon.problems() == []
+
+
+def test_a_directory_that_never_answers_does_not_hold_up_the_other_organizations(
+    setup: DaemonConfig,
+) -> None:
+    """Real threads, real time: the stuck read waits out its timeout on its own worker."""
+    with socket.socket() as silent:  # accepts connections (kernel backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"ldap://127.0.0.1:{silent.getsockname()[1]}"
+        setup.add("stuck", interval="1h", source={"url": url, "timeout": "2s"})
+        setup.add("acme", interval="1h")
+        config = load_config(setup.write())
+        store = Store.open(config.store.url)
+        daemon = Daemon(config, store=store, runtime_dir=setup.runtime_dir)
+        try:
+            daemon.start()
+            deadline = time.monotonic() + 20
+            while "acme" not in store.last_runs() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert str(store.last_runs()["acme"].outcome) == "applied"
+            assert daemon.running() == ["stuck"]
+            daemon.shutdown(wait=True)  # waits for the stuck run, which fails on its timeout
+            assert str(store.last_runs()["stuck"].outcome) == "failed"
+        finally:
+            daemon.shutdown(wait=False)
+            store.close()
