@@ -17,8 +17,8 @@ from dirsync import logs, render, views
 from dirsync.config import Config, OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, NotFound, UsageError
-from dirsync.locks import LockBusy, OrganizationLock, runtime_directory
-from dirsync.plan import Outcome, Plan
+from dirsync.locks import LockBusy, runtime_directory, take_locks
+from dirsync.plan import Outcome
 from dirsync.schedule import overdue_problem, read_schedule
 from dirsync.state.sql import Store
 from dirsync.sync import RunResult, run_organization, utcnow
@@ -122,12 +122,19 @@ def sync(
     # every connector first: a missing one is a config error (exit 2) before anything runs
     connectors = {org.name: create_connector(org.source, organization=org.name) for org in selected}
     results: list[RunResult] = []
+    skipped: list[LockBusy] = []
     with ExitStack() as held:
         for connector in connectors.values():
             held.callback(connector.close)
         # one run per organization at a time, the daemon's included: the locks come first,
         # before the store is opened (which waits for another process's write transaction)
-        selected, skipped = _lock_organizations(ctx, selected, held, dry_run=dry_run, wait=wait)
+        # (a dry run writes nothing, not even a lock file, and takes no lock)
+        if not dry_run:
+            directory = runtime_directory(ctx.config.store.url)
+            locked, skipped = take_locks(directory, (o.name for o in selected), held, wait=wait)
+            selected = tuple(o for o in selected if o.name in locked)
+            for busy in skipped:
+                click.echo(f"dirsync: {busy}", err=True)
         store = held.enter_context(ctx.store(readonly=dry_run)) if selected else None
         for org in selected:
             assert store is not None
@@ -144,7 +151,7 @@ def sync(
                     )
                 )
     if as_json:
-        _emit_json([r.to_json() for r in results] + [_skipped_json(b) for b in skipped])
+        _emit_json([r.to_json() for r in results] + [b.to_json() for b in skipped])
     else:
         out = render.console()
         for result in results:
@@ -152,48 +159,6 @@ def sync(
                 out.print(part)
     code = max((_OUTCOME_EXIT.get(r.outcome, 0) for r in results), default=0)
     sys.exit(max(code, *(b.exit_code for b in skipped)) if skipped else code)
-
-
-def _lock_organizations(
-    ctx: Context,
-    selected: tuple[OrganizationSettings, ...],
-    held: ExitStack,
-    *,
-    dry_run: bool,
-    wait: bool,
-) -> tuple[tuple[OrganizationSettings, ...], list[LockBusy]]:
-    """Take each organization's lock into ``held``: (the ones to run, the ones skipped).
-
-    A dry run writes nothing, not even a lock file, and takes no lock.
-    """
-    if dry_run:
-        return selected, []
-    directory = runtime_directory(ctx.config.store.url)
-    runnable, skipped = [], []
-    for org in selected:
-        try:
-            held.enter_context(OrganizationLock(directory, org.name, wait=wait))
-        except LockBusy as busy:
-            click.echo(f"dirsync: {busy}", err=True)
-            skipped.append(busy)
-        else:
-            runnable.append(org)
-    return tuple(runnable), skipped
-
-
-def _skipped_json(busy: LockBusy) -> dict[str, Any]:
-    """``sync --json``'s entry for an organization skipped because another sync holds it."""
-    empty = Plan()
-    return {
-        "organization": busy.organization,
-        "dry_run": False,
-        "outcome": "skipped",
-        "plan": empty.to_json(),
-        "counts": empty.counts(),
-        "warnings": [],
-        "refusal": [],
-        "error": str(busy),
-    }
 
 
 @contextmanager

@@ -14,12 +14,16 @@ import errno
 import fcntl
 import os
 import tempfile
+from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from dirsync.errors import DirsyncError
+from dirsync.plan import Plan
 from dirsync.state.engine import is_sqlite, sqlite_path
 
 
@@ -36,6 +40,20 @@ class LockBusy(DirsyncError):
         super().__init__(
             f"skipped {organization}: another sync of it is running{by}; use --wait to wait for it"
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """``sync --json``'s entry for the organization it skipped."""
+        empty = Plan()
+        return {
+            "organization": self.organization,
+            "dry_run": False,
+            "outcome": "skipped",
+            "plan": empty.to_json(),
+            "counts": empty.counts(),
+            "warnings": [],
+            "refusal": [],
+            "error": str(self),
+        }
 
 
 class LockError(DirsyncError):
@@ -112,3 +130,18 @@ def _read_pid(fd: int) -> int | None:
     except (OSError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() else None
+
+
+def take_locks(
+    directory: Path, names: Iterable[str], held: ExitStack, *, wait: bool
+) -> tuple[list[str], list[LockBusy]]:
+    """Take each organization's lock into ``held``: (the names locked, the ones busy)."""
+    locked, busy = [], []
+    for name in names:
+        try:
+            held.enter_context(OrganizationLock(directory, name, wait=wait))
+        except LockBusy as exc:
+            busy.append(exc)
+        else:
+            locked.append(name)
+    return locked, busy
