@@ -188,8 +188,11 @@ def test_sighup_with_a_valid_config_adds_removes_and_reschedules(
 ) -> None:
     setup.add("acme", interval="10m")
     setup.add("globex", interval="10m")
-    harness = start()
+    metrics = Metrics()
+    harness = start(metrics)
     harness.scheduler.fire_due()
+    runs = "dirsync_runs_total"
+    assert metrics.registry.get_sample_value(runs, {"organization": "globex", "outcome": "applied"})
 
     setup.organizations.pop("globex")
     setup.add("acme", interval="30m")
@@ -210,6 +213,9 @@ def test_sighup_with_a_valid_config_adds_removes_and_reschedules(
     )
     assert harness.scheduler.fire_due() == 1
     assert "initech" in harness.outcomes()
+    # a removed organization's metrics go with it
+    exposed = {s.labels.get("organization") for f in metrics.registry.collect() for s in f.samples}
+    assert exposed == {"acme", "initech", None}
 
 
 def test_sighup_with_an_invalid_config_is_logged_and_the_old_one_keeps_running(
