@@ -8,7 +8,7 @@ keeps one run per organization, ``coalesce`` folds missed runs into one, and a l
 starts within its ``misfire_grace_time`` (one interval; APScheduler's default is one second).
 
 Signals, sd_notify and the watchdog live in ``service.py``; this module has no process-wide
-effects and is driven directly by tests, with frozen time and a paused scheduler.
+effects, and tests drive it with frozen time through ``dirsync.testing.scheduler``.
 """
 
 from __future__ import annotations
