@@ -6,18 +6,21 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import click
 import structlog
+from sqlalchemy.engine import make_url
 
 from dirsync import logs, overview, render, views
 from dirsync.config import Config, OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, NotFound, UsageError
+from dirsync.locks import LockBusy, runtime_directory, take_locks
 from dirsync.organization import MemberStatus
 from dirsync.plan import Outcome
+from dirsync.schedule import overdue_problem, read_schedule
 from dirsync.state.sql import Store
 from dirsync.sync import RunResult, run_organization, utcnow
 
@@ -111,6 +114,11 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     metavar="HASH",
     help="Apply a plan a safety guard refused, once, if this run's plan still has this hash.",
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait for a sync of the same organization that is running (default: skip it, exit 4).",
+)
 @json_option
 @pass_context
 @handle_errors
@@ -119,6 +127,7 @@ def sync(
     orgs: tuple[str, ...],
     dry_run: bool,
     full: bool,
+    wait: bool,
     approve: str | None,
     as_json: bool,
 ) -> None:
@@ -129,34 +138,44 @@ def sync(
     # every connector first: a missing one is a config error (exit 2) before anything runs
     connectors = {org.name: create_connector(org.source, organization=org.name) for org in selected}
     results: list[RunResult] = []
-    with ctx.store(readonly=dry_run) as store:
+    skipped: list[LockBusy] = []
+    with ExitStack() as held:
+        for connector in connectors.values():
+            held.callback(connector.close)
+        # one run per organization at a time, the daemon's included: the locks come first,
+        # before the store is opened (which waits for another process's write transaction)
+        # (a dry run writes nothing, not even a lock file, and takes no lock)
+        if not dry_run:
+            directory = runtime_directory(ctx.config.store.url)
+            locked, skipped = take_locks(directory, (o.name for o in selected), held, wait=wait)
+            selected = tuple(o for o in selected if o.name in locked)
+            for busy in skipped:
+                click.echo(f"dirsync: {busy}", err=True)
+        store = held.enter_context(ctx.store(readonly=dry_run)) if selected else None
         for org in selected:
-            connector = connectors[org.name]
-            try:
-                with _progress(enabled=not as_json, label=org.name) as progress:
-                    results.append(
-                        run_organization(
-                            org.name,
-                            org.rules(),
-                            connector,
-                            store,
-                            dry_run=dry_run,
-                            full=full,
-                            progress=progress,
-                            approve=approve,
-                        )
+            assert store is not None
+            with _progress(enabled=not as_json, label=org.name) as progress:
+                results.append(
+                    run_organization(
+                        org.name,
+                        org.rules(),
+                        connectors[org.name],
+                        store,
+                        dry_run=dry_run,
+                        full=full,
+                        progress=progress,
+                        approve=approve,
                     )
-            finally:
-                connector.close()
+                )
     if as_json:
-        _emit_json([r.to_json() for r in results])
+        _emit_json([r.to_json() for r in results] + [b.to_json() for b in skipped])
     else:
         out = render.console()
         for result in results:
             for part in render.run_report(result):
                 out.print(part)
     code = max((_OUTCOME_EXIT.get(r.outcome, 0) for r in results), default=0)
-    sys.exit(code)
+    sys.exit(max(code, *(b.exit_code for b in skipped)) if skipped else code)
 
 
 @contextmanager
@@ -203,10 +222,22 @@ def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--org", "orgs", multiple=True, help="Organization (repeatable; all by default).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Monitoring: exit 1 when an organization has not succeeded within --intervals.",
+)
+@click.option(
+    "--intervals",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="With --check: how many of its intervals an organization may go without a success.",
+)
 @json_option
 @pass_context
 @handle_errors
-def status(ctx: Context, orgs: tuple[str, ...], as_json: bool) -> None:
+def status(ctx: Context, orgs: tuple[str, ...], check: bool, intervals: int, as_json: bool) -> None:
     """Per organization: the last run, its outcome and counts, and the next run.
 
     Without --org, one overview of every client organization: seats, members by status,
@@ -216,13 +247,27 @@ def status(ctx: Context, orgs: tuple[str, ...], as_json: bool) -> None:
     now = utcnow()
     with ctx.store(readonly=True) as store:
         runs = store.last_runs()
-        rows = views.status_rows(selected, runs)
+        next_runs = read_schedule(runtime_directory(ctx.config.store.url))
+        rows = views.status_rows(selected, runs, next_runs)
         summaries = store.summaries(overview.stale_cutoffs(selected, now))
+        successes = store.last_successes() if check else {}
     rows = overview.extend(rows, selected, runs, summaries, now)
+    overdue = [
+        problem
+        for org in selected
+        if (problem := overdue_problem(org, successes.get(org.name), now, intervals))
+    ]
     if as_json:
         _emit_json(rows)
+    elif check:
+        for problem in overdue:
+            click.echo(f"CRITICAL: {problem}")
+        if not overdue:
+            click.echo(f"OK: {len(selected)} organization(s) synced within {intervals} intervals")
     else:
         render.console().print(overview.overview_table(rows))
+    if check and overdue:
+        sys.exit(1)
 
 
 def _show_store_listing(
@@ -312,6 +357,33 @@ def config_check(ctx: Context, as_json: bool) -> None:
 # The administrator commands live in their own module, which adds them to ``cli`` when it is
 # imported; it needs the names above (Context, handle_errors...), hence the import down here.
 from dirsync import cli_admin  # noqa: E402, F401
+
+
+@cli.command()
+@pass_context
+@handle_errors
+def run(ctx: Context) -> None:
+    """The daemon: sync every organization on its schedule until SIGTERM; SIGHUP reloads."""
+    from dirsync import service  # the scheduler's imports, only for the daemon
+
+    sys.exit(service.serve(ctx.config_path))
+
+
+@cli.group()
+def db() -> None:
+    """The organization store."""
+
+
+@db.command("upgrade")
+@pass_context
+@handle_errors
+def db_upgrade(ctx: Context) -> None:
+    """Create the store or bring its schema to this version (the daemon also does on start)."""
+    url = ctx.config.store.url
+    with ctx.store(readonly=False):
+        pass
+    shown = make_url(url).render_as_string(hide_password=True)
+    click.echo(f"{shown}: the schema is up to date")
 
 
 def main() -> None:

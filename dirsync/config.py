@@ -63,6 +63,38 @@ Duration = Annotated[
 ]
 
 
+def _parse_duration_or_zero(value: object) -> timedelta:
+    """Like ``parse_duration``, and ``0`` / ``"0"`` / ``"0s"`` mean none (e.g. no jitter)."""
+    if value in (0, "0") or (isinstance(value, str) and value.strip() in {"0s", "0m", "0ms"}):
+        return timedelta(0)
+    return parse_duration(value)
+
+
+#: a duration that may be zero
+OptionalDuration = Annotated[
+    timedelta,
+    BeforeValidator(_parse_duration_or_zero),
+    PlainSerializer(lambda d: f"{d.total_seconds():g}s", return_type=str),
+]
+
+
+def _check_cron(value: object) -> object:
+    """A five-field crontab expression, as APScheduler's ``CronTrigger.from_crontab`` reads it."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value.split()) != 5:
+        raise ValueError(
+            f'{value!r} is not a crontab expression; use five fields, e.g. "*/15 * * * *"'
+        )
+    from apscheduler.triggers.cron import CronTrigger  # the daemon's library; imported on use
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid crontab expression: {exc}") from None
+    return value.strip()
+
+
 def _inline_secret(value: object) -> Secret | None:
     if value is None or isinstance(value, Secret):
         return value
@@ -276,6 +308,12 @@ class OrganizationSettings(_Settings):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     seats: int = Field(default=0, ge=0)
     interval: Duration = timedelta(minutes=15)
+    #: a crontab expression (UTC) instead of ``interval``; ``interval`` then caps retries
+    cron: Annotated[str | None, BeforeValidator(_check_cron)] = None
+    #: random delay added to each scheduled run; absent = a tenth of the interval, at most 60s
+    jitter: OptionalDuration | None = None
+    #: a full re-read (ignoring the delta cursor) at the daemon's start and this often
+    full_sync_interval: Duration | None = None
     source: SourceSettings
     sync: SyncSettings = SyncSettings()
     collection: tuple[CollectionSettings, ...] = ()
@@ -324,9 +362,35 @@ class LoggingSettings(_Settings):
     format: Literal["auto", "console", "json"] = "auto"
 
 
+class DaemonSettings(_Settings):
+    """``[daemon]``: how ``dirsync run`` schedules, retries, watches itself and reports."""
+
+    #: "host:port" for the Prometheus endpoint (e.g. "127.0.0.1:9479"); absent = none
+    metrics_listen: str | None = None
+    #: the first run of each organization starts within this long after start-up
+    startup_jitter: OptionalDuration = timedelta(seconds=5)
+    #: first retry after a failure; doubles per failure, never beyond the interval
+    retry_initial: Duration = timedelta(seconds=30)
+    #: a run longer than this stops the systemd watchdog pings (systemd then restarts us)
+    run_budget: Duration = timedelta(hours=1)
+    #: at most this many organizations sync at the same time; the rest wait their turn
+    max_parallel: int = Field(default=8, ge=1, le=256)
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        match = re.match(r"^(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):(\d{1,5})$", value.strip())
+        if match is None or int(match.group(2)) > 65535:
+            raise ValueError(f'{value!r} is not "host:port", e.g. "127.0.0.1:9479"')
+        return value.strip()
+
+
 class Config(_Settings):
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
+    daemon: DaemonSettings = DaemonSettings()
     organization: tuple[OrganizationSettings, ...] = ()
     #: problems with how the file is kept (not its content), e.g. inline secrets others can read
     _file_warnings: list[str] = PrivateAttr(default_factory=list)

@@ -185,30 +185,3 @@ def source_report(view: dict[str, Any]) -> list[Any]:
     ]
     parts.extend(f"[yellow]warning:[/yellow] {w}" for w in view["warnings"])
     return parts
-
-
-def status_table(rows: list[dict[str, Any]]) -> Table:
-    return table(
-        "organizations",
-        [
-            "organization",
-            "outcome",
-            "last started",
-            "last finished",
-            "changes",
-            "next run",
-            "error",
-        ],
-        (
-            (
-                r["organization"],
-                r["outcome"] or "never run",
-                r["last_started"],
-                r["last_finished"],
-                ", ".join(f"{k} {v}" for k, v in r["counts"].items() if v),
-                r["next_run"],
-                r["error"],
-            )
-            for r in rows
-        ),
-    )

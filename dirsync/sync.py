@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,9 @@ class RunResult:
     error: str | None = None
     refusal: tuple[str, ...] = ()
     entries_read: int = 0
+    #: users and groups in the directory's mirror after the run (None when it did not plan)
+    directory_users: int | None = None
+    directory_groups: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,7 +128,11 @@ def run_organization(
         return result.done(Outcome.DRY_RUN, plan, planned.warnings, reading.entries_read)
 
     outcome = Outcome.UNCHANGED if plan.is_empty else Outcome.APPLIED
-    done = result.done(outcome, plan, planned.warnings, reading.entries_read)
+    done = replace(
+        result.done(outcome, plan, planned.warnings, reading.entries_read),
+        directory_users=len(planned.mirror.users),
+        directory_groups=len(planned.mirror.groups),
+    )
     record = _record(done, started, now(), full=reading.is_full)
     try:
         store.apply(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dirsync.config import OrganizationSettings
 from dirsync.mapping.desired import desired_organization
 from dirsync.mapping.mirror import mirror_of
 from dirsync.model import Reading
+from dirsync.schedule import next_after
 from dirsync.state.records import MemberView, RunRecord
 
 
@@ -43,12 +44,19 @@ def source_view(organization: str, reading: Reading) -> dict[str, Any]:
 
 
 def status_rows(
-    organizations: Iterable[OrganizationSettings], runs: Mapping[str, RunRecord]
+    organizations: Iterable[OrganizationSettings],
+    runs: Mapping[str, RunRecord],
+    next_runs: Mapping[str, datetime | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per organization: its last run, and when the next one is due."""
+    """One row per organization: its last run, and when the next one is due.
+
+    ``next_runs`` is the running daemon's schedule (``schedule.read_schedule``); without one,
+    the next run is the last run plus the interval, or the next cron time after it.
+    """
     rows: list[dict[str, Any]] = []
     for org in organizations:
         run = runs.get(org.name)
+        scheduled = (next_runs or {}).get(org.name)
         if run is None:
             rows.append(
                 {
@@ -58,7 +66,7 @@ def status_rows(
                     "outcome": None,
                     "counts": {},
                     "error": None,
-                    "next_run": None,
+                    "next_run": iso(scheduled),
                 }
             )
             continue
@@ -70,7 +78,9 @@ def status_rows(
                 "outcome": str(run.outcome),
                 "counts": dict(run.counts),
                 "error": run.error,
-                "next_run": iso((run.finished_at or run.started_at) + org.interval),
+                "next_run": iso(
+                    scheduled or next_after(org, _aware(run.finished_at or run.started_at))
+                ),
             }
         )
     return rows
@@ -91,3 +101,8 @@ def report_rows(
         }
         for m in members
     ]
+
+
+def _aware(value: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back without a zone."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

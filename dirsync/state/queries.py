@@ -203,6 +203,18 @@ def event_views(session: Session, name: str, since: datetime | None) -> list[Eve
     ]
 
 
+def last_successes(session: Session) -> dict[str, datetime]:
+    """When each organization's latest applied or unchanged run finished (for status --check)."""
+    finished = func.max(func.coalesce(RunRow.finished_at, RunRow.started_at))
+    stmt = (
+        select(OrganizationRow.name, finished)
+        .join(RunRow, RunRow.organization_id == OrganizationRow.id)
+        .where(RunRow.outcome.in_([str(Outcome.APPLIED), str(Outcome.UNCHANGED)]))
+        .group_by(OrganizationRow.name)
+    )
+    return {name: when for name, when in session.execute(stmt).tuples() if when is not None}
+
+
 def last_runs(session: Session) -> dict[str, RunRecord]:
     """The latest run (by start time) of every organization that has one."""
     rank = (

@@ -193,6 +193,9 @@ class Store:
     def last_runs(self) -> dict[str, RunRecord]:
         return self._read(queries.last_runs, {})
 
+    def last_successes(self) -> dict[str, datetime]:
+        return self._read(queries.last_successes, {})
+
     def members(self, organization: str) -> list[MemberView]:
         return self._read(lambda s: queries.member_views(s, organization), [])
 

@@ -1,0 +1,147 @@
+"""One lock per organization, shared by the daemon and one-shot ``dirsync sync``.
+
+A lock is ``flock(2)`` on ``<runtime dir>/<organization>.lock``. The runtime directory of a
+SQLite store is ``<database file>.run`` beside it; for any other store (or an in-memory
+SQLite) it is ``$RUNTIME_DIRECTORY``, else ``/run/dirsync`` when writable, else
+``<tmp>/dirsync-<uid>``. ``flock`` locks belong to an open file, so two threads of one process
+exclude each other as well as two processes do, and the kernel drops a lock when its holder
+dies: there is never a stale lock to clean up. The file holds the holder's pid, for messages.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterable
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from dirsync.errors import DirsyncError
+from dirsync.plan import Plan
+from dirsync.state.engine import is_sqlite, sqlite_path
+
+
+class LockBusy(DirsyncError):
+    """Another process or run holds the organization's lock; nothing was done (exit 4)."""
+
+    exit_code = 4
+    retryable = True
+
+    def __init__(self, organization: str, holder: int | None) -> None:
+        self.organization = organization
+        self.holder = holder
+        by = f" (pid {holder})" if holder else ""
+        super().__init__(
+            f"skipped {organization}: another sync of it is running{by}; use --wait to wait for it"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """``sync --json``'s entry for the organization it skipped."""
+        empty = Plan()
+        return {
+            "organization": self.organization,
+            "dry_run": False,
+            "outcome": "skipped",
+            "plan": empty.to_json(),
+            "counts": empty.counts(),
+            "warnings": [],
+            "refusal": [],
+            "error": str(self),
+        }
+
+
+class LockError(DirsyncError):
+    """The lock file cannot be created or opened, e.g. it belongs to another user (exit 1)."""
+
+
+def runtime_directory(store_url: str) -> Path:
+    """Where the store's locks and the daemon's schedule live (see the module docstring)."""
+    url = make_url(store_url)
+    if is_sqlite(url):
+        path = sqlite_path(url)
+        if path is not None:
+            return Path(f"{path.absolute()}.run")
+    if runtime := os.environ.get("RUNTIME_DIRECTORY"):
+        return Path(runtime.split(":")[0])
+    run = Path("/run/dirsync")
+    if os.access(run, os.W_OK):
+        return run
+    return Path(tempfile.gettempdir()) / f"dirsync-{os.getuid()}"
+
+
+class OrganizationLock:
+    """``with OrganizationLock(dir, "acme"):`` holds the lock; ``wait=False`` raises LockBusy."""
+
+    def __init__(self, directory: Path, organization: str, *, wait: bool = False) -> None:
+        self.path = directory / f"{organization}.lock"
+        self.organization = organization
+        self.wait = wait
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            raise LockError(f"cannot open the lock file {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if self.wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise LockBusy(self.organization, holder) from None
+            raise LockError(f"cannot lock {self.path}: {exc.strerror}") from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the last descriptor of the open file drops the flock
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> OrganizationLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def take_locks(
+    directory: Path, names: Iterable[str], held: ExitStack, *, wait: bool
+) -> tuple[list[str], list[LockBusy]]:
+    """Take each organization's lock into ``held``: (the names locked, the ones busy)."""
+    locked, busy = [], []
+    for name in names:
+        try:
+            held.enter_context(OrganizationLock(directory, name, wait=wait))
+        except LockBusy as exc:
+            busy.append(exc)
+        else:
+            locked.append(name)
+    return locked, busy

@@ -1,0 +1,144 @@
+"""``dirsync run``: the daemon as a process: signals, sd_notify, the watchdog, reloads.
+
+- SIGTERM / SIGINT: stop scheduling, let a run in progress finish (its apply commits whole or
+  not at all), exit 0. A second SIGTERM / SIGINT exits at once with 128 + the signal number;
+  SQLite rolls an interrupted transaction back on the next open.
+- SIGHUP: read the config again. A valid file adds, removes and reschedules organizations; an
+  invalid one is logged (``daemon.reload_failed`` with its problems) and the old config runs on.
+- systemd (``Type=notify``): READY=1 once every job is scheduled, RELOADING=1 / READY=1 around
+  a reload, STOPPING=1, STATUS= one line per organization, and WATCHDOG=1 every half
+  ``WatchdogSec`` only while the scheduler is healthy and no run exceeds ``run_budget``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from types import FrameType
+
+import structlog
+
+from dirsync import logs, metrics, systemd
+from dirsync.config import load_config
+from dirsync.daemon import Daemon
+from dirsync.errors import ConfigError
+from dirsync.locks import runtime_directory
+from dirsync.state.sql import Store
+
+log = structlog.get_logger("dirsync.service")
+
+#: the main loop wakes up at least this often (seconds) to ping the watchdog and update STATUS
+TICK = 1.0
+
+
+class Signals:
+    """Handlers that only set flags; the main loop acts on them."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        self.stop_requested = False
+        self.reload_requested = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._reload)
+
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stop_requested:
+            # the second signal: leave now; an open transaction is rolled back by the database
+            os.write(2, b"dirsync: second signal, exiting at once\n")
+            os._exit(128 + signum)
+        self.stop_requested = True
+        self.wake.set()
+
+    def _reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
+
+def serve(config_path: str | None) -> int:
+    """Run until SIGTERM/SIGINT; raises ConfigError (exit 2) or another DirsyncError (exit 1)."""
+    config = load_config(config_path)
+    logs.configure(config.logging.level, config.logging.format)
+    notifier = systemd.Notifier.from_environ()
+    with contextlib.ExitStack() as cleanup:
+        store = Store.open(config.store.url)  # brings the schema up to date
+        cleanup.callback(store.close)
+        registry = metrics.Metrics()
+        if config.daemon.metrics_listen:
+            server = metrics.serve(registry, config.daemon.metrics_listen)
+            cleanup.callback(server.close)
+            log.info("daemon.metrics_listening", host=server.host, port=server.port)
+        daemon = Daemon(
+            config, store=store, runtime_dir=runtime_directory(config.store.url), metrics=registry
+        )
+        cleanup.callback(daemon.shutdown, wait=False)
+        signals = Signals()
+        signals.install()
+        daemon.start()
+        log.info("daemon.started", organizations=[o.name for o in config.organization])
+        notifier.ready(daemon.status_line())
+        _loop(daemon, signals, notifier, config_path)
+        notifier.stopping()
+        log.info("daemon.stopping", waiting_for=daemon.running())
+        daemon.shutdown(wait=True)
+    log.info("daemon.stopped")
+    return 0
+
+
+def _loop(
+    daemon: Daemon, signals: Signals, notifier: systemd.Notifier, config_path: str | None
+) -> None:
+    watchdog = systemd.watchdog_interval()
+    tick = min(TICK, watchdog) if watchdog else TICK
+    last_status = ""
+    last_problems: list[str] = []
+    while not signals.stop_requested:
+        signals.wake.wait(tick)
+        signals.wake.clear()
+        if signals.stop_requested:
+            break
+        if signals.reload_requested:
+            signals.reload_requested = False
+            reload(daemon, notifier, config_path)
+            last_status = ""
+        problems = daemon.problems()
+        if problems != last_problems:
+            if problems:
+                log.error("daemon.unhealthy", problems=problems)
+            else:
+                log.info("daemon.healthy")
+            last_problems = problems
+        if watchdog and not problems:
+            notifier.watchdog()
+        status = daemon.status_line()
+        if status != last_status:
+            notifier.status(status)
+            last_status = status
+
+
+def reload(daemon: Daemon, notifier: systemd.Notifier, config_path: str | None) -> bool:
+    """SIGHUP: adopt the config file if it is valid; otherwise log why and keep the old one."""
+    notifier.reloading()
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        log.error("daemon.reload_failed", problems=exc.problems, path=exc.path)
+        notifier.ready(daemon.status_line())
+        return False
+    if config.logging != daemon.config.logging:
+        logs.configure(config.logging.level, config.logging.format)
+    summary = daemon.apply_config(config)
+    log.info(
+        "daemon.reloaded",
+        added=list(summary.added),
+        removed=list(summary.removed),
+        rescheduled=list(summary.rescheduled),
+    )
+    if summary.needs_restart:
+        log.warning("daemon.reload_needs_restart", keys=list(summary.needs_restart))
+    notifier.ready(daemon.status_line())
+    return True
