@@ -132,7 +132,7 @@ def test_a_long_cookie_gets_a_long_form_length() -> None:
     cookie = bytes(range(200))
     value = dirsync_request_value(flags=0, max_bytes=0, cookie=cookie)
     assert value[:3] == b"\x30\x81\xd1"  # 3 + 3 + 203 = 209 bytes of content
-    assert value[6:9] == b"\x04\x81\xc8" and value[9:] == cookie
+    assert value[9:12] == b"\x04\x81\xc8" and value[12:] == cookie
 
 
 @pytest.mark.parametrize(
