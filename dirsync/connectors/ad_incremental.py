@@ -74,8 +74,38 @@ def mark(connector: ActiveDirectoryConnector, session: AdSession) -> AdCursor | 
                     'incremental = "usn"'
                 ) from exc
             log.info("ad.dirsync_unavailable", organization=connector.organization)
+    if not tombstones_readable(session):
+        # without tombstones a deleted user would never be noticed: read in full every time
+        log.info("ad.incremental_unavailable", organization=connector.organization)
+        if mode == "usn":
+            connector.notes.append(
+                "incremental reads are off: the account can read neither DirSync nor the "
+                "Deleted Objects container; grant it read access there (dsacls "
+                '"CN=Deleted Objects,<domain>" /takeownership, then /G <account>:LCRP)'
+            )
+        return None
     invocation_id, usn = session.dc_state()
     return AdCursor(mode="usn", dc=session.url, invocation_id=invocation_id, usn=usn)
+
+
+#: the well-known GUID of a domain's Deleted Objects container
+_DELETED_OBJECTS_WKGUID: Final = "18E2EA80684F11D2B9AA00C04F79F805"
+
+
+def tombstones_readable(session: AdSession) -> bool:
+    """Whether this account can read the Deleted Objects container (and so the tombstones)."""
+    base = naming_context(session, session.settings.base_dn)
+    entries, result = session.search(
+        f"<WKGUID={_DELETED_OBJECTS_WKGUID},{base}>",
+        "(objectClass=*)",
+        ["objectGUID"],
+        what="Deleted Objects",
+        base_scope=True,
+        controls=[show_deleted_control()],
+    )
+    return result.get("result") == SUCCESS and any(
+        e["raw_attributes"].get("objectGUID") for e in entries
+    )
 
 
 def naming_context(session: AdSession, base_dn: str) -> str:
@@ -176,11 +206,13 @@ def _dirsync_changes(
         raise CursorExpired(f"{exc}; reading in full") from exc
     changed: list[str] = []
     deleted: set[str] = set()
+    tombstones = 0  # live entries are counted when they are read in full
     for entry in entries:
         guid = _guid(entry)
         if guid is None:
             continue
         if _is_deleted(entry):
+            tombstones += 1
             if _deleted_in_scope(connector, entry, users=True) or _deleted_in_scope(
                 connector, entry, users=False
             ):
@@ -188,7 +220,7 @@ def _dirsync_changes(
         else:
             changed.append(guid)
     new = AdCursor(mode="dirsync", dc=state.dc, cookie=cookie)
-    return changed, deleted, set(deleted), len(entries), new
+    return changed, deleted, set(deleted), tombstones, new
 
 
 def _usn_changes(session: AdSession, state: AdCursor) -> _Changes:

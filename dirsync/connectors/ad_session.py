@@ -26,6 +26,13 @@ class AdSession(LdapSession):
         super().__init__(settings, organization=organization)
         self.url = settings.url
 
+    def open(self) -> None:
+        super().open()
+        # ldap3 adds requested-but-absent attributes as empty lists, and then (ranges on,
+        # auto_range off) deletes the plain name of a ranged one, with a KeyError when a
+        # range was asked for by name: neither is wanted, values are read with .get()
+        self.conn.empty_attributes = False
+
     def _bind_refused(self, result: dict[str, Any]) -> SourceError:
         who = self.settings.bind_dn or "anonymous"
         reason = bind_failure_reason(result.get("result"), result.get("message"))
@@ -44,13 +51,15 @@ class AdSession(LdapSession):
         allow_continuation_references: bool = False,
         controls: Sequence[Control] = (),
     ) -> Iterator[RawEntry]:
+        # a search from a domain's root returns continuation references to the other
+        # naming contexts (Configuration, DNS zones, child domains): not part of this domain
         for entry in super().paged_search(
             base,
             search_filter,
             attributes,
             what=what,
             on_page=on_page,
-            allow_continuation_references=allow_continuation_references,
+            allow_continuation_references=True,
             controls=controls,
         ):
             yield self.normalize(entry, what)

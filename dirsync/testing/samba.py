@@ -91,6 +91,7 @@ def provision(target: Path, admin_password: str) -> None:
             f"--host-ip={HOST}", f"--adminpass={admin_password}",
             f"--option=interfaces = {HOST}", "--option=bind interfaces only = yes",
             "--option=server services = ldap",
+            "--backend-store=mdb",
         ],
         what="samba-tool domain provision",
     )  # fmt: skip
@@ -98,7 +99,7 @@ def provision(target: Path, admin_password: str) -> None:
 
 def template(*, refresh: bool = False) -> tuple[Path, str]:
     """A pristine provisioned domain (made once per Samba version) and its admin password."""
-    root = _cache_root() / f"samba-template-{samba_version()}"
+    root = _cache_root() / f"samba-template-mdb-{samba_version()}"
     if refresh:
         shutil.rmtree(root, ignore_errors=True)
     password_file = root / "admin.pw"
@@ -246,6 +247,7 @@ class SambaDC:
             f"\tpid directory = {self.dc_dir / 'run'}\n"
             f"\tlog file = {self.log_file}\n"
             "\tlog level = 0\n"
+            "\tldb:nosync = true\n"  # a throwaway domain: no fsync per change (as Samba's selftest)
             "\ttls enabled = yes\n"
             f"\ttls keyfile = {self.key_file}\n"
             f"\ttls certfile = {self.cert_file}\n"
@@ -315,6 +317,31 @@ class SambaDC:
         gone = ldap3.core.exceptions.LDAPNoSuchObjectResult
         with self.connection() as conn, contextlib.suppress(gone):
             conn.delete(dn, controls=[tree_delete_control()])
+
+
+_GRANT_SCRIPT = """
+import sys
+from samba.auth import system_session
+from samba.param import LoadParm
+from samba.samdb import SamDB
+from samba.sd_utils import SDUtils
+conf, account = sys.argv[1], sys.argv[2]
+lp = LoadParm()
+lp.load(conf)
+db = SamDB(url=lp.private_path("sam.ldb"), session_info=system_session(), lp=lp)
+(user,) = db.search(db.domain_dn(), expression="(sAMAccountName=%s)" % account,
+                    attrs=["objectSid"])
+sid = db.schema_format_value("objectSid", user["objectSid"][0]).decode()
+SDUtils(db).dacl_add_ace("CN=Deleted Objects," + str(db.domain_dn()), "(A;CI;LCRP;;;%s)" % sid)
+"""
+
+
+def grant_deleted_objects_read(dc: SambaDC, account: str) -> None:
+    """Let ``account`` (a sAMAccountName) read tombstones, like ``dsacls ... /G acct:LCRP``.
+
+    Runs Samba's own Python bindings on the DC's database, as ``samba-tool`` does.
+    """
+    _run(["/usr/bin/python3", "-c", _GRANT_SCRIPT, str(dc.conf), account], what="grant")
 
 
 def unicode_pwd(password: str) -> bytes:
