@@ -77,6 +77,8 @@ class AdOu:
         self.people = f"OU=People,{self.dn}"
         self.groups = f"OU=Groups,{self.dn}"
         self.tmp_path = tmp_path
+        #: left in place after the test (only for big fixtures: the session's DC is discarded)
+        self.keep = False
 
     # -- building ----------------------------------------------------------------------------
 
@@ -195,4 +197,5 @@ def ad_ou(samba_dc: SambaDC, tmp_path: Path) -> Iterator[AdOu]:
         for dn in (ou.dn, ou.people, ou.groups):
             conn.add(dn, ["organizationalUnit"])
     yield ou
-    samba_dc.delete_tree(ou.dn)
+    if not ou.keep:
+        samba_dc.delete_tree(ou.dn)
