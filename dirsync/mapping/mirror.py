@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dirsync.model import (
     DirectoryDelta,
@@ -26,14 +26,25 @@ class MirrorUpdate:
 
 
 def apply_delta(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
+    """The mirror patched by a delta. A deleted entry also leaves the groups that named it,
+    as the directory itself does (AD's link clean-up, slapd's refint), even when the delta
+    does not carry those groups again."""
     users = dict(mirror.users)
     groups = dict(mirror.groups)
+    gone: set[str] = set()
     for user_id in delta.deleted_user_ids:
-        users.pop(user_id, None)
+        if (user := users.pop(user_id, None)) is not None:
+            gone.add(user.ref)
     for group_id in delta.deleted_group_ids:
-        groups.pop(group_id, None)
+        if (group := groups.pop(group_id, None)) is not None:
+            gone.add(group.ref)
     users.update((u.external_id, u) for u in delta.users)
     groups.update((g.external_id, g) for g in delta.groups)
+    gone -= {u.ref for u in delta.users} | {g.ref for g in delta.groups}  # re-created
+    if gone:
+        for group_id, group in list(groups.items()):
+            if group.member_refs & gone:
+                groups[group_id] = replace(group, member_refs=group.member_refs - gone)
     return Mirror(users=users, groups=groups)
 
 

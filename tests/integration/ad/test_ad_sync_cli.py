@@ -119,6 +119,12 @@ def test_a_user_deleted_in_ad_is_deprovisioned_by_the_next_incremental_run(ad: A
     assert result["entries_read"] == 1  # dan's tombstone, nothing else
     assert ad.members()[ad.ou.email("dan")]["status"] == "revoked"
 
+    ad.ou.delete(dns["bob"])  # in Engineering, nested in All Staff: he leaves both
+    result = ad.sync_json()
+    assert [r["email"] for r in result["plan"]["revoke"]] == [ad.ou.email("bob")]
+    assert result["warnings"] == []
+    assert ad.groups()["All Staff"]["members"] == emails(ad.ou, "alice", "carol")
+
 
 def test_a_renamed_user_updates_the_same_member_and_keeps_the_groups(ad: AdDirsync) -> None:
     dns = company(ad.ou)
