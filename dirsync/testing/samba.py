@@ -169,6 +169,7 @@ class SambaDC:
         self.admin_password = ""
         self.startup_timeout = startup_timeout
         self.use_template = use_template
+        self._conf_text: str | None = None
         self._process = _Process(root, keep=keep)
         self._finalizer = weakref.finalize(self, self._process.cleanup)
 
@@ -222,6 +223,15 @@ class SambaDC:
     def stop_server(self) -> None:
         """Stop samba but keep its directory, so that ``start()`` brings the same domain back."""
         self._process.stop()
+
+    def reconfigure(self, options: dict[str, str] | None = None) -> None:
+        """Restart samba with extra ``[global]`` options; ``None`` restores the original."""
+        self.stop_server()
+        if self._conf_text is None:
+            self._conf_text = self.conf.read_text()
+        extra = "".join(f"\t{key} = {value}\n" for key, value in (options or {}).items())
+        self.conf.write_text(self._conf_text + (f"\n[global]\n{extra}" if extra else ""))
+        self.start()
 
     def stop(self) -> None:
         """Stop samba (by PID) and remove its directory. Safe to call twice."""

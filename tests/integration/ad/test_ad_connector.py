@@ -9,7 +9,13 @@ import pytest
 
 from dirsync.connectors.ad_cursor import AdCursor, parse_cursor
 from dirsync.connectors.dn import normalize_dn
-from dirsync.errors import CursorExpired, SourceAuthFailed, SourceTLSError, SourceUnreachable
+from dirsync.errors import (
+    CursorExpired,
+    SourceAuthFailed,
+    SourceError,
+    SourceTLSError,
+    SourceUnreachable,
+)
 from dirsync.model import DirectoryGroup, DirectoryUser, Reading
 from dirsync.testing.samba import SambaDC
 from tests.integration.ad.conftest import DISABLED, AdOu, filetime
@@ -233,3 +239,39 @@ def test_an_unreachable_pinned_dc_expires_the_cursor(ad_ou: AdOu) -> None:
 
 def test_the_session_dc_is_a_samba_ad_dc(samba_dc: SambaDC) -> None:
     assert samba_dc.running
+
+
+def test_an_account_that_cannot_read_tombstones_gets_full_reads_not_blind_deltas(
+    ad_ou: AdOu,
+) -> None:
+    (account,) = ad_ou.users("svc")
+    ad_ou.set_password(account, "Svc-Pass-1!")
+    blind = {"bind_dn": account, "bind_password": "Svc-Pass-1!"}
+
+    assert ad_ou.read(**blind).cursor is None  # "auto": silently full reads
+    forced = ad_ou.read(incremental="usn", **blind)
+    assert forced.cursor is None
+    assert any("Deleted Objects" in w for w in forced.warnings)
+    with pytest.raises(SourceError, match="Replicating Directory Changes"):
+        ad_ou.read(incremental="dirsync", **blind)
+
+
+def test_incremental_off_always_reads_in_full(ad_ou: AdOu) -> None:
+    ad_ou.users("alice")
+    full = ad_ou.read(admin=True)
+    reading = ad_ou.read(full.cursor, admin=True, incremental="off")
+    assert reading.is_full and reading.cursor is None and reading.entries_read == 1
+
+
+def test_a_dc_requiring_strong_auth_refuses_a_plain_bind_with_a_clear_message(
+    ad_ou: AdOu,
+) -> None:
+    dc = ad_ou.dc
+    dc.reconfigure({"ldap server require strong auth": "yes"})
+    try:
+        with pytest.raises(SourceAuthFailed, match=r"strongerAuthRequired.*ldaps://"):
+            ad_ou.read(url=dc.url, allow_plain_ldap=True)
+        assert ad_ou.read(url=dc.url, start_tls=True).is_full  # encrypted: fine
+    finally:
+        dc.reconfigure(None)
+    assert ad_ou.read(url=dc.url, allow_plain_ldap=True).is_full
