@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 DIRSYNC_OID: Final = "1.2.840.113556.1.4.841"
+PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
 SHOW_DELETED_OID: Final = "1.2.840.113556.1.4.417"
 TREE_DELETE_OID: Final = "1.2.840.113556.1.4.805"
 #: LDAP_MATCHING_RULE_IN_CHAIN, for filters like (memberOf:1.2.840.113556.1.4.1941:=<dn>)
@@ -79,6 +80,27 @@ def dirsync_control(*, flags: int, max_bytes: int, cookie: bytes) -> Control:
         True,
         dirsync_request_value(flags=flags, max_bytes=max_bytes, cookie=cookie),
     )
+
+
+def paged_results_control(*, size: int, cookie: bytes) -> Control:
+    """RFC 2696: ``SEQUENCE { size INTEGER, cookie OCTET STRING }``."""
+    return (PAGED_RESULTS_OID, False, ber_sequence(ber_integer(size), ber_octet_string(cookie)))
+
+
+def paged_results_cookie(controls: dict[str, Any] | None) -> bytes:
+    """The next page's cookie out of ldap3's result controls (empty: the last page)."""
+    control = (controls or {}).get(PAGED_RESULTS_OID)
+    if not control:
+        return b""
+    value = control.get("value")
+    if isinstance(value, dict):
+        return bytes(value.get("cookie") or b"")
+    if isinstance(value, bytes | bytearray):
+        _, body, _ = _read_tlv(bytes(value), 0)
+        _, _, offset = _read_tlv(body, 0)
+        _, cookie, _ = _read_tlv(body, offset)
+        return cookie
+    return b""
 
 
 def show_deleted_control() -> Control:

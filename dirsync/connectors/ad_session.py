@@ -8,7 +8,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from dirsync.config import ActiveDirectorySourceSettings
-from dirsync.connectors.ad_controls import Control
+from dirsync.connectors.ad_controls import (
+    BerError,
+    Control,
+    paged_results_control,
+    paged_results_cookie,
+)
 from dirsync.connectors.ad_ranges import RangeError, complete_ranges, ranged_keys
 from dirsync.connectors.ad_values import bind_failure_reason, guid_to_str, parse_int
 from dirsync.connectors.ldap_search import SUCCESS, LdapSession, RawEntry
@@ -53,6 +58,11 @@ class AdSession(LdapSession):
     ) -> Iterator[RawEntry]:
         # a search from a domain's root returns continuation references to the other
         # naming contexts (Configuration, DNS zones, child domains): not part of this domain
+        if controls:
+            yield from self.paged_control_search(
+                base, search_filter, attributes, what=what, controls=controls
+            )
+            return
         for entry in super().paged_search(
             base,
             search_filter,
@@ -60,9 +70,35 @@ class AdSession(LdapSession):
             what=what,
             on_page=on_page,
             allow_continuation_references=True,
-            controls=controls,
         ):
             yield self.normalize(entry, what)
+
+    def paged_control_search(
+        self,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        *,
+        what: str,
+        controls: Sequence[Control],
+    ) -> Iterator[RawEntry]:
+        """A paged search with more request controls (show-deleted); every page checked."""
+        cookie = b""
+        while True:
+            paged = paged_results_control(size=self.settings.page_size, cookie=cookie)
+            entries, result = self.checked_search(
+                base, search_filter, attributes, what=what, controls=[paged, *controls]
+            )
+            for entry in entries:
+                yield self.normalize(entry, what)
+            try:
+                cookie = paged_results_cookie(result.get("controls"))
+            except BerError as exc:
+                raise SourceReadIncomplete(
+                    f"{self._where()}: the {what} search returned an unreadable page cookie"
+                ) from exc
+            if not cookie:
+                return
 
     def normalize(self, entry: RawEntry, what: str) -> RawEntry:
         """Ranged values read completely; the email falls back to ``email_fallback_attribute``."""

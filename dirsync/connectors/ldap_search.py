@@ -247,6 +247,42 @@ class LdapSession:
                 return dict(item["raw_attributes"])
         return {}
 
+    def search(
+        self,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        *,
+        what: str,
+        base_scope: bool = False,
+        controls: Sequence[tuple[str, bool, bytes | None]] = (),
+    ) -> tuple[list[RawEntry], dict[str, Any]]:
+        """One search with request controls: (its entries, its result with the controls).
+
+        The result code is left to the caller (a control may make an error meaningful); a
+        lost connection or a timeout raises ``SourceReadIncomplete``.
+        """
+        conn = self._require()
+        try:
+            conn.search(
+                base,
+                search_filter,
+                ldap3.BASE if base_scope else ldap3.SUBTREE,
+                attributes=list(attributes),
+                controls=list(controls) or None,
+            )
+        except ldap_errors.LDAPInvalidFilterError as exc:
+            raise ConfigError(
+                f"organization[{self.organization}].source: the {what} filter "
+                f"{search_filter!r} is not a valid LDAP filter: {_first_line(exc)}"
+            ) from exc
+        except Exception as exc:  # lost connection, timeout, a decoding bug: all incomplete
+            raise SourceReadIncomplete(
+                f"{self._where()}: the {what} search broke off: {_first_line(exc)}"
+            ) from exc
+        entries = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
+        return entries, dict(conn.result or {})
+
     def paged_search(
         self,
         base: str,
@@ -256,7 +292,6 @@ class LdapSession:
         what: str,
         on_page: Callable[[int], None] | None = None,
         allow_continuation_references: bool = False,
-        controls: Sequence[tuple[str, bool, bytes | None]] = (),
     ) -> Iterator[RawEntry]:
         """Every entry below ``base`` matching the filter, page by page (RFC 2696).
 
@@ -276,7 +311,6 @@ class LdapSession:
                     attributes=list(attributes),
                     paged_size=self.settings.page_size,
                     paged_cookie=cookie,
-                    controls=list(controls) or None,
                 )
             except ldap_errors.LDAPInvalidFilterError as exc:
                 raise ConfigError(
@@ -322,42 +356,6 @@ class LdapSession:
             cookie = (control.get("value") or {}).get("cookie")
             if not cookie:
                 return
-
-    def search(
-        self,
-        base: str,
-        search_filter: str,
-        attributes: Sequence[str],
-        *,
-        what: str,
-        base_scope: bool = False,
-        controls: Sequence[tuple[str, bool, bytes | None]] = (),
-    ) -> tuple[list[RawEntry], dict[str, Any]]:
-        """One unpaged search with request controls: (entries, the result with its controls).
-
-        The result code is left to the caller (a control may make an error meaningful); a
-        lost connection or a timeout raises ``SourceReadIncomplete``.
-        """
-        conn = self._require()
-        try:
-            conn.search(
-                base,
-                search_filter,
-                ldap3.BASE if base_scope else ldap3.SUBTREE,
-                attributes=list(attributes),
-                controls=list(controls) or None,
-            )
-        except ldap_errors.LDAPInvalidFilterError as exc:
-            raise ConfigError(
-                f"organization[{self.organization}].source: the {what} filter "
-                f"{search_filter!r} is not a valid LDAP filter: {_first_line(exc)}"
-            ) from exc
-        except Exception as exc:  # lost connection, timeout, a decoding bug: all incomplete
-            raise SourceReadIncomplete(
-                f"{self._where()}: the {what} search broke off: {_first_line(exc)}"
-            ) from exc
-        entries = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
-        return entries, dict(conn.result or {})
 
     def _require(self) -> Any:
         if self.conn is None:

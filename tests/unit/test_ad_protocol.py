@@ -20,6 +20,8 @@ from dirsync.connectors.ad_controls import (
     dirsync_request_value,
     dirsync_response,
     dirsync_rounds,
+    paged_results_control,
+    paged_results_cookie,
 )
 from dirsync.connectors.ad_cursor import AdCursor, parse_cursor
 from dirsync.connectors.ad_ranges import RangeError, complete_ranges
@@ -273,3 +275,12 @@ def test_ad_defaults_fit_active_directory(tmp_path: Any) -> None:
     assert source.external_id_attribute == "objectGUID"
     assert source.email_fallback_attribute == "userPrincipalName"
     assert source.incremental == "auto"
+
+
+def test_a_paged_results_control_carries_its_size_and_cookie_both_ways() -> None:
+    oid, critical, value = paged_results_control(size=500, cookie=b"next")
+    assert (oid, critical) == ("1.2.840.113556.1.4.319", False)
+    assert value == bytes.fromhex("300a") + bytes.fromhex("020201f4") + b"\x04\x04next"
+    assert paged_results_cookie({oid: {"value": value}}) == b"next"
+    assert paged_results_cookie({oid: {"value": {"size": 0, "cookie": b""}}}) == b""
+    assert paged_results_cookie(None) == b""
