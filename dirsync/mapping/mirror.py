@@ -25,26 +25,31 @@ class MirrorUpdate:
     warnings: tuple[str, ...] = ()
 
 
+def _drop_deleted_refs(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
+    """A deleted entry also leaves the groups that named it, as the directory itself does
+    (AD's link clean-up, slapd's refint), even when the delta does not carry those groups."""
+    gone = {mirror.users[i].ref for i in delta.deleted_user_ids if i in mirror.users}
+    gone |= {mirror.groups[i].ref for i in delta.deleted_group_ids if i in mirror.groups}
+    gone -= {u.ref for u in delta.users} | {g.ref for g in delta.groups}  # re-created
+    if not gone:
+        return mirror
+    groups = {
+        gid: replace(g, member_refs=g.member_refs - gone) if g.member_refs & gone else g
+        for gid, g in mirror.groups.items()
+    }
+    return Mirror(users=mirror.users, groups=groups)
+
+
 def apply_delta(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
-    """The mirror patched by a delta. A deleted entry also leaves the groups that named it,
-    as the directory itself does (AD's link clean-up, slapd's refint), even when the delta
-    does not carry those groups again."""
+    mirror = _drop_deleted_refs(mirror, delta)
     users = dict(mirror.users)
     groups = dict(mirror.groups)
-    gone: set[str] = set()
     for user_id in delta.deleted_user_ids:
-        if (user := users.pop(user_id, None)) is not None:
-            gone.add(user.ref)
+        users.pop(user_id, None)
     for group_id in delta.deleted_group_ids:
-        if (group := groups.pop(group_id, None)) is not None:
-            gone.add(group.ref)
+        groups.pop(group_id, None)
     users.update((u.external_id, u) for u in delta.users)
     groups.update((g.external_id, g) for g in delta.groups)
-    gone -= {u.ref for u in delta.users} | {g.ref for g in delta.groups}  # re-created
-    if gone:
-        for group_id, group in list(groups.items()):
-            if group.member_refs & gone:
-                groups[group_id] = replace(group, member_refs=group.member_refs - gone)
     return Mirror(users=users, groups=groups)
 
 
