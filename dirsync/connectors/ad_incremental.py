@@ -23,23 +23,21 @@ from typing import TYPE_CHECKING, Final
 
 import structlog
 
-from dirsync.connectors.ad_controls import (
-    DIRSYNC_INCREMENTAL_VALUES,
-    BerError,
-    DirSyncResponse,
-    dirsync_control,
-    dirsync_response,
-    dirsync_rounds,
-    show_deleted_control,
-)
+from dirsync.connectors.ad_controls import show_deleted_control
 from dirsync.connectors.ad_cursor import AdCursor
+from dirsync.connectors.ad_dirsync import (
+    DirSyncRefused,
+    dirsync,
+    naming_context,
+    tombstones_readable,
+)
 from dirsync.connectors.ad_session import AdSession
 from dirsync.connectors.ad_values import escape_filter_value, guid_filter_value, guid_to_str
 from dirsync.connectors.base import ProgressCallback
 from dirsync.connectors.dn import normalize_dn
 from dirsync.connectors.ldap import _Reader, join_dn
-from dirsync.connectors.ldap_search import SUCCESS, RawEntry
-from dirsync.errors import CursorExpired, SourceError, SourceReadIncomplete, SourceUnreachable
+from dirsync.connectors.ldap_search import RawEntry
+from dirsync.errors import CursorExpired, SourceError, SourceUnreachable
 from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Reading
 
 if TYPE_CHECKING:
@@ -47,16 +45,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("dirsync.connectors.active_directory")
 
-#: the result codes with which a DC refuses DirSync to an account without replication rights
-_DIRSYNC_REFUSED: Final = {12, 50, 53}
 _DIRSYNC_FILTER: Final = "(|(objectClass=user)(objectClass=group))"
 _NOTHING: Final = "(objectGUID=\\00)"  # matches no object: an initial cookie without data
-_MAX_BYTES: Final = 1 << 20
 _CHUNK: Final = 50
-
-
-class DirSyncRefused(SourceError):
-    """The DC does not let this account use DirSync."""
 
 
 def mark(connector: ActiveDirectoryConnector, session: AdSession) -> AdCursor | None:
@@ -88,79 +79,6 @@ def mark(connector: ActiveDirectoryConnector, session: AdSession) -> AdCursor | 
     return AdCursor(mode="usn", dc=session.url, invocation_id=invocation_id, usn=usn)
 
 
-#: the well-known GUID of a domain's Deleted Objects container
-_DELETED_OBJECTS_WKGUID: Final = "18E2EA80684F11D2B9AA00C04F79F805"
-
-
-def tombstones_readable(session: AdSession) -> bool:
-    """Whether this account can read the Deleted Objects container (and so the tombstones)."""
-    base = naming_context(session, session.settings.base_dn)
-    entries, result = session.search(
-        f"<WKGUID={_DELETED_OBJECTS_WKGUID},{base}>",
-        "(objectClass=*)",
-        ["objectGUID"],
-        what="Deleted Objects",
-        base_scope=True,
-        controls=[show_deleted_control()],
-    )
-    return result.get("result") == SUCCESS and any(
-        e["raw_attributes"].get("objectGUID") for e in entries
-    )
-
-
-def naming_context(session: AdSession, base_dn: str) -> str:
-    """The naming context (partition root) that holds ``base_dn``: DirSync's search base."""
-    dse = session.root_dse(["namingContexts", "defaultNamingContext"])
-    base = normalize_dn(base_dn)
-    best = ""
-    for raw in dse.get("namingContexts") or ():
-        context = raw.decode() if isinstance(raw, bytes) else str(raw)
-        normalized = normalize_dn(context)
-        if (base == normalized or base.endswith("," + normalized)) and len(context) > len(best):
-            best = context
-    if not best and dse.get("defaultNamingContext"):
-        best = dse["defaultNamingContext"][0].decode()
-    return best or base_dn
-
-
-def dirsync(
-    session: AdSession, cookie: bytes, search_filter: str, attributes: list[str]
-) -> tuple[list[RawEntry], bytes]:
-    """All entries of a DirSync read from ``cookie`` (every MoreResults round) and the new one."""
-    base = naming_context(session, session.settings.base_dn)
-
-    def one_round(sent: bytes) -> tuple[list[RawEntry], DirSyncResponse | None]:
-        control = dirsync_control(
-            flags=DIRSYNC_INCREMENTAL_VALUES, max_bytes=_MAX_BYTES, cookie=sent
-        )
-        entries, result = session.search(
-            base, search_filter, attributes, what="DirSync", controls=[control]
-        )
-        code = result.get("result")
-        if code in _DIRSYNC_REFUSED:
-            raise DirSyncRefused(
-                f"organization {session.organization}: the DC refused DirSync: "
-                f"{result.get('description')} ({code})"
-            )
-        if code != SUCCESS:
-            raise SourceReadIncomplete(
-                f"organization {session.organization}: the DirSync read failed: "
-                f"{result.get('description')} ({code}); nothing was changed"
-            )
-        return entries, dirsync_response(result.get("controls"))
-
-    entries: list[RawEntry] = []
-    try:
-        for batch, next_cookie in dirsync_rounds(one_round, cookie):
-            entries.extend(batch)
-            cookie = next_cookie
-    except BerError as exc:
-        raise SourceReadIncomplete(
-            f"organization {session.organization}: the DirSync answer cannot be read: {exc}"
-        ) from exc
-    return entries, cookie
-
-
 def delta_read(
     connector: ActiveDirectoryConnector, state: AdCursor, progress: ProgressCallback | None
 ) -> Reading:
@@ -174,7 +92,9 @@ def delta_read(
                 connector, session, state
             )
         else:
-            changed, deleted_users, deleted_groups, seen, new = _usn_changes(session, state)
+            changed, deleted_users, deleted_groups, seen, new = _usn_changes(
+                connector, session, state
+            )
         users, groups, read = _read_changed(connector, session, changed, state, progress)
     return Reading(
         delta=DirectoryDelta(
@@ -205,25 +125,49 @@ def _dirsync_changes(
     except DirSyncRefused as exc:
         raise CursorExpired(f"{exc}; reading in full") from exc
     changed: list[str] = []
-    deleted: set[str] = set()
-    tombstones = 0  # live entries are counted when they are read in full
+    deleted: list[str] = []
     for entry in entries:
         guid = _guid(entry)
-        if guid is None:
-            continue
-        if _is_deleted(entry):
-            tombstones += 1
-            if _deleted_in_scope(connector, entry, users=True) or _deleted_in_scope(
-                connector, entry, users=False
-            ):
-                deleted.add(guid)  # DirSync does not say the class: both sets, harmlessly
-        else:
-            changed.append(guid)
+        if guid is not None:
+            (deleted if _is_deleted(entry) else changed).append(guid)
+    users, groups = _tombstones_by_guid(connector, session, deleted)
     new = AdCursor(mode="dirsync", dc=state.dc, cookie=cookie)
-    return changed, deleted, set(deleted), tombstones, new
+    # live entries are counted when they are read in full
+    return changed, users, groups, len(users | groups), new
 
 
-def _usn_changes(session: AdSession, state: AdCursor) -> _Changes:
+def _tombstones_by_guid(
+    connector: ActiveDirectoryConnector, session: AdSession, guids: list[str]
+) -> tuple[set[str], set[str]]:
+    """DirSync names a deleted object without its class or where it lived: ask for its
+    tombstone. One that cannot be read counts as a deleted user and group (an unknown id
+    deletes nothing)."""
+    users: set[str] = set()
+    groups: set[str] = set()
+    base = naming_context(session, session.settings.base_dn) if guids else ""
+    for chunk in _chunks(guids):
+        wanted = "".join(f"(objectGUID={guid_filter_value(g)})" for g in chunk)
+        found = list(
+            session.paged_search(
+                base,
+                f"(&(isDeleted=TRUE)(|{wanted}))",
+                ["objectGUID", "objectClass", "lastKnownParent"],
+                what="deleted objects",
+                controls=[show_deleted_control()],
+            )
+        )
+        found_users, found_groups = _classify_tombstones(connector, found)
+        users |= found_users
+        groups |= found_groups
+        unread = set(chunk) - {g for g in map(_guid, found) if g is not None}
+        users |= unread
+        groups |= unread
+    return users, groups
+
+
+def _usn_changes(
+    connector: ActiveDirectoryConnector, session: AdSession, state: AdCursor
+) -> _Changes:
     invocation_id, usn = session.dc_state()
     if invocation_id != state.invocation_id or usn < state.usn:
         raise CursorExpired(
@@ -241,15 +185,20 @@ def _usn_changes(session: AdSession, state: AdCursor) -> _Changes:
             controls=[show_deleted_control()],
         )
     )
+    users, groups = _classify_tombstones(connector, tombstones)
     return (
         None,
-        *_classify_tombstones(session, tombstones),
-        len(tombstones),
+        users,
+        groups,
+        len(users) + len(groups),
         AdCursor(mode="usn", dc=state.dc, invocation_id=invocation_id, usn=usn),
     )
 
 
-def _classify_tombstones(session: AdSession, entries: list[RawEntry]) -> tuple[set[str], set[str]]:
+def _classify_tombstones(
+    connector: ActiveDirectoryConnector, entries: list[RawEntry]
+) -> tuple[set[str], set[str]]:
+    """Deleted users and groups, each only if it was deleted below its path."""
     users: set[str] = set()
     groups: set[str] = set()
     for entry in entries:
@@ -260,7 +209,9 @@ def _classify_tombstones(session: AdSession, entries: list[RawEntry]) -> tuple[s
             (c.decode() if isinstance(c, bytes) else str(c)).lower()
             for c in entry["raw_attributes"].get("objectClass") or ()
         }
-        (groups if "group" in classes else users).add(guid)
+        is_group = "group" in classes
+        if _deleted_in_scope(connector, entry, users=not is_group):
+            (groups if is_group else users).add(guid)
     return users, groups
 
 

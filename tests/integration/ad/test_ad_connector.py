@@ -275,3 +275,22 @@ def test_a_dc_requiring_strong_auth_refuses_a_plain_bind_with_a_clear_message(
     finally:
         dc.reconfigure(None)
     assert ad_ou.read(url=dc.url, allow_plain_ldap=True).is_full
+
+
+@pytest.mark.parametrize("admin", [True, False], ids=["dirsync", "usn"])
+def test_deletions_outside_the_user_and_group_paths_are_not_in_the_delta(
+    ad_ou: AdOu, admin: bool
+) -> None:
+    elsewhere = f"OU=Elsewhere,{ad_ou.dn}"
+    with ad_ou.dc.connection() as conn:
+        conn.add(elsewhere, ["organizationalUnit"])
+        conn.add(f"CN=stray,{elsewhere}", ["user"], {"sAMAccountName": ad_ou.sam("stray")})
+    (alice,) = ad_ou.users("alice")
+    full = ad_ou.read(admin=admin)
+    ad_ou.delete(f"CN=stray,{elsewhere}")
+    ad_ou.delete(alice)
+
+    delta = ad_ou.read(full.cursor, admin=admin)
+    assert delta.delta is not None
+    assert delta.delta.deleted_user_ids == {users(full)["Alice"].external_id}
+    assert delta.entries_read == 1
