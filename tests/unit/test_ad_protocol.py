@@ -284,3 +284,34 @@ def test_a_paged_results_control_carries_its_size_and_cookie_both_ways() -> None
     assert paged_results_cookie({oid: {"value": value}}) == b"next"
     assert paged_results_cookie({oid: {"value": {"size": 0, "cookie": b""}}}) == b""
     assert paged_results_cookie(None) == b""
+
+
+def _connector(tmp_path: Any, **source: Any) -> Any:
+    from dirsync.connectors.active_directory import ActiveDirectoryConnector
+
+    return ActiveDirectoryConnector(
+        _ad_config(tmp_path, url="ldaps://dc1.acme.example", **source), organization="acme"
+    )
+
+
+def test_the_connector_reads_people_only_and_formats_guids(tmp_path: Any) -> None:
+    connector = _connector(tmp_path, user_filter="(department=IT)")
+    assert connector.settings.user_filter == "(objectCategory=person)(department=IT)"
+    assert connector.decode_external_id(GUID_BYTES) == GUID_TEXT
+    assert connector.decode_external_id(b"short") is None
+    assert {"userAccountControl", "accountExpires", "userPrincipalName"} <= set(
+        connector.user_attributes()
+    )
+
+
+def test_a_user_is_disabled_once_its_account_expires(tmp_path: Any) -> None:
+    expires = str(_filetime(datetime(2026, 6, 1, tzinfo=UTC))).encode()
+    entry = {"raw_attributes": {"userAccountControl": [b"544"], "accountExpires": [expires]}}
+    connector = _connector(tmp_path)
+    with freeze_time("2026-05-31T23:59:00Z"):
+        assert connector.user_disabled(entry) is False
+    with freeze_time("2026-06-01T00:00:01Z"):
+        assert connector.user_disabled(entry) is True
+        assert _connector(tmp_path, expired_is_disabled=False).user_disabled(entry) is False
+    disabled = {"raw_attributes": {"userAccountControl": [b"546"]}}
+    assert connector.user_disabled(disabled) is True
