@@ -33,6 +33,10 @@ class DirSyncRefused(SourceError):
     """The DC does not let this account use DirSync."""
 
 
+class DirSyncFailed(SourceReadIncomplete):
+    """The DC answered a DirSync search with an error (e.g. a cookie it does not accept)."""
+
+
 #: the well-known GUID of a domain's Deleted Objects container
 _DELETED_OBJECTS_WKGUID: Final = "18E2EA80684F11D2B9AA00C04F79F805"
 
@@ -88,7 +92,7 @@ def dirsync(
                 f"{result.get('description')} ({code})"
             )
         if code != SUCCESS:
-            raise SourceReadIncomplete(
+            raise DirSyncFailed(
                 f"organization {session.organization}: the DirSync read failed: "
                 f"{result.get('description')} ({code}); nothing was changed"
             )

@@ -26,6 +26,7 @@ import structlog
 from dirsync.connectors.ad_controls import show_deleted_control
 from dirsync.connectors.ad_cursor import AdCursor
 from dirsync.connectors.ad_dirsync import (
+    DirSyncFailed,
     DirSyncRefused,
     dirsync,
     naming_context,
@@ -122,7 +123,7 @@ def _dirsync_changes(
     )
     try:
         entries, cookie = dirsync(session, state.cookie, _DIRSYNC_FILTER, attributes)
-    except DirSyncRefused as exc:
+    except (DirSyncRefused, DirSyncFailed) as exc:  # e.g. a cookie this DC does not accept
         raise CursorExpired(f"{exc}; reading in full") from exc
     changed: list[str] = []
     deleted: list[str] = []

@@ -294,3 +294,11 @@ def test_deletions_outside_the_user_and_group_paths_are_not_in_the_delta(
     assert delta.delta is not None
     assert delta.delta.deleted_user_ids == {users(full)["Alice"].external_id}
     assert delta.entries_read == 1
+
+
+def test_a_dirsync_cookie_the_dc_does_not_accept_means_a_full_read(ad_ou: AdOu) -> None:
+    full = ad_ou.read(admin=True)
+    state = parse_cursor(full.cursor)  # type: ignore[arg-type]
+    stale = AdCursor(mode="dirsync", dc=state.dc, cookie=b"not a cookie from this DC")
+    with pytest.raises(CursorExpired):
+        ad_ou.read(stale.to_cursor(), admin=True)
