@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 from pathlib import Path
@@ -139,6 +140,25 @@ def test_a_renamed_user_updates_the_same_member_and_keeps_the_groups(ad: AdDirsy
     assert after["external_id"] == before["external_id"]
     assert after["groups"] == ["All Staff", "Engineering"]
     assert ad.ou.email("alice") not in ad.members()
+
+
+def test_a_restored_dc_with_a_new_invocation_id_gets_a_full_read(
+    ad_ou: AdOu, tmp_path: Path
+) -> None:
+    company(ad_ou)
+    ad = AdDirsync(ad_ou, tmp_path)  # the reader: uSNChanged polling
+    first = ad.sync_json()
+    ((kind, value),) = ad.sql("SELECT kind, value FROM cursors")
+    cursor = json.loads(value)
+    assert kind == "active_directory" and cursor["mode"] == "usn"
+    cursor["invocation_id"] = "00000000-0000-0000-0000-000000000001"  # as after a restore
+    ad.sql("UPDATE cursors SET value = ?", json.dumps(cursor))
+
+    again = ad.sync_json()
+    assert again["outcome"] == "unchanged"
+    assert again["entries_read"] == first["entries_read"]  # everything, read in full
+    ((_, value),) = ad.sql("SELECT kind, value FROM cursors")
+    assert json.loads(value)["invocation_id"] != cursor["invocation_id"]
 
 
 def test_dirsync_test_shows_what_active_directory_yields(ad_ou: AdOu, tmp_path: Path) -> None:
