@@ -149,16 +149,27 @@ def test_a_restored_dc_with_a_new_invocation_id_gets_a_full_read(
     ad = AdDirsync(ad_ou, tmp_path)  # the reader: uSNChanged polling
     first = ad.sync_json()
     ((kind, value),) = ad.sql("SELECT kind, value FROM cursors")
-    cursor = json.loads(value)
+    stored, cursor = _ad_cursor(value)
     assert kind == "active_directory" and cursor["mode"] == "usn"
     cursor["invocation_id"] = "00000000-0000-0000-0000-000000000001"  # as after a restore
-    ad.sql("UPDATE cursors SET value = ?", json.dumps(cursor))
+    if "cursor" in stored:  # the store may wrap the connector's cursor with its own keys
+        stored["cursor"] = json.dumps(cursor)
+    else:
+        stored = cursor
+    ad.sql("UPDATE cursors SET value = ?", json.dumps(stored))
 
     again = ad.sync_json()
     assert again["outcome"] == "unchanged"
     assert again["entries_read"] == first["entries_read"]  # everything, read in full
     ((_, value),) = ad.sql("SELECT kind, value FROM cursors")
-    assert json.loads(value)["invocation_id"] != cursor["invocation_id"]
+    assert _ad_cursor(value)[1]["invocation_id"] != cursor["invocation_id"]
+
+
+def _ad_cursor(value: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the stored JSON, the AD cursor inside it)."""
+    stored = json.loads(value)
+    inner = json.loads(stored["cursor"]) if "cursor" in stored else stored
+    return stored, inner
 
 
 def test_dirsync_test_shows_what_active_directory_yields(ad_ou: AdOu, tmp_path: Path) -> None:
