@@ -6,6 +6,11 @@ apt_install() {
   local missing=()
   for spec in "$@"; do
     local check=${spec%%:*} package=${spec#*:}
+    if [ -z "$check" ]; then  # ":package": a package without a command of its own
+      dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" \
+        || missing+=("$package")
+      continue
+    fi
     command -v "$check" >/dev/null 2>&1 || [ -x "/usr/sbin/$check" ] || missing+=("$package")
   done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -122,6 +122,10 @@ def _first_line(exc: BaseException) -> str:
 class LdapSession:
     """One bound connection for one organization; use as a context manager."""
 
+    #: ldap3 stitches ranged values (``member;range=0-1499``) itself; a subclass that reads
+    #: ranges with its own checked loop (Active Directory) turns this off
+    AUTO_RANGE: bool = True
+
     def __init__(self, settings: LdapSourceSettings, *, organization: str) -> None:
         self.settings = settings
         self.organization = organization
@@ -160,7 +164,7 @@ class LdapSession:
             auto_bind=ldap3.AUTO_BIND_NONE,
             raise_exceptions=False,
             receive_timeout=receive_timeout,
-            auto_range=True,  # AD cuts big member lists into ranges; ldap3 stitches them
+            auto_range=self.AUTO_RANGE,  # AD cuts big member lists into ranges
             auto_referrals=False,
             read_only=True,
             check_names=False,
@@ -242,6 +246,42 @@ class LdapSession:
             if item.get("type") == "searchResEntry":
                 return dict(item["raw_attributes"])
         return {}
+
+    def search(
+        self,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        *,
+        what: str,
+        base_scope: bool = False,
+        controls: Sequence[tuple[str, bool, bytes | None]] = (),
+    ) -> tuple[list[RawEntry], dict[str, Any]]:
+        """One search with request controls: (its entries, its result with the controls).
+
+        The result code is left to the caller (a control may make an error meaningful); a
+        lost connection or a timeout raises ``SourceReadIncomplete``.
+        """
+        conn = self._require()
+        try:
+            conn.search(
+                base,
+                search_filter,
+                ldap3.BASE if base_scope else ldap3.SUBTREE,
+                attributes=list(attributes),
+                controls=list(controls) or None,
+            )
+        except ldap_errors.LDAPInvalidFilterError as exc:
+            raise ConfigError(
+                f"organization[{self.organization}].source: the {what} filter "
+                f"{search_filter!r} is not a valid LDAP filter: {_first_line(exc)}"
+            ) from exc
+        except Exception as exc:  # lost connection, timeout, a decoding bug: all incomplete
+            raise SourceReadIncomplete(
+                f"{self._where()}: the {what} search broke off: {_first_line(exc)}"
+            ) from exc
+        entries = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
+        return entries, dict(conn.result or {})
 
     def paged_search(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dirsync.model import (
     DirectoryDelta,
@@ -25,7 +25,23 @@ class MirrorUpdate:
     warnings: tuple[str, ...] = ()
 
 
+def _drop_deleted_refs(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
+    """A deleted entry also leaves the groups that named it, as the directory itself does
+    (AD's link clean-up, slapd's refint), even when the delta does not carry those groups."""
+    gone = {mirror.users[i].ref for i in delta.deleted_user_ids if i in mirror.users}
+    gone |= {mirror.groups[i].ref for i in delta.deleted_group_ids if i in mirror.groups}
+    gone -= {u.ref for u in delta.users} | {g.ref for g in delta.groups}  # re-created
+    if not gone:
+        return mirror
+    groups = {
+        gid: replace(g, member_refs=g.member_refs - gone) if g.member_refs & gone else g
+        for gid, g in mirror.groups.items()
+    }
+    return Mirror(users=mirror.users, groups=groups)
+
+
 def apply_delta(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
+    mirror = _drop_deleted_refs(mirror, delta)
     users = dict(mirror.users)
     groups = dict(mirror.groups)
     for user_id in delta.deleted_user_ids:

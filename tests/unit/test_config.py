@@ -46,7 +46,7 @@ def test_defaults_fit_openldap(tmp_path: Path) -> None:
 
 
 def test_active_directory_has_its_own_defaults(tmp_path: Path) -> None:
-    config = parse_config(org(type="active_directory"), base_dir=tmp_path)
+    config = parse_config(org(type="active_directory", url="ldaps://127.0.0.1"), base_dir=tmp_path)
     source = config.organization[0].source
     assert source.external_id_attribute == "objectGUID"
     assert source.username_attribute == "sAMAccountName"

@@ -1,0 +1,197 @@
+"""Active Directory LDAP controls, BER-encoded by hand: pure functions, no I/O.
+
+ldap3's own DirSync control encodes the flags with pyasn1, which on Linux turns
+``LDAP_DIRSYNC_INCREMENTAL_VALUES`` (0x80000000) into a 5-byte positive INTEGER; Windows AD
+wants the 32-bit two's-complement value and answers ``unavailableCriticalExtension``. So the
+request value is built here, byte by byte (MS-ADTS 3.1.1.3.4.1.3):
+
+    DirSyncRequestValue  ::= SEQUENCE { Flags INTEGER, MaxBytes INTEGER, Cookie OCTET STRING }
+    DirSyncResponseValue ::= SEQUENCE { MoreResults INTEGER, unused INTEGER,
+                                        CookieServer OCTET STRING }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+DIRSYNC_OID: Final = "1.2.840.113556.1.4.841"
+PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
+SHOW_DELETED_OID: Final = "1.2.840.113556.1.4.417"
+TREE_DELETE_OID: Final = "1.2.840.113556.1.4.805"
+#: LDAP_MATCHING_RULE_IN_CHAIN, for filters like (memberOf:1.2.840.113556.1.4.1941:=<dn>)
+IN_CHAIN_RULE: Final = "1.2.840.113556.1.4.1941"
+
+DIRSYNC_OBJECT_SECURITY: Final = 0x00000001
+DIRSYNC_ANCESTORS_FIRST_ORDER: Final = 0x00000800
+DIRSYNC_PUBLIC_DATA_ONLY: Final = 0x00002000
+DIRSYNC_INCREMENTAL_VALUES: Final = 0x80000000
+
+_INTEGER, _OCTET_STRING, _SEQUENCE = 0x02, 0x04, 0x30
+
+#: an LDAP control as ldap3 takes it: (oid, criticality, value)
+Control = tuple[str, bool, bytes | None]
+
+
+def _length(size: int) -> bytes:
+    if size < 0x80:
+        return bytes([size])
+    body = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + _length(len(body)) + body
+
+
+def ber_integer(value: int) -> bytes:
+    """The shortest two's-complement encoding, as DER demands."""
+    size = 1
+    while not -(1 << (8 * size - 1)) <= value < (1 << (8 * size - 1)):
+        size += 1
+    return _tlv(_INTEGER, value.to_bytes(size, "big", signed=True))
+
+
+def ber_octet_string(value: bytes) -> bytes:
+    return _tlv(_OCTET_STRING, value)
+
+
+def ber_sequence(*items: bytes) -> bytes:
+    return _tlv(_SEQUENCE, b"".join(items))
+
+
+def as_int32(flags: int) -> int:
+    """Flags as the signed 32-bit integer AD expects (0x80000000 → -2147483648)."""
+    flags &= 0xFFFFFFFF
+    return flags - (1 << 32) if flags & 0x80000000 else flags
+
+
+def dirsync_request_value(*, flags: int, max_bytes: int, cookie: bytes) -> bytes:
+    return ber_sequence(
+        ber_integer(as_int32(flags)), ber_integer(max_bytes), ber_octet_string(cookie)
+    )
+
+
+def dirsync_control(*, flags: int, max_bytes: int, cookie: bytes) -> Control:
+    """The DirSync request control (critical: without it the answer would be a plain search)."""
+    return (
+        DIRSYNC_OID,
+        True,
+        dirsync_request_value(flags=flags, max_bytes=max_bytes, cookie=cookie),
+    )
+
+
+def paged_results_control(*, size: int, cookie: bytes) -> Control:
+    """RFC 2696: ``SEQUENCE { size INTEGER, cookie OCTET STRING }``."""
+    return (PAGED_RESULTS_OID, False, ber_sequence(ber_integer(size), ber_octet_string(cookie)))
+
+
+def paged_results_cookie(controls: dict[str, Any] | None) -> bytes:
+    """The next page's cookie out of ldap3's result controls (empty: the last page)."""
+    control = (controls or {}).get(PAGED_RESULTS_OID)
+    if not control:
+        return b""
+    value = control.get("value")
+    if isinstance(value, dict):
+        return bytes(value.get("cookie") or b"")
+    if isinstance(value, bytes | bytearray):
+        _, body, _ = _read_tlv(bytes(value), 0)
+        _, _, offset = _read_tlv(body, 0)
+        _, cookie, _ = _read_tlv(body, offset)
+        return cookie
+    return b""
+
+
+def show_deleted_control() -> Control:
+    return (SHOW_DELETED_OID, True, None)
+
+
+def tree_delete_control() -> Control:
+    return (TREE_DELETE_OID, True, None)
+
+
+class BerError(ValueError):
+    """A control value that is not the BER it should be."""
+
+
+def _read_tlv(data: bytes, offset: int) -> tuple[int, bytes, int]:
+    """(tag, body, next offset) of the element at ``offset``."""
+    try:
+        tag = data[offset]
+        first = data[offset + 1]
+        offset += 2
+        if first & 0x80:
+            count = first & 0x7F
+            if count == 0 or count > 4:
+                raise BerError("unsupported BER length")
+            size = int.from_bytes(data[offset : offset + count], "big")
+            offset += count
+        else:
+            size = first
+    except IndexError:
+        raise BerError("truncated BER element") from None
+    end = offset + size
+    if end > len(data):
+        raise BerError("truncated BER element")
+    return tag, data[offset:end], end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirSyncResponse:
+    more_results: bool
+    cookie: bytes
+
+
+def decode_dirsync_response(value: bytes) -> DirSyncResponse:
+    tag, body, _ = _read_tlv(value, 0)
+    if tag != _SEQUENCE:
+        raise BerError("the DirSync response is not a SEQUENCE")
+    items = []
+    offset = 0
+    while offset < len(body):
+        item_tag, item, offset = _read_tlv(body, offset)
+        items.append((item_tag, item))
+    if [t for t, _ in items] != [_INTEGER, _INTEGER, _OCTET_STRING]:
+        raise BerError("the DirSync response is not (INTEGER, INTEGER, OCTET STRING)")
+    more = int.from_bytes(items[0][1], "big", signed=True)
+    return DirSyncResponse(more_results=more != 0, cookie=items[2][1])
+
+
+def dirsync_response(controls: dict[str, Any] | None) -> DirSyncResponse | None:
+    """The DirSync response control out of ldap3's result controls (raw bytes or decoded)."""
+    control = (controls or {}).get(DIRSYNC_OID)
+    if not control:
+        return None
+    value = control.get("value")
+    if isinstance(value, bytes | bytearray):
+        return decode_dirsync_response(bytes(value))
+    if isinstance(value, dict) and "cookie" in value:
+        return DirSyncResponse(
+            more_results=bool(value.get("more_results")), cookie=bytes(value["cookie"] or b"")
+        )
+    return None
+
+
+#: one DirSync round: the cookie to send → (entries, response control or None)
+DirSyncRound = Callable[[bytes], tuple[list[Any], DirSyncResponse | None]]
+
+
+def dirsync_rounds(
+    search: DirSyncRound, cookie: bytes, *, max_rounds: int = 100_000
+) -> Iterator[tuple[list[Any], bytes]]:
+    """Run DirSync rounds until the server stops setting MoreResults.
+
+    Yields each round's entries with the cookie that follows them; the last cookie is where
+    the next incremental read starts. A round without the response control cannot say where
+    to go on, so it raises (a silently stalled cookie would repeat or lose changes).
+    """
+    for _ in range(max_rounds):
+        entries, response = search(cookie)
+        if response is None:
+            raise BerError("the server answered a DirSync search without a DirSync control")
+        cookie = response.cookie or cookie
+        yield entries, cookie
+        if not response.more_results:
+            return
+    raise BerError(f"DirSync still had more results after {max_rounds} rounds")

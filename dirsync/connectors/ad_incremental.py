@@ -1,0 +1,285 @@
+"""Incremental Active Directory reads: DirSync, or uSNChanged polling pinned to one DC.
+
+A full read first *marks* where the next delta starts (a DirSync cookie, or the DC's
+``invocationId`` and ``highestCommittedUSN``), so a change made during the read is read again
+next time rather than lost. A delta read then:
+
+1. asks for what changed: DirSync rounds (cookie / MoreResults) or a uSNChanged search;
+2. turns tombstones (``isDeleted``, via DirSync or the show-deleted control) into explicit
+   deletions;
+3. reads each changed live object in full through the ordinary user and group searches
+   (so filters and paths apply as in a full read), plus the groups that name a changed
+   object as a member (a renamed member changes its DN in them).
+
+The cursor belongs to one DC; if that DC cannot be reached, or its ``invocationId`` changed
+(restored from backup: its USNs repeat), the delta raises ``CursorExpired`` and the sync reads
+in full, which may fail over to another DC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Final
+
+import structlog
+
+from dirsync.connectors.ad_controls import show_deleted_control
+from dirsync.connectors.ad_cursor import AdCursor
+from dirsync.connectors.ad_dirsync import (
+    DirSyncFailed,
+    DirSyncRefused,
+    dirsync,
+    naming_context,
+    tombstones_readable,
+)
+from dirsync.connectors.ad_session import AdSession
+from dirsync.connectors.ad_values import escape_filter_value, guid_filter_value, guid_to_str
+from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.dn import normalize_dn
+from dirsync.connectors.ldap import _Reader, join_dn
+from dirsync.connectors.ldap_search import RawEntry
+from dirsync.errors import CursorExpired, SourceError, SourceUnreachable
+from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Reading
+
+if TYPE_CHECKING:
+    from dirsync.connectors.active_directory import ActiveDirectoryConnector
+
+log = structlog.get_logger("dirsync.connectors.active_directory")
+
+_DIRSYNC_FILTER: Final = "(|(objectClass=user)(objectClass=group))"
+_NOTHING: Final = "(objectGUID=\\00)"  # matches no object: an initial cookie without data
+_CHUNK: Final = 50
+
+
+def mark(connector: ActiveDirectoryConnector, session: AdSession) -> AdCursor | None:
+    mode = connector.settings.incremental
+    if mode == "off":
+        return None
+    if mode in ("auto", "dirsync"):
+        try:
+            _, cookie = dirsync(session, b"", _NOTHING, ["objectGUID"])
+            return AdCursor(mode="dirsync", dc=session.url, cookie=cookie)
+        except DirSyncRefused as exc:
+            if mode == "dirsync":
+                raise SourceError(
+                    f"{exc}; grant the account 'Replicating Directory Changes' or set "
+                    'incremental = "usn"'
+                ) from exc
+            log.info("ad.dirsync_unavailable", organization=connector.organization)
+    if not tombstones_readable(session):
+        # without tombstones a deleted user would never be noticed: read in full every time
+        log.info("ad.incremental_unavailable", organization=connector.organization)
+        if mode == "usn":
+            connector.notes.append(
+                "incremental reads are off: the account can read neither DirSync nor the "
+                "Deleted Objects container; grant it read access there (dsacls "
+                '"CN=Deleted Objects,<domain>" /takeownership, then /G <account>:LCRP)'
+            )
+        return None
+    invocation_id, usn = session.dc_state()
+    return AdCursor(mode="usn", dc=session.url, invocation_id=invocation_id, usn=usn)
+
+
+def delta_read(
+    connector: ActiveDirectoryConnector, state: AdCursor, progress: ProgressCallback | None
+) -> Reading:
+    try:
+        session = connector.connect([state.dc])
+    except SourceUnreachable as exc:
+        raise CursorExpired(f"the DC of the cursor cannot be reached ({exc})") from exc
+    with session:
+        if state.mode == "dirsync":
+            changed, deleted_users, deleted_groups, seen, new = _dirsync_changes(
+                connector, session, state
+            )
+        else:
+            changed, deleted_users, deleted_groups, seen, new = _usn_changes(
+                connector, session, state
+            )
+        users, groups, read = _read_changed(connector, session, changed, state, progress)
+    return Reading(
+        delta=DirectoryDelta(
+            users=tuple(users),
+            groups=tuple(groups),
+            deleted_user_ids=frozenset(deleted_users),
+            deleted_group_ids=frozenset(deleted_groups),
+        ),
+        cursor=new.to_cursor(),
+        entries_read=seen + read,
+        warnings=tuple(connector.notes),
+    )
+
+
+_Changes = tuple[list[str] | None, set[str], set[str], int, AdCursor]
+
+
+def _dirsync_changes(
+    connector: ActiveDirectoryConnector, session: AdSession, state: AdCursor
+) -> _Changes:
+    s = connector.settings
+    attributes = sorted(
+        {*connector.user_attributes(), s.group_name_attribute, s.member_attribute, "cn", "name"}
+        | {"objectGUID", "isDeleted", "lastKnownParent"}
+    )
+    try:
+        entries, cookie = dirsync(session, state.cookie, _DIRSYNC_FILTER, attributes)
+    except (DirSyncRefused, DirSyncFailed) as exc:  # e.g. a cookie this DC does not accept
+        raise CursorExpired(f"{exc}; reading in full") from exc
+    changed: list[str] = []
+    deleted: list[str] = []
+    for entry in entries:
+        guid = _guid(entry)
+        if guid is not None:
+            (deleted if _is_deleted(entry) else changed).append(guid)
+    users, groups = _tombstones_by_guid(connector, session, deleted)
+    new = AdCursor(mode="dirsync", dc=state.dc, cookie=cookie)
+    # live entries are counted when they are read in full
+    return changed, users, groups, len(users | groups), new
+
+
+def _tombstones_by_guid(
+    connector: ActiveDirectoryConnector, session: AdSession, guids: list[str]
+) -> tuple[set[str], set[str]]:
+    """DirSync names a deleted object without its class or where it lived: ask for its
+    tombstone. One that cannot be read counts as a deleted user and group (an unknown id
+    deletes nothing)."""
+    users: set[str] = set()
+    groups: set[str] = set()
+    base = naming_context(session, session.settings.base_dn) if guids else ""
+    for chunk in _chunks(guids):
+        wanted = "".join(f"(objectGUID={guid_filter_value(g)})" for g in chunk)
+        found = list(
+            session.paged_search(
+                base,
+                f"(&(isDeleted=TRUE)(|{wanted}))",
+                ["objectGUID", "objectClass", "lastKnownParent"],
+                what="deleted objects",
+                controls=[show_deleted_control()],
+            )
+        )
+        found_users, found_groups = _classify_tombstones(connector, found)
+        users |= found_users
+        groups |= found_groups
+        unread = set(chunk) - {g for g in map(_guid, found) if g is not None}
+        users |= unread
+        groups |= unread
+    return users, groups
+
+
+def _usn_changes(
+    connector: ActiveDirectoryConnector, session: AdSession, state: AdCursor
+) -> _Changes:
+    invocation_id, usn = session.dc_state()
+    if invocation_id != state.invocation_id or usn < state.usn:
+        raise CursorExpired(
+            f"the DC at {state.dc} has a new invocationId (restored from a backup?); "
+            "its change numbers cannot be trusted: reading in full"
+        )
+    since = state.usn + 1
+    base = naming_context(session, session.settings.base_dn)
+    tombstones = list(
+        session.paged_search(
+            base,
+            f"(&(isDeleted=TRUE)(uSNChanged>={since})(|(objectClass=user)(objectClass=group)))",
+            ["objectGUID", "objectClass", "lastKnownParent"],
+            what="deleted objects",
+            controls=[show_deleted_control()],
+        )
+    )
+    users, groups = _classify_tombstones(connector, tombstones)
+    return (
+        None,
+        users,
+        groups,
+        len(users) + len(groups),
+        AdCursor(mode="usn", dc=state.dc, invocation_id=invocation_id, usn=usn),
+    )
+
+
+def _classify_tombstones(
+    connector: ActiveDirectoryConnector, entries: list[RawEntry]
+) -> tuple[set[str], set[str]]:
+    """Deleted users and groups, each only if it was deleted below its path."""
+    users: set[str] = set()
+    groups: set[str] = set()
+    for entry in entries:
+        guid = _guid(entry)
+        if guid is None:
+            continue
+        classes = {
+            (c.decode() if isinstance(c, bytes) else str(c)).lower()
+            for c in entry["raw_attributes"].get("objectClass") or ()
+        }
+        is_group = "group" in classes
+        if _deleted_in_scope(connector, entry, users=not is_group):
+            (groups if is_group else users).add(guid)
+    return users, groups
+
+
+def _read_changed(
+    connector: ActiveDirectoryConnector,
+    session: AdSession,
+    changed: list[str] | None,
+    state: AdCursor,
+    progress: ProgressCallback | None,
+) -> tuple[list[DirectoryUser], list[DirectoryGroup], int]:
+    """Changed objects read in full (``changed`` None: by uSNChanged), plus the groups that
+    hold them as members."""
+    users: dict[str, DirectoryUser] = {}
+    groups: dict[str, DirectoryGroup] = {}
+    read = 0
+    if changed is None:
+        filters = [f"(uSNChanged>={state.usn + 1})"]
+    else:
+        filters = [
+            "(|" + "".join(f"(objectGUID={guid_filter_value(g)})" for g in chunk) + ")"
+            for chunk in _chunks(changed)
+        ]
+    for extra in filters:
+        view = connector.scoped(users=extra, groups=extra)
+        reader = _Reader(view, session, progress)
+        users.update((u.external_id, u) for u in view._read_users(reader))
+        groups.update((g.external_id, g) for g in view._read_groups(reader))
+        read += reader.done
+    refs = [u.ref for u in users.values()] + [g.ref for g in groups.values()]
+    for chunk in _chunks(refs):
+        extra = "(|" + "".join(f"(member={escape_filter_value(r)})" for r in chunk) + ")"
+        view = connector.scoped(groups=extra)
+        reader = _Reader(view, session, None)
+        for group in view._read_groups(reader):
+            if group.external_id not in groups:
+                groups[group.external_id] = group
+                read += 1
+    return list(users.values()), list(groups.values()), read
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _guid(entry: RawEntry) -> str | None:
+    values = entry["raw_attributes"].get("objectGUID")
+    if values and isinstance(values[0], bytes) and len(values[0]) == 16:
+        return guid_to_str(values[0])
+    return None
+
+
+def _is_deleted(entry: RawEntry) -> bool:
+    values = entry["raw_attributes"].get("isDeleted") or ()
+    return any((v.decode() if isinstance(v, bytes) else str(v)).upper() == "TRUE" for v in values)
+
+
+def _deleted_in_scope(connector: ActiveDirectoryConnector, entry: RawEntry, *, users: bool) -> bool:
+    """Whether a tombstone was deleted below the user (or group) path; unknown counts as yes."""
+    parents = entry["raw_attributes"].get("lastKnownParent") or ()
+    if not parents:
+        return True
+    s = connector.settings
+    scope = normalize_dn(join_dn(s.user_path if users else s.group_path, s.base_dn))
+    raw = parents[0]
+    try:
+        parent = normalize_dn(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError:
+        return True
+    return parent == scope or parent.endswith("," + scope)

@@ -1,0 +1,46 @@
+"""apply_delta: explicit deletions also leave the groups that named the deleted entries."""
+
+from __future__ import annotations
+
+from dirsync.mapping.mirror import apply_delta
+from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Mirror
+
+
+def _user(uid: str) -> DirectoryUser:
+    return DirectoryUser(external_id=uid, ref=f"cn={uid},dc=x", email=f"{uid}@x.example")
+
+
+def test_a_deleted_user_leaves_the_groups_that_named_it_without_a_group_change() -> None:
+    alice, bob = _user("alice"), _user("bob")
+    team = DirectoryGroup(
+        external_id="g1",
+        ref="cn=team,dc=x",
+        name="Team",
+        member_refs=frozenset({alice.ref, bob.ref}),
+    )
+    outer = DirectoryGroup(
+        external_id="g2", ref="cn=outer,dc=x", name="Outer", member_refs=frozenset({team.ref})
+    )
+    mirror = Mirror(users={"alice": alice, "bob": bob}, groups={"g1": team, "g2": outer})
+
+    patched = apply_delta(
+        mirror,
+        DirectoryDelta(deleted_user_ids=frozenset({"bob"}), deleted_group_ids=frozenset({"g1"})),
+    )
+
+    assert set(patched.users) == {"alice"}
+    assert set(patched.groups) == {"g2"}
+    assert patched.groups["g2"].member_refs == frozenset()
+
+
+def test_a_user_re_created_under_the_same_dn_stays_in_its_groups() -> None:
+    old, new = _user("old"), DirectoryUser(external_id="new", ref="cn=old,dc=x")
+    team = DirectoryGroup(
+        external_id="g1", ref="cn=team,dc=x", name="Team", member_refs=frozenset({old.ref})
+    )
+    mirror = Mirror(users={"old": old}, groups={"g1": team})
+
+    patched = apply_delta(mirror, DirectoryDelta(users=(new,), deleted_user_ids=frozenset({"old"})))
+
+    assert patched.groups["g1"].member_refs == {old.ref}
+    assert set(patched.users) == {"new"}
