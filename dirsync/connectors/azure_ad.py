@@ -1,0 +1,323 @@
+"""Azure AD (Entra ID) connector: users and groups of one tenant through Microsoft Graph.
+
+A full read takes ``/users``, ``/groups`` and each group's ``/members`` (nested groups are refs,
+flattened later by the mapping). Before it, the connector asks both delta endpoints for a token
+of "now" (``$deltatoken=latest``), so a change made during the read is replayed by the next delta
+round rather than lost. The two deltaLinks together are the organization's cursor; a later read
+follows them (``graph_delta.py`` merges the pages) and returns a ``DirectoryDelta``. An expired
+token (410, ``syncStateNotFound``) raises ``CursorExpired`` and the sync reads in full once.
+
+With ``user_filter`` or ``group_filter`` every read is a full read: a filter on group names
+needs the whole group graph, which a delta round does not have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from random import Random
+from typing import Any
+from urllib.parse import quote
+
+import certifi
+import httpx
+import requests
+
+from dirsync.config import AzureAdSourceSettings
+from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.graph_auth import TokenProvider, TokenSettings, certificate_credential
+from dirsync.connectors.graph_client import GraphClient, RetryPolicy, Sleeper
+from dirsync.connectors.graph_delta import (
+    GROUP_SELECT,
+    USER_SELECT,
+    DeltaMerger,
+    UserRules,
+    is_guest,
+    member_ref,
+    user_of,
+)
+from dirsync.connectors.graph_filters import apply_filters
+from dirsync.errors import CursorExpired, SourceReadIncomplete
+from dirsync.model import (
+    Cursor,
+    DirectoryGroup,
+    DirectorySnapshot,
+    DirectoryUser,
+    Reading,
+    SourceInfo,
+)
+
+CURSOR_KIND = "graph_delta"
+
+
+class AzureAdConnector:
+    def __init__(
+        self,
+        settings: AzureAdSourceSettings,
+        *,
+        organization: str,
+        sleep: Sleeper = time.sleep,
+        rng: Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.organization = organization
+        self._sleep = sleep
+        self._rng = rng
+        self._graph: GraphClient | None = None
+        self._session: requests.Session | None = None
+        self._bundle: Path | None = None
+        self._tokens: TokenProvider | None = None
+        self.rules = UserRules(
+            email_attribute=settings.email_attribute,
+            email_fallback=settings.email_fallback,
+            include_guests=settings.include_guests,
+        )
+        secret = settings.client_secret or settings.client_secret_file
+        self._token_settings = TokenSettings(
+            organization=organization,
+            tenant=settings.tenant,
+            client_id=settings.client_id,
+            authority=settings.authority,
+            scope=f"{settings.graph_url}/.default",
+            secret=secret,
+            certificate_file=settings.certificate_file,
+            certificate_passphrase=settings.certificate_passphrase,
+            timeout=settings.timeout.total_seconds(),
+        )
+        if settings.certificate_file is not None:
+            # a certificate problem is a config error (exit 2), found before any run
+            certificate_credential(
+                settings.certificate_file,
+                settings.certificate_passphrase,
+                where=f"organization[{organization}].source.certificate_file",
+            )
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.settings.user_filter or self.settings.group_filter)
+
+    # -- the Connector protocol -------------------------------------------------------------
+
+    def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
+        graph = self._client()
+        if cursor is not None and cursor.kind == CURSOR_KIND and not self.filtered:
+            return self._delta(graph, cursor, progress)
+        return self._full(graph, progress)
+
+    def probe(self) -> SourceInfo:
+        graph = self._client()
+        graph.get(graph.url("/users?$select=id&$top=1"))
+        return SourceInfo(
+            url=self.settings.graph_url,
+            vendor="Microsoft Graph",
+            details=(("tenant", self.settings.tenant), ("authority", self.settings.authority)),
+        )
+
+    def close(self) -> None:
+        graph, self._graph = self._graph, None
+        if graph is not None:
+            graph.close()
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+        bundle, self._bundle = self._bundle, None
+        if bundle is not None:
+            bundle.unlink(missing_ok=True)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _client(self) -> GraphClient:
+        """One msal session and one httpx client per connector, reused across reads."""
+        if self._graph is not None:
+            return self._graph
+        s = self.settings
+        session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE and *_PROXY must not override the config
+        if s.ca_file is not None:
+            session.verify = str(self._ca_bundle(s.ca_file))
+        if s.proxy:
+            session.proxies = {"http": s.proxy, "https": s.proxy}
+        self._session = session
+        context = ssl.create_default_context()
+        if s.ca_file is not None:
+            context.load_verify_locations(cafile=str(s.ca_file))
+        http = httpx.Client(
+            verify=context,
+            proxy=s.proxy or None,
+            timeout=httpx.Timeout(s.timeout.total_seconds()),
+            trust_env=False,
+            follow_redirects=False,
+        )
+        self._graph = GraphClient(
+            organization=self.organization,
+            graph_url=s.graph_url,
+            tokens=self._token_provider(session),
+            http=http,
+            policy=RetryPolicy(max_attempts=s.max_attempts),
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+        return self._graph
+
+    def _token_provider(self, session: requests.Session) -> TokenProvider:
+        self._tokens = TokenProvider(self._token_settings, session)
+        return self._tokens
+
+    def _ca_bundle(self, ca_file: Path) -> Path:
+        """certifi's CAs plus the extra one, for requests (whose verify= takes one file)."""
+        fd, name = tempfile.mkstemp(prefix="dirsync-ca-", suffix=".pem")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(Path(certifi.where()).read_text(encoding="utf-8"))
+            out.write("\n")
+            out.write(ca_file.read_text(encoding="utf-8"))
+        self._bundle = Path(name)
+        return self._bundle
+
+    @property
+    def token_requests(self) -> int:
+        """Tokens the token endpoint issued to this connector (msal's cache served the rest)."""
+        return self._tokens.issued if self._tokens is not None else 0
+
+    # -- full read --------------------------------------------------------------------------
+
+    def _full(self, graph: GraphClient, progress: ProgressCallback | None) -> Reading:
+        cursor = None if self.filtered else self._latest_cursor(graph)
+        count = _Counter(progress)
+        users, guests = self._users(graph, count)
+        groups = self._groups(graph, guests, count)
+        warnings: list[str] = []
+        if self.filtered:
+            users, groups, warnings = apply_filters(
+                users,
+                groups,
+                user_filter=self.settings.user_filter,
+                group_filter=self.settings.group_filter,
+            )
+        return Reading(
+            snapshot=DirectorySnapshot(users=tuple(users), groups=tuple(groups)),
+            cursor=cursor,
+            entries_read=count.value,
+            warnings=tuple(warnings),
+        )
+
+    def _latest_cursor(self, graph: GraphClient) -> Cursor:
+        links = {}
+        for what, select in (("users", ",".join(USER_SELECT)), ("groups", "displayName,members")):
+            page = graph.get(graph.url(f"/{what}/delta?$select={select}&$deltatoken=latest"))
+            link = page.get("@odata.deltaLink")
+            if not isinstance(link, str):
+                raise SourceReadIncomplete(
+                    f"organization {self.organization}: Graph gave no deltaLink for /{what}/delta"
+                )
+            links[what] = link
+        return Cursor(kind=CURSOR_KIND, value=json.dumps(links, sort_keys=True))
+
+    def _users(
+        self, graph: GraphClient, count: _Counter
+    ) -> tuple[list[DirectoryUser], frozenset[str]]:
+        url = graph.url(f"/users?$select={','.join(USER_SELECT)}&$top={self.settings.page_size}")
+        users: list[DirectoryUser] = []
+        guests: set[str] = set()
+        for page in graph.pages(url):
+            for item in page["value"]:
+                if is_guest(item) and not self.settings.include_guests:
+                    guests.add(str(item["id"]))
+                else:
+                    users.append(user_of(item, self.rules))
+            count.add(len(page["value"]))
+        return users, frozenset(guests)
+
+    def _groups(
+        self, graph: GraphClient, guests: frozenset[str], count: _Counter
+    ) -> list[DirectoryGroup]:
+        size = self.settings.page_size
+        url = graph.url(f"/groups?$select={','.join(GROUP_SELECT)}&$top={size}")
+        found: list[Mapping[str, Any]] = []
+        for page in graph.pages(url):
+            found.extend(page["value"])
+            count.add(len(page["value"]))
+        groups = []
+        for item in found:
+            object_id = str(item["id"])
+            members_url = graph.url(f"/groups/{quote(object_id)}/members?$select=id&$top={size}")
+            refs = _refs(item for page in graph.pages(members_url) for item in page["value"])
+            groups.append(
+                DirectoryGroup(
+                    external_id=object_id,
+                    ref=object_id,
+                    name=str(item.get("displayName") or object_id),
+                    member_refs=frozenset(refs - guests),
+                )
+            )
+        return groups
+
+    # -- delta ------------------------------------------------------------------------------
+
+    def _delta(
+        self, graph: GraphClient, cursor: Cursor, progress: ProgressCallback | None
+    ) -> Reading:
+        links = self._links(graph, cursor)
+        merger = DeltaMerger(self.rules)
+        count = _Counter(progress)
+        new_links = {
+            "users": self._follow(graph, links["users"], merger.add_user_page, count),
+            "groups": self._follow(graph, links["groups"], merger.add_group_page, count),
+        }
+        return Reading(
+            delta=merger.delta(),
+            cursor=Cursor(kind=CURSOR_KIND, value=json.dumps(new_links, sort_keys=True)),
+            entries_read=count.value,
+        )
+
+    def _links(self, graph: GraphClient, cursor: Cursor) -> dict[str, str]:
+        try:
+            links = json.loads(cursor.value)
+        except ValueError:
+            links = None
+        valid = isinstance(links, dict) and all(
+            isinstance(links.get(k), str) and links[k].startswith(graph.graph_url + "/")
+            for k in ("users", "groups")
+        )
+        if not valid:
+            raise CursorExpired(
+                f"organization {self.organization}: the stored cursor is not a Graph delta "
+                f"cursor for {graph.graph_url}"
+            )
+        assert isinstance(links, dict)
+        return {"users": links["users"], "groups": links["groups"]}
+
+    def _follow(
+        self,
+        graph: GraphClient,
+        link: str,
+        add: Callable[[Iterable[Mapping[str, Any]]], None],
+        count: _Counter,
+    ) -> str:
+        for page in graph.pages(link):
+            add(page["value"])
+            count.add(len(page["value"]))
+            if isinstance(delta_link := page.get("@odata.deltaLink"), str):
+                return delta_link
+        raise SourceReadIncomplete(
+            f"organization {self.organization}: a delta round ended without a deltaLink"
+        )
+
+
+def _refs(items: Iterable[Mapping[str, Any]]) -> set[str]:
+    return {ref for item in items if (ref := member_ref(item)) is not None}
+
+
+class _Counter:
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.progress = progress
+        self.value = 0
+
+    def add(self, n: int) -> None:
+        self.value += n
+        if self.progress is not None and n:
+            self.progress(self.value)
