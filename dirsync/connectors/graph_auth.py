@@ -19,6 +19,7 @@ import msal
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dirsync.errors import (
     ConfigError,
@@ -80,6 +81,8 @@ def certificate_credential(path: Path, passphrase: Secret | None, *, where: str)
         raise ConfigError(
             f"{path} holds no usable private key (or certificate_passphrase is wrong)", path=where
         ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError(f"the private key in {path} must be an RSA key", path=where)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
