@@ -51,13 +51,14 @@ class TokenDesk:
         })
 
     def token(self, tenant_id: str, body: bytes) -> tuple[int, str | None, Any]:
-        from dirsync.testing.graph_fake import _faulty, _json
+        from dirsync.testing.graph_fake import _json
 
         for fault in self.fake.faults:
             if "oauth2" in fault.path and fault.times > 0:
                 fault.times -= 1
-                status, answer = _faulty(fault)
-                return status, tenant_id, answer
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                busy = _aad("temporarily_unavailable", 50196, "The server is busy; retry later.")
+                return fault.status, tenant_id, _json(fault.status, busy, headers)
         tenant = self.fake.tenants.get(tenant_id)
         if tenant is None:
             return 400, None, _json(400, _aad("invalid_tenant", 90002, "Tenant not found."))

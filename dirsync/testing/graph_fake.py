@@ -36,6 +36,8 @@ from dirsync.testing.graph_auth_fake import TokenDesk
 from dirsync.testing.graph_tenant import App, Tenant, paginate, slice_members
 
 HOST = "127.0.0.1"
+#: how long a "hang" fault keeps the client waiting (clients in tests time out sooner)
+HANG_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,7 +57,7 @@ class Fault:
     status: int = 429
     retry_after: str | None = None
     code: str = "TooManyRequests"
-    kind: str = "status"  # "status" | "truncate" | "malformed" | "no_value"
+    kind: str = "status"  # "status" | "truncate" | "malformed" | "no_value" | "hang"
     path: str = ""  # a substring of the path (and query) it applies to; "" = any Graph request
     times: int = 1
 
@@ -153,7 +155,8 @@ class GraphFake:
 
     # -- serving (called by the handler, under the lock) ------------------------------------
 
-    def serve(self, handler: _Handler, method: str, raw_path: str, body: bytes) -> None:
+    def serve(self, method: str, raw_path: str, body: bytes) -> Any:
+        """Record the request and return the function that writes its answer."""
         parts = urlsplit(raw_path)
         path = parts.path
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -168,7 +171,7 @@ class GraphFake:
                 tenant=tenant_id,
             )
         )
-        answer(handler)
+        return answer
 
     def _route(
         self, method: str, path: str, query: dict[str, str], body: bytes, raw: str
@@ -300,6 +303,8 @@ def _faulty(fault: Fault) -> tuple[int, Any]:
     if fault.kind == "status":
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
         return fault.status, _json(fault.status, _error(fault.code, "injected"), headers)
+    if fault.kind == "hang":  # answers only after the client has given up
+        return 200, _hang
     if fault.kind == "no_value":
         return 200, _json(200, {"@odata.context": "x"})
     if fault.kind == "malformed":
@@ -325,8 +330,14 @@ def _faulty(fault: Fault) -> tuple[int, Any]:
     return 200, truncated
 
 
+def _hang(handler: _Handler) -> None:
+    threading.Event().wait(HANG_SECONDS)  # an Event, not time.sleep: immune to frozen time
+    handler.close_connection = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as clients of Graph expect
+    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed ACKs
 
     def _handle(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -334,7 +345,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake: GraphFake = self.server.fake  # type: ignore[attr-defined]
         with fake.lock:
             fake.desk.authorization = self.headers.get("Authorization")
-            fake.serve(self, method, self.path, body)
+            answer = fake.serve(method, self.path, body)
+        answer(self)  # outside the lock: a slow answer does not hold up other clients
 
     def do_GET(self) -> None:
         self._handle("GET")
