@@ -31,7 +31,7 @@ import requests
 from dirsync.config import AzureAdSourceSettings
 from dirsync.connectors.base import ProgressCallback
 from dirsync.connectors.graph_auth import TokenProvider, TokenSettings, certificate_credential
-from dirsync.connectors.graph_client import GraphClient, RetryPolicy, Sleeper
+from dirsync.connectors.graph_client import GraphClient, ObjectGone, RetryPolicy, Sleeper
 from dirsync.connectors.graph_delta import (
     GROUP_SELECT,
     USER_SELECT,
@@ -264,15 +264,29 @@ class AzureAdConnector:
         links = self._links(graph, cursor)
         merger = DeltaMerger(self.rules)
         count = _Counter(progress)
-        new_links = {
-            "users": self._follow(graph, links["users"], merger.add_user_page, count),
-            "groups": self._follow(graph, links["groups"], merger.add_group_page, count),
-        }
+        new_links = {"users": self._follow(graph, links["users"], merger.add_user_page, count)}
+        self._complete_partial_users(graph, merger)
+        new_links["groups"] = self._follow(graph, links["groups"], merger.add_group_page, count)
         return Reading(
             delta=merger.delta(),
             cursor=Cursor(kind=CURSOR_KIND, value=json.dumps(new_links, sort_keys=True)),
             entries_read=count.value,
         )
+
+    def _complete_partial_users(self, graph: GraphClient, merger: DeltaMerger) -> None:
+        """Users Graph sent with only their changed properties, fetched whole (rare)."""
+        for object_id in sorted(merger.partial):
+            url = graph.url(f"/users/{quote(object_id)}?$select={','.join(USER_SELECT)}")
+            try:
+                item = graph.get(url, page=False)
+            except ObjectGone:
+                item = {"id": object_id, "@removed": {"reason": "deleted"}}
+            merger.add_user_page([item])
+        if merger.partial:
+            raise SourceReadIncomplete(
+                f"organization {self.organization}: Graph sent incomplete users "
+                f"({', '.join(sorted(merger.partial)[:3])})"
+            )
 
     def _links(self, graph: GraphClient, cursor: Cursor) -> dict[str, str]:
         try:

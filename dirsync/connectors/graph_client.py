@@ -80,8 +80,8 @@ class GraphClient:
                 return
             url = self._own_link(link)
 
-    def get(self, url: str) -> dict[str, Any]:
-        """One page, retried while Graph throttles or is unavailable."""
+    def get(self, url: str, *, page: bool = True) -> dict[str, Any]:
+        """One page (or one object), retried while Graph throttles or is unavailable."""
         path = httpx.URL(url).path
         for attempt in range(1, self.policy.max_attempts + 1):
             try:
@@ -98,7 +98,7 @@ class GraphClient:
                 self._wait(attempt, _retry_after(response), path=path, reason=str(
                     response.status_code), final=final)
                 continue
-            return self._page(response, path)
+            return self._page(response, path, page=page)
         raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
 
     def _send(self, url: str, token: str, path: str) -> httpx.Response:
@@ -148,12 +148,14 @@ class GraphClient:
         )
         self.sleep(delay)
 
-    def _page(self, response: httpx.Response, path: str) -> dict[str, Any]:
+    def _page(self, response: httpx.Response, path: str, *, page: bool) -> dict[str, Any]:
         status = response.status_code
         code, message = _error_of(response)
         where = f"organization {self.organization}: GET {path}"
         if status == 410 or code in EXPIRED_CODES:
             raise CursorExpired(f"{where}: the delta token expired ({status} {code or 'Gone'})")
+        if status == 404 and not page:
+            raise ObjectGone(f"{where}: not found")
         if status == 401:
             raise SourceAuthFailed(f"{where}: Graph refused the token (401 {code})")
         if status == 403:
@@ -165,14 +167,18 @@ class GraphClient:
         if status != 200:
             raise SourceReadIncomplete(f"{where}: Graph answered {status} {code}: {message}")
         try:
-            page = json.loads(response.content)
+            body = json.loads(response.content)
         except ValueError as exc:
-            raise SourceReadIncomplete(f"{where}: the page is not valid JSON") from exc
-        if not isinstance(page, dict) or not isinstance(page.get("value"), list):
+            raise SourceReadIncomplete(f"{where}: the answer is not valid JSON") from exc
+        if not page:
+            if not isinstance(body, dict) or "id" not in body:
+                raise SourceReadIncomplete(f"{where}: the answer is not an object with an id")
+            return body
+        if not isinstance(body, dict) or not isinstance(body.get("value"), list):
             raise SourceReadIncomplete(f"{where}: the page has no value list")
-        if not all(isinstance(item, dict) and "id" in item for item in page["value"]):
+        if not all(isinstance(item, dict) and "id" in item for item in body["value"]):
             raise SourceReadIncomplete(f"{where}: the page holds an object without an id")
-        return page
+        return body
 
     def _own_link(self, link: object) -> str:
         if not isinstance(link, str) or not link.startswith(self.graph_url + "/"):
@@ -184,6 +190,10 @@ class GraphClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+class ObjectGone(SourceReadIncomplete):
+    """A single object asked for by id no longer exists."""
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -72,6 +72,8 @@ class DeltaMerger:
         self._guests: set[str] = set()
         self._groups: dict[str, _GroupSlices] = {}
         self._deleted_groups: set[str] = set()
+        #: users that came without some selected property; the connector fetches them whole
+        self.partial: set[str] = set()
         self.objects = 0
 
     def add_user_page(self, items: Iterable[Mapping[str, Any]]) -> None:
@@ -80,15 +82,23 @@ class DeltaMerger:
             object_id = str(item["id"])
             if "@removed" in item:
                 self._users.pop(object_id, None)
+                self.partial.discard(object_id)
                 self._deleted_users.add(object_id)
             elif is_guest(item) and not self.rules.include_guests:
                 # left out like in a full read; if it was a member user before, it is gone now
                 self._users.pop(object_id, None)
+                self.partial.discard(object_id)
                 self._deleted_users.add(object_id)
                 self._guests.add(object_id)
+            elif any(key not in item for key in USER_SELECT):
+                # Graph may send only the changed properties: never guess the others
+                self._users.pop(object_id, None)
+                self._deleted_users.discard(object_id)
+                self.partial.add(object_id)
             else:
                 self._deleted_users.discard(object_id)
                 self._guests.discard(object_id)
+                self.partial.discard(object_id)
                 self._users[object_id] = user_of(item, self.rules)
 
     def add_group_page(self, items: Iterable[Mapping[str, Any]]) -> None:

@@ -211,6 +211,11 @@ class GraphFake:
             if segments[1] not in tenant.groups:
                 return 404, tenant.tenant_id, _json(404, _error("Request_ResourceNotFound", "-"))
             items = tenant.member_items(segments[1])
+        elif len(segments) == 2 and segments[0] == "users" and segments[1] != "delta":
+            if segments[1] not in tenant.users:
+                return 404, tenant.tenant_id, _json(404, _error("Request_ResourceNotFound", "-"))
+            user = {k: v for k, v in tenant.users[segments[1]].items() if k in ["id", *select]}
+            return 200, tenant.tenant_id, _json(200, user)
         elif segments in (["users", "delta"], ["groups", "delta"]):
             return self._delta(tenant, segments[0], query, select)
         else:

@@ -44,6 +44,7 @@ class Paging:
     empty_pages: bool = False  # an empty page with a nextLink before every page
     replay: bool = False  # each page repeats the last object of the one before
     member_slice: int = 0  # >0: a group's members@delta come in slices of this size
+    partial_users: bool = False  # changed users in a delta come without accountEnabled/userType
 
 
 @dataclass
@@ -166,7 +167,11 @@ class Tenant:
             if seq <= since:
                 continue
             if object_id in self.users:
-                out.append(_select(self.users[object_id], select))
+                item = _select(self.users[object_id], select)
+                if self.paging.partial_users:
+                    item.pop("accountEnabled", None)
+                    item.pop("userType", None)
+                out.append(item)
             else:
                 out.append({"id": object_id, "@removed": {"reason": reason or "deleted"}})
         return out

@@ -38,6 +38,7 @@ PAGING = st.builds(
     empty_pages=st.booleans(),
     replay=st.booleans(),
     member_slice=st.integers(0, 3),
+    partial_users=st.booleans(),
 )
 
 
