@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,15 @@ def test_azure_ad_settings_trim_urls_and_keep_the_secret_hidden(tmp_path: Path) 
     source = config.organization[0].source
     assert source.graph_url == "https://graph.microsoft.us"  # type: ignore[union-attr]
     assert "hush" not in repr(config)
+
+
+def test_the_example_config_documents_valid_azure_ad_keys(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "config.example.toml").read_text()
+    block = text[text.index("# [[organization]]\n# name = \"globex\"") :]
+    lines = [line[2:] for line in block.splitlines() if line.startswith("# ") and
+             not line.startswith("# #")]
+    (tmp_path / "globex").write_text("secret\n")
+    config = parse_config(tomllib.loads("\n".join(lines)), base_dir=tmp_path)
+    source = config.organization[0].source
+    assert source.type == "azure_ad"
+    assert source.client_secret_file is not None and source.include_guests is False
