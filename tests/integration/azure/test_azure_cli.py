@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import trustme
 
+from dirsync.testing.connect_proxy import ConnectProxy
 from dirsync.testing.graph_fake import Fault, GraphFake
 from dirsync.testing.graph_tenant import Tenant
+from dirsync.testing.slapd import free_ports
 from tests.integration.azure.conftest import CLIENT_ID, SECRET, AzureDirsync
 
 
@@ -329,3 +331,17 @@ def test_no_secret_or_bearer_token_appears_in_logs_output_or_store(
     for token in tokens:
         assert token not in captured
     assert not re.search(r"Bearer\s+\S{8,}", captured)
+
+
+def test_the_proxy_carries_both_the_token_and_the_graph_requests(azure: AzureDirsync) -> None:
+    contoso(azure.tenant)
+    port = azure.graph.url.rsplit(":", 1)[1]
+    with ConnectProxy() as proxy:
+        azure.set(source={"proxy": proxy.url})
+        assert azure.sync_json()["outcome"] == "applied"
+    # msal's requests session and the httpx client each open their own tunnel
+    assert proxy.tunnels.count(f"127.0.0.1:{port}") >= 2
+    closed = free_ports(1)[0]
+    azure.set(source={"proxy": f"http://127.0.0.1:{closed}"})
+    code, _out, err = azure.run("sync", "--full")
+    assert code == 1 and "cannot reach" in err
