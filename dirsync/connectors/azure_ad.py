@@ -215,7 +215,7 @@ class AzureAdConnector:
                     f"organization {self.organization}: Graph gave no deltaLink for /{what}/delta"
                 )
             links[what] = link
-        return Cursor(kind=CURSOR_KIND, value=json.dumps(links, sort_keys=True))
+        return self._cursor(links)
 
     def _users(
         self, graph: GraphClient, count: _Counter
@@ -269,7 +269,7 @@ class AzureAdConnector:
         new_links["groups"] = self._follow(graph, links["groups"], merger.add_group_page, count)
         return Reading(
             delta=merger.delta(),
-            cursor=Cursor(kind=CURSOR_KIND, value=json.dumps(new_links, sort_keys=True)),
+            cursor=self._cursor(new_links),
             entries_read=count.value,
         )
 
@@ -288,6 +288,17 @@ class AzureAdConnector:
                 f"({', '.join(sorted(merger.partial)[:3])})"
             )
 
+    def _reading_settings(self) -> str:
+        """What shapes a read: a cursor taken under other settings is not continued."""
+        s = self.settings
+        return "|".join(
+            [s.tenant, s.graph_url, s.email_attribute, s.email_fallback, str(s.include_guests)]
+        )
+
+    def _cursor(self, links: dict[str, str]) -> Cursor:
+        value = {**links, "settings": self._reading_settings()}
+        return Cursor(kind=CURSOR_KIND, value=json.dumps(value, sort_keys=True))
+
     def _links(self, graph: GraphClient, cursor: Cursor) -> dict[str, str]:
         try:
             links = json.loads(cursor.value)
@@ -301,6 +312,12 @@ class AzureAdConnector:
             raise CursorExpired(
                 f"organization {self.organization}: the stored cursor is not a Graph delta "
                 f"cursor for {graph.graph_url}"
+            )
+        assert isinstance(links, dict)
+        if links.get("settings") != self._reading_settings():
+            raise CursorExpired(
+                f"organization {self.organization}: the source settings changed since the "
+                "last read (tenant, graph_url, email or guest settings); reading in full"
             )
         assert isinstance(links, dict)
         return {"users": links["users"], "groups": links["groups"]}

@@ -74,8 +74,9 @@ def certificate_credential(path: Path, passphrase: Secret | None, *, where: str)
     try:
         key = serialization.load_pem_private_key(data, password=password)
     except TypeError:
+        hint = "is not encrypted: drop" if password else "is encrypted: set"
         raise ConfigError(
-            f"the private key in {path} is encrypted: set certificate_passphrase", path=where
+            f"the private key in {path} {hint} certificate_passphrase", path=where
         ) from None
     except ValueError:
         raise ConfigError(

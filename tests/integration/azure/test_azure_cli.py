@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
 
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
 
 from dirsync.testing.connect_proxy import ConnectProxy
 from dirsync.testing.graph_fake import Fault, GraphFake
@@ -104,11 +106,48 @@ def test_the_next_sync_follows_the_delta_links_and_applies_the_changes(
     assert azure.members()["carol@contoso.example"]["status"] == "invited"
 
 
-def test_include_guests_brings_guests_in(azure: AzureDirsync) -> None:
+def test_include_guests_brings_guests_in_even_after_a_delta_cursor_exists(
+    azure: AzureDirsync,
+) -> None:
     contoso(azure.tenant)
-    azure.set(source={"include_guests": True})
     azure.sync_json()
-    assert "gus@partner.example" in azure.members()
+    assert "gus@partner.example" not in azure.members()
+    azure.set(source={"include_guests": True})
+    result = azure.sync_json()  # other settings, so the stored cursor is not continued
+    assert [i["email"] for i in result["plan"]["invite"]] == ["gus@partner.example"]
+    assert azure.groups()["Engineering"]["members"] == [
+        "ann@contoso.example",
+        "bob@contoso.example",
+        "gus@partner.example",
+    ]
+
+
+def test_each_organization_has_its_own_tenant_credentials_and_cursor(
+    azure: AzureDirsync, graph: GraphFake
+) -> None:
+    contoso(azure.tenant)
+    other = graph.add_tenant(azure.tenant.tenant_id + "-globex")
+    graph.add_app(other.tenant_id, "globex-app", secret="globex-" + SECRET)
+    other.add_user(display_name="Gina", mail="gina@globex.example")
+    azure.sync_json()  # creates acme's store and cursor
+    globex = {
+        **azure.source,
+        "tenant": other.tenant_id,
+        "client_id": "globex-app",
+        "client_secret": "globex-" + SECRET,
+    }
+    text = azure.config.read_text() + '\n[[organization]]\nname = "globex"\n'
+    text += "[organization.source]\n" + "".join(
+        f"{k} = {json.dumps(str(v))}\n" for k, v in globex.items()
+    )
+    azure.config.write_text(text)
+    results = {r["organization"]: r for r in azure.json("sync")}
+    assert results["acme"]["outcome"] == "unchanged"
+    assert [i["email"] for i in results["globex"]["plan"]["invite"]] == ["gina@globex.example"]
+    assert [m["email"] for m in azure.json("members", "--org", "globex")] == [
+        "gina@globex.example"
+    ]
+    assert "gina@globex.example" not in azure.members()
 
 
 def test_the_test_command_shows_what_graph_yields_after_filters(azure: AzureDirsync) -> None:
@@ -209,6 +248,23 @@ def test_a_certificate_credential_gets_a_token_and_an_unregistered_one_is_refuse
     code, _out, err = azure.run("sync", "--full")
     assert code == 1
     assert f"the certificate is not registered for application {CLIENT_ID}" in err
+
+    locked = registered.private_key_pem.bytes()
+    key = serialization.load_pem_private_key(locked, password=None)
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"key-passphrase"),
+        )
+        + registered.cert_chain_pems[0].bytes()
+    )
+    code, _out, err = azure.run("sync")
+    assert code == 2 and "certificate_passphrase" in err
+    azure.set(source={"certificate_passphrase": "key-passphrase"})
+    assert azure.sync_json("--full")["outcome"] in ("applied", "unchanged")
+    azure.source.pop("certificate_passphrase")
+    azure.write()
 
     ec_key = trustme.CA().issue_cert("ec")
     pem.write_bytes(ec_key.private_key_pem.bytes() + ec_key.cert_chain_pems[0].bytes())
