@@ -111,8 +111,10 @@ def main() -> None:
         graph.add_app("bench", CLIENT_ID, secret=SECRET)
         started = time.perf_counter()
         ids = seed(tenant, args.users, args.groups, rng)
-        print(f"seeded {args.users:,} users, {args.groups:,} groups in "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"seeded {args.users:,} users, {args.groups:,} groups in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         settings = AzureAdSourceSettings.model_validate(
             {
                 "type": "azure_ad",
@@ -137,7 +139,10 @@ def main() -> None:
             mutate(tenant, ids, args.changes, rng)
             row, _ = timed(
                 f"delta sync, {args.changes} users + {args.changes} memberships changed",
-                graph, tenant, connector, store,
+                graph,
+                tenant,
+                connector,
+                store,
             )
             print(row)
             row, _ = timed("delta sync, no change", graph, tenant, connector, store)

@@ -14,24 +14,15 @@ needs the whole group graph, which a delta round does not have.
 from __future__ import annotations
 
 import json
-import os
-import ssl
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from random import Random
 from typing import Any
 from urllib.parse import quote
 
-import certifi
-import httpx
-import requests
-
 from dirsync.config import AzureAdSourceSettings
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.graph_auth import TokenProvider, TokenSettings, certificate_credential
-from dirsync.connectors.graph_client import GraphClient, ObjectGone, RetryPolicy, Sleeper
+from dirsync.connectors.graph_client import GraphClient, ObjectGone, Sleeper
 from dirsync.connectors.graph_delta import (
     GROUP_SELECT,
     USER_SELECT,
@@ -42,6 +33,7 @@ from dirsync.connectors.graph_delta import (
     user_of,
 )
 from dirsync.connectors.graph_filters import apply_filters
+from dirsync.connectors.graph_transport import GraphTransport, token_settings
 from dirsync.errors import CursorExpired, SourceReadIncomplete
 from dirsync.model import (
     Cursor,
@@ -68,34 +60,13 @@ class AzureAdConnector:
         self.organization = organization
         self._sleep = sleep
         self._rng = rng
-        self._graph: GraphClient | None = None
-        self._session: requests.Session | None = None
-        self._bundle: Path | None = None
-        self._tokens: TokenProvider | None = None
+        self._transport: GraphTransport | None = None
         self.rules = UserRules(
             email_attribute=settings.email_attribute,
             email_fallback=settings.email_fallback,
             include_guests=settings.include_guests,
         )
-        secret = settings.client_secret or settings.client_secret_file
-        self._token_settings = TokenSettings(
-            organization=organization,
-            tenant=settings.tenant,
-            client_id=settings.client_id,
-            authority=settings.authority,
-            scope=f"{settings.graph_url}/.default",
-            secret=secret,
-            certificate_file=settings.certificate_file,
-            certificate_passphrase=settings.certificate_passphrase,
-            timeout=settings.timeout.total_seconds(),
-        )
-        if settings.certificate_file is not None:
-            # a certificate problem is a config error (exit 2), found before any run
-            certificate_credential(
-                settings.certificate_file,
-                settings.certificate_passphrase,
-                where=f"organization[{organization}].source.certificate_file",
-            )
+        self._token_settings = token_settings(settings, organization=organization)
 
     @property
     def filtered(self) -> bool:
@@ -119,69 +90,26 @@ class AzureAdConnector:
         )
 
     def close(self) -> None:
-        graph, self._graph = self._graph, None
-        if graph is not None:
-            graph.close()
-        session, self._session = self._session, None
-        if session is not None:
-            session.close()
-        bundle, self._bundle = self._bundle, None
-        if bundle is not None:
-            bundle.unlink(missing_ok=True)
-
-    # -- plumbing ---------------------------------------------------------------------------
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
 
     def _client(self) -> GraphClient:
         """One msal session and one httpx client per connector, reused across reads."""
-        if self._graph is not None:
-            return self._graph
-        s = self.settings
-        session = requests.Session()
-        session.trust_env = False  # REQUESTS_CA_BUNDLE and *_PROXY must not override the config
-        if s.ca_file is not None:
-            session.verify = str(self._ca_bundle(s.ca_file))
-        if s.proxy:
-            session.proxies = {"http": s.proxy, "https": s.proxy}
-        self._session = session
-        context = ssl.create_default_context()
-        if s.ca_file is not None:
-            context.load_verify_locations(cafile=str(s.ca_file))
-        http = httpx.Client(
-            verify=context,
-            proxy=s.proxy or None,
-            timeout=httpx.Timeout(s.timeout.total_seconds()),
-            trust_env=False,
-            follow_redirects=False,
-        )
-        self._graph = GraphClient(
-            organization=self.organization,
-            graph_url=s.graph_url,
-            tokens=self._token_provider(session),
-            http=http,
-            policy=RetryPolicy(max_attempts=s.max_attempts),
-            sleep=self._sleep,
-            rng=self._rng,
-        )
-        return self._graph
-
-    def _token_provider(self, session: requests.Session) -> TokenProvider:
-        self._tokens = TokenProvider(self._token_settings, session)
-        return self._tokens
-
-    def _ca_bundle(self, ca_file: Path) -> Path:
-        """certifi's CAs plus the extra one, for requests (whose verify= takes one file)."""
-        fd, name = tempfile.mkstemp(prefix="dirsync-ca-", suffix=".pem")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(Path(certifi.where()).read_text(encoding="utf-8"))
-            out.write("\n")
-            out.write(ca_file.read_text(encoding="utf-8"))
-        self._bundle = Path(name)
-        return self._bundle
+        if self._transport is None:
+            self._transport = GraphTransport(
+                self.settings,
+                self._token_settings,
+                organization=self.organization,
+                sleep=self._sleep,
+                rng=self._rng,
+            )
+        return self._transport.graph
 
     @property
     def token_requests(self) -> int:
         """Tokens the token endpoint issued to this connector (msal's cache served the rest)."""
-        return self._tokens.issued if self._tokens is not None else 0
+        return self._transport.tokens.issued if self._transport is not None else 0
 
     # -- full read --------------------------------------------------------------------------
 

@@ -149,8 +149,7 @@ class TokenProvider:
             ) from exc
         except requests.exceptions.Timeout as exc:
             raise SourceUnreachable(
-                f"organization {s.organization}: {s.authority} did not answer within "
-                f"{s.timeout:g}s"
+                f"organization {s.organization}: {s.authority} did not answer within {s.timeout:g}s"
             ) from exc
         except requests.exceptions.RequestException as exc:
             raise SourceUnreachable(
@@ -170,9 +169,7 @@ class TokenProvider:
         code_text = ", ".join(f"AADSTS{c}" for c in codes)
         for code in codes:
             if (hint := _AADSTS_HINTS.get(code)) is not None:
-                message = hint.format(
-                    tenant=s.tenant, client_id=s.client_id, authority=s.authority
-                )
+                message = hint.format(tenant=s.tenant, client_id=s.client_id, authority=s.authority)
                 return SourceAuthFailed(
                     f"organization {s.organization}: {message} ({error}, {code_text})"
                 )

@@ -95,8 +95,13 @@ class GraphClient:
                     f"organization {self.organization}: Graph answered {response.status_code} "
                     f"to GET {path} {self.policy.max_attempts} times; giving up for this run"
                 )
-                self._wait(attempt, _retry_after(response), path=path, reason=str(
-                    response.status_code), final=final)
+                self._wait(
+                    attempt,
+                    _retry_after(response),
+                    path=path,
+                    reason=str(response.status_code),
+                    final=final,
+                )
                 continue
             return self._page(response, path, page=page)
         raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
@@ -234,4 +239,3 @@ def _is_tls(exc: BaseException) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
-

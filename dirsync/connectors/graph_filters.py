@@ -41,8 +41,10 @@ def apply_filters(
         for group in groups:
             if group.name.casefold() in wanted:
                 reached |= flat[group.external_id]
-        keep = (lambda u: u.external_id in reached) if mode == "include" else (
-            lambda u: u.external_id not in reached
+        keep = (
+            (lambda u: u.external_id in reached)
+            if mode == "include"
+            else (lambda u: u.external_id not in reached)
         )
         users = [u for u in users if keep(u)]
 
@@ -61,8 +63,6 @@ def apply_filters(
     return users, groups, warnings
 
 
-def _warn_unknown(
-    key: str, wanted: frozenset[str], names: set[str], warnings: list[str]
-) -> None:
+def _warn_unknown(key: str, wanted: frozenset[str], names: set[str], warnings: list[str]) -> None:
     for name in sorted(wanted - names):
         warnings.append(f"{key}: no group named {name!r} in the tenant; it matches nothing")

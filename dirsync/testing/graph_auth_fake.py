@@ -19,6 +19,8 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from dirsync.testing.graph_answers import error, json_answer
+
 if TYPE_CHECKING:
     from dirsync.testing.graph_fake import GraphFake
     from dirsync.testing.graph_tenant import Tenant
@@ -37,57 +39,90 @@ class TokenDesk:
         self.issued: list[str] = []
 
     def openid_configuration(self, tenant_id: str) -> tuple[int, str | None, Any]:
-        from dirsync.testing.graph_fake import _json
-
         if tenant_id not in self.fake.tenants:
-            return 400, None, _json(400, _aad("invalid_tenant", 90002, f"Tenant '{tenant_id}' "
-                                              "not found."))
+            return (
+                400,
+                None,
+                json_answer(400, _aad("invalid_tenant", 90002, f"Tenant '{tenant_id}' not found.")),
+            )
         base = f"{self.fake.url}/{tenant_id}"
-        return 200, tenant_id, _json(200, {
-            "issuer": f"{base}/v2.0",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
-        })
+        return (
+            200,
+            tenant_id,
+            json_answer(
+                200,
+                {
+                    "issuer": f"{base}/v2.0",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "token_endpoint_auth_methods_supported": [
+                        "client_secret_post",
+                        "private_key_jwt",
+                    ],
+                },
+            ),
+        )
 
     def token(self, tenant_id: str, body: bytes) -> tuple[int, str | None, Any]:
-        from dirsync.testing.graph_fake import _json
-
         for fault in self.fake.faults:
             if "oauth2" in fault.path and fault.times > 0:
                 fault.times -= 1
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 busy = _aad("temporarily_unavailable", 50196, "The server is busy; retry later.")
-                return fault.status, tenant_id, _json(fault.status, busy, headers)
+                return fault.status, tenant_id, json_answer(fault.status, busy, headers)
         tenant = self.fake.tenants.get(tenant_id)
         if tenant is None:
-            return 400, None, _json(400, _aad("invalid_tenant", 90002, "Tenant not found."))
+            return 400, None, json_answer(400, _aad("invalid_tenant", 90002, "Tenant not found."))
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         app = tenant.apps.get(form.get("client_id", ""))
         if form.get("grant_type") != "client_credentials" or app is None:
-            return 400, tenant_id, _json(400, _aad("unauthorized_client", 700016,
-                                                  "Application not found in the directory."))
+            return (
+                400,
+                tenant_id,
+                json_answer(
+                    400,
+                    _aad("unauthorized_client", 700016, "Application not found in the directory."),
+                ),
+            )
         if form.get("scope") != f"{self.fake.url}/.default":
-            return 400, tenant_id, _json(400, _aad("invalid_scope", 1002012, "bad scope"))
+            return 400, tenant_id, json_answer(400, _aad("invalid_scope", 1002012, "bad scope"))
         if app.certificate_pem is not None:
             problem = self._assertion_problem(app.certificate_pem, app.client_id, tenant_id, form)
             if problem:
-                return 401, tenant_id, _json(401, _aad("invalid_client", 700027, problem))
+                return 401, tenant_id, json_answer(401, _aad("invalid_client", 700027, problem))
         elif form.get("client_secret") != app.secret:
-            return 401, tenant_id, _json(401, _aad("invalid_client", 7000215,
-                                                  "Invalid client secret provided."))
+            return (
+                401,
+                tenant_id,
+                json_answer(
+                    401, _aad("invalid_client", 7000215, "Invalid client secret provided.")
+                ),
+            )
         elif app.secret_expired:
-            return 401, tenant_id, _json(401, _aad("invalid_client", 7000222,
-                                                  "The provided client secret keys are expired."))
+            return (
+                401,
+                tenant_id,
+                json_answer(
+                    401,
+                    _aad("invalid_client", 7000222, "The provided client secret keys are expired."),
+                ),
+            )
         access = secrets.token_urlsafe(32)
         self.tokens[access] = (tenant_id, app.client_id, time.time() + TOKEN_LIFETIME)
         self.issued.append(access)
-        return 200, tenant_id, _json(200, {
-            "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME,
-            "ext_expires_in": TOKEN_LIFETIME,
-            "access_token": access,
-        })
+        return (
+            200,
+            tenant_id,
+            json_answer(
+                200,
+                {
+                    "token_type": "Bearer",
+                    "expires_in": TOKEN_LIFETIME,
+                    "ext_expires_in": TOKEN_LIFETIME,
+                    "access_token": access,
+                },
+            ),
+        )
 
     def _assertion_problem(
         self, cert_pem: bytes, client_id: str, tenant_id: str, form: dict[str, str]
@@ -121,13 +156,13 @@ class TokenDesk:
 
     def caller(self) -> tuple[Tenant | None, tuple[int, str | None, Any]]:
         """The tenant of the bearer token, or the 401 answer."""
-        from dirsync.testing.graph_fake import _error, _json
-
         header = self.authorization or ""
         token = header.removeprefix("Bearer ").strip()
         found = self.tokens.get(token)
         if not header.startswith("Bearer ") or found is None or found[2] < time.time():
-            answer = _json(401, _error("InvalidAuthenticationToken", "Access token is invalid."))
+            answer = json_answer(
+                401, error("InvalidAuthenticationToken", "Access token is invalid.")
+            )
             return None, (401, None, answer)
         return self.fake.tenants[found[0]], (200, found[0], None)
 
@@ -148,4 +183,3 @@ def _aad(error: str, code: int, description: str) -> dict[str, Any]:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
-

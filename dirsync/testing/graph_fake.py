@@ -17,7 +17,6 @@ test fixture fails the test on it, e.g. for msal's instance discovery).
 
 from __future__ import annotations
 
-import json
 import secrets
 import ssl
 import threading
@@ -32,12 +31,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import trustme
 
+from dirsync.testing.graph_answers import Fault, error, faulty, json_answer
 from dirsync.testing.graph_auth_fake import TokenDesk
 from dirsync.testing.graph_tenant import App, Tenant, paginate, slice_members
 
 HOST = "127.0.0.1"
-#: how long a "hang" fault keeps the client waiting (clients in tests time out sooner)
-HANG_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,22 +49,13 @@ class Recorded:
 
 
 @dataclass
-class Fault:
-    """What the next matching request gets instead of its answer."""
-
-    status: int = 429
-    retry_after: str | None = None
-    code: str = "TooManyRequests"
-    kind: str = "status"  # "status" | "truncate" | "malformed" | "no_value" | "hang"
-    path: str = ""  # a substring of the path (and query) it applies to; "" = any Graph request
-    times: int = 1
-
-
-@dataclass
 class _Pending:
     pages: list[list[dict[str, Any]]]
     base: str
     final: dict[str, Any] = field(default_factory=dict)
+
+
+__all__ = ["Fault", "GraphFake", "Recorded"]
 
 
 class GraphFake:
@@ -184,7 +173,7 @@ class GraphFake:
         if method == "POST" and segments[1:] == ["oauth2", "v2.0", "token"]:
             return self.desk.token(segments[0], body)
         self.unexpected.append(f"{method} {raw}")
-        return 404, None, _json(404, {"error": {"code": "NotFound", "message": "no route"}})
+        return 404, None, json_answer(404, {"error": {"code": "NotFound", "message": "no route"}})
 
     def _graph(
         self, segments: list[str], query: dict[str, str], raw: str
@@ -195,8 +184,11 @@ class GraphFake:
         if (fault := self._fault(raw)) is not None:
             return fault[0], tenant.tenant_id, fault[1]
         if not self.tenants[tenant.tenant_id].apps[self.desk.client_of_caller()].permission:
-            return 403, tenant.tenant_id, _json(403, _error("Authorization_RequestDenied",
-                                                           "Insufficient privileges"))
+            return (
+                403,
+                tenant.tenant_id,
+                json_answer(403, error("Authorization_RequestDenied", "Insufficient privileges")),
+            )
         base = f"{self.url}/v1.0/{'/'.join(segments)}"
         if "$skiptoken" in query:
             return self._continue(tenant, query["$skiptoken"])
@@ -205,22 +197,32 @@ class GraphFake:
         if segments == ["users"]:
             items = tenant.user_changes(None, select)
         elif segments == ["groups"]:
-            items = [{"id": g["id"], "displayName": g["displayName"]}
-                     for g in tenant.group_changes(None, with_members=False)]
+            items = [
+                {"id": g["id"], "displayName": g["displayName"]}
+                for g in tenant.group_changes(None, with_members=False)
+            ]
         elif len(segments) == 3 and segments[0] == "groups" and segments[2] == "members":
             if segments[1] not in tenant.groups:
-                return 404, tenant.tenant_id, _json(404, _error("Request_ResourceNotFound", "-"))
+                return (
+                    404,
+                    tenant.tenant_id,
+                    json_answer(404, error("Request_ResourceNotFound", "-")),
+                )
             items = tenant.member_items(segments[1])
         elif len(segments) == 2 and segments[0] == "users" and segments[1] != "delta":
             if segments[1] not in tenant.users:
-                return 404, tenant.tenant_id, _json(404, _error("Request_ResourceNotFound", "-"))
+                return (
+                    404,
+                    tenant.tenant_id,
+                    json_answer(404, error("Request_ResourceNotFound", "-")),
+                )
             user = {k: v for k, v in tenant.users[segments[1]].items() if k in ["id", *select]}
-            return 200, tenant.tenant_id, _json(200, user)
+            return 200, tenant.tenant_id, json_answer(200, user)
         elif segments in (["users", "delta"], ["groups", "delta"]):
             return self._delta(tenant, segments[0], query, select)
         else:
             self.unexpected.append(f"GET {raw}")
-            return 404, tenant.tenant_id, _json(404, _error("BadRequest", "unsupported"))
+            return 404, tenant.tenant_id, json_answer(404, error("BadRequest", "unsupported"))
         return self._first_page(tenant, paginate(items, size, tenant.paging), base, {})
 
     def _delta(
@@ -234,10 +236,18 @@ class GraphFake:
                 return self._first_page(tenant, pages, "", self._delta_link(tenant, kind, select))
             if token in self._expired:
                 if self._expired[token] == "gone":
-                    return 410, tenant.tenant_id, _json(410, _error("resyncRequired", "gone"))
-                return 400, tenant.tenant_id, _json(400, _error("syncStateNotFound", "expired"))
+                    return 410, tenant.tenant_id, json_answer(410, error("resyncRequired", "gone"))
+                return (
+                    400,
+                    tenant.tenant_id,
+                    json_answer(400, error("syncStateNotFound", "expired")),
+                )
             if token not in self._delta_tokens:
-                return 400, tenant.tenant_id, _json(400, _error("syncStateNotFound", "unknown"))
+                return (
+                    400,
+                    tenant.tenant_id,
+                    json_answer(400, error("syncStateNotFound", "unknown")),
+                )
             _tid, _kind, since, stored = self._delta_tokens[token]
             select = [s for s in stored.split(",") if s]
         if kind == "users":
@@ -265,7 +275,7 @@ class GraphFake:
     def _continue(self, tenant: Tenant, token: str) -> tuple[int, str | None, Any]:
         pending = self._pending.pop(token, None)
         if pending is None:
-            return 400, tenant.tenant_id, _json(400, _error("BadRequest", "bad skiptoken"))
+            return 400, tenant.tenant_id, json_answer(400, error("BadRequest", "bad skiptoken"))
         page, rest = pending.pages[0], pending.pages[1:]
         body: dict[str, Any] = {"@odata.context": f"{self.url}/v1.0/$metadata", "value": page}
         if rest:
@@ -275,69 +285,14 @@ class GraphFake:
             body["@odata.nextLink"] = f"{path}?$skiptoken={nxt}"
         else:
             body.update(pending.final)
-        return 200, tenant.tenant_id, _json(200, body)
+        return 200, tenant.tenant_id, json_answer(200, body)
 
     def _fault(self, raw: str) -> tuple[int, Any] | None:
         for fault in self.faults:
             if fault.path in raw and fault.times > 0:
                 fault.times -= 1
-                return _faulty(fault)
+                return faulty(fault)
         return None
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
-
-
-def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> Any:
-    body = json.dumps(data).encode()
-
-    def answer(handler: _Handler) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return answer
-
-
-def _faulty(fault: Fault) -> tuple[int, Any]:
-    if fault.kind == "status":
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-        return fault.status, _json(fault.status, _error(fault.code, "injected"), headers)
-    if fault.kind == "hang":  # answers only after the client has given up
-        return 200, _hang
-    if fault.kind == "no_value":
-        return 200, _json(200, {"@odata.context": "x"})
-    if fault.kind == "malformed":
-        body = b'{"value": [{"id": "a"'
-
-        def malformed(handler: _Handler) -> None:
-            handler.send_response(200)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(body)))
-            handler.end_headers()
-            handler.wfile.write(body)
-
-        return 200, malformed
-
-    def truncated(handler: _Handler) -> None:  # promises more bytes than it sends, then hangs up
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", "100000")
-        handler.end_headers()
-        handler.wfile.write(b'{"value": [{"id": "a"}, ')
-        handler.close_connection = True
-
-    return 200, truncated
-
-
-def _hang(handler: _Handler) -> None:
-    threading.Event().wait(HANG_SECONDS)  # an Event, not time.sleep: immune to frozen time
-    handler.close_connection = True
 
 
 class _Handler(BaseHTTPRequestHandler):

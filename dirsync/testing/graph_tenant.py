@@ -155,9 +155,7 @@ class Tenant:
     # -- reads ------------------------------------------------------------------------------
 
     def member_items(self, group_id: str) -> list[dict[str, Any]]:
-        return [
-            {"@odata.type": self.kinds[m], "id": m} for m in sorted(self.members[group_id])
-        ]
+        return [{"@odata.type": self.kinds[m], "id": m} for m in sorted(self.members[group_id])]
 
     def user_changes(self, since: int | None, select: list[str]) -> list[dict[str, Any]]:
         if since is None:
@@ -202,8 +200,11 @@ class Tenant:
                 item["members@delta"] = [
                     {"@odata.type": self.kinds.get(m, USER_TYPE), "id": m}
                     if m in self.members[gid]
-                    else {"@odata.type": self.kinds.get(m, USER_TYPE), "id": m,
-                          "@removed": {"reason": "deleted"}}
+                    else {
+                        "@odata.type": self.kinds.get(m, USER_TYPE),
+                        "id": m,
+                        "@removed": {"reason": "deleted"},
+                    }
                     for m, seq in sorted(self.member_log.get(gid, {}).items())
                     if seq > since
                 ]

@@ -107,12 +107,16 @@ def test_a_user_without_every_selected_property_is_marked_partial_not_guessed() 
 
 def test_group_changes_patch_the_mirror_and_deleted_groups_stay_deleted() -> None:
     mirror = Mirror(
-        groups={"g": DirectoryGroup(external_id="g", ref="g", name="Team", member_refs=frozenset(
-            {"a", "b"}))},
+        groups={
+            "g": DirectoryGroup(
+                external_id="g", ref="g", name="Team", member_refs=frozenset({"a", "b"})
+            )
+        },
     )
     delta_changes = (
-        GroupChange(external_id="g", ref="g", added_refs=frozenset({"c"}),
-                    removed_refs=frozenset({"a"})),
+        GroupChange(
+            external_id="g", ref="g", added_refs=frozenset({"c"}), removed_refs=frozenset({"a"})
+        ),
         GroupChange(external_id="new", ref="new", name="New", added_refs=frozenset({"a"})),
         GroupChange(external_id="gone", ref="gone", name="Gone"),
     )
@@ -128,10 +132,12 @@ def test_group_changes_patch_the_mirror_and_deleted_groups_stay_deleted() -> Non
 def _people() -> tuple[list[DirectoryUser], list[DirectoryGroup]]:
     users = [DirectoryUser(external_id=i, ref=i, email=f"{i}@t.example") for i in "abcz"]
     groups = [
-        DirectoryGroup(external_id="eng", ref="eng", name="Engineering",
-                       member_refs=frozenset({"a", "b"})),
-        DirectoryGroup(external_id="all", ref="all", name="All Staff",
-                       member_refs=frozenset({"eng", "c"})),
+        DirectoryGroup(
+            external_id="eng", ref="eng", name="Engineering", member_refs=frozenset({"a", "b"})
+        ),
+        DirectoryGroup(
+            external_id="all", ref="all", name="All Staff", member_refs=frozenset({"eng", "c"})
+        ),
     ]
     return users, groups
 
@@ -201,9 +207,12 @@ def test_azure_ad_settings_trim_urls_and_keep_the_secret_hidden(tmp_path: Path) 
 
 def test_the_example_config_documents_valid_azure_ad_keys(tmp_path: Path) -> None:
     text = (Path(__file__).parents[2] / "config.example.toml").read_text()
-    block = text[text.index("# [[organization]]\n# name = \"globex\"") :]
-    lines = [line[2:] for line in block.splitlines() if line.startswith("# ") and
-             not line.startswith("# #")]
+    block = text[text.index('# [[organization]]\n# name = "globex"') :]
+    lines = [
+        line[2:]
+        for line in block.splitlines()
+        if line.startswith("# ") and not line.startswith("# #")
+    ]
     (tmp_path / "globex").write_text("secret\n")
     config = parse_config(tomllib.loads("\n".join(lines)), base_dir=tmp_path)
     source = config.organization[0].source

@@ -60,11 +60,14 @@ def test_a_full_sync_invites_members_flattens_groups_and_leaves_guests_out(
     assert groups["Engineering"]["members"] == ["ann@contoso.example", "bob@contoso.example"]
     requested = {r.path for r in azure.graph.graph_requests(azure.tenant.tenant_id)}
     assert {"/v1.0/users", "/v1.0/groups", f"/v1.0/groups/{ids['all']}/members"} <= requested
-    users_query = next(
-        r.query for r in azure.graph.graph_requests() if r.path == "/v1.0/users"
-    )
+    users_query = next(r.query for r in azure.graph.graph_requests() if r.path == "/v1.0/users")
     assert set(users_query["$select"].split(",")) == {
-        "id", "displayName", "mail", "userPrincipalName", "accountEnabled", "userType"
+        "id",
+        "displayName",
+        "mail",
+        "userPrincipalName",
+        "accountEnabled",
+        "userType",
     }
 
 
@@ -144,9 +147,7 @@ def test_each_organization_has_its_own_tenant_credentials_and_cursor(
     results = {r["organization"]: r for r in azure.json("sync")}
     assert results["acme"]["outcome"] == "unchanged"
     assert [i["email"] for i in results["globex"]["plan"]["invite"]] == ["gina@globex.example"]
-    assert [m["email"] for m in azure.json("members", "--org", "globex")] == [
-        "gina@globex.example"
-    ]
+    assert [m["email"] for m in azure.json("members", "--org", "globex")] == ["gina@globex.example"]
     assert "gina@globex.example" not in azure.members()
 
 
@@ -283,9 +284,7 @@ def test_an_unknown_ca_fails_with_exit_1_because_tls_is_verified(azure: AzureDir
 
 
 @pytest.mark.parametrize("kind", ["truncate", "malformed", "no_value"])
-def test_a_broken_page_fails_the_run_and_changes_nothing(
-    azure: AzureDirsync, kind: str
-) -> None:
+def test_a_broken_page_fails_the_run_and_changes_nothing(azure: AzureDirsync, kind: str) -> None:
     ids = contoso(azure.tenant)
     azure.set(sync={"overwrite_existing": True, "max_removals": "100%"})
     azure.sync_json()
@@ -316,12 +315,9 @@ def test_a_suddenly_empty_tenant_is_refused_and_changes_nothing(azure: AzureDirs
 
 
 @pytest.mark.parametrize("how", ["--full", "delta"])
-def test_a_half_missing_tenant_is_refused_by_max_removals(
-    azure: AzureDirsync, how: str
-) -> None:
+def test_a_half_missing_tenant_is_refused_by_max_removals(azure: AzureDirsync, how: str) -> None:
     users = [
-        azure.tenant.add_user(display_name=f"U{i}", mail=f"u{i}@contoso.example")
-        for i in range(20)
+        azure.tenant.add_user(display_name=f"U{i}", mail=f"u{i}@contoso.example") for i in range(20)
     ]
     azure.set(sync={"overwrite_existing": True})
     azure.sync_json()

@@ -156,8 +156,7 @@ def test_one_change_in_5000_users_sends_only_delta_requests(
 ) -> None:
     tenant.paging = Paging(max_page=999)
     ids = [
-        tenant.add_user(display_name=f"User {i}", mail=f"user{i}@big.example")
-        for i in range(5000)
+        tenant.add_user(display_name=f"User {i}", mail=f"user{i}@big.example") for i in range(5000)
     ]
     for g in range(20):
         tenant.add_group(display_name=f"Team {g}", members=tuple(ids[g * 250 : (g + 1) * 250]))
