@@ -20,6 +20,8 @@ from random import Random
 from typing import Any
 from urllib.parse import quote
 
+import structlog
+
 from dirsync.config import AzureAdSourceSettings
 from dirsync.connectors.base import ProgressCallback
 from dirsync.connectors.graph_client import GraphClient, ObjectGone, Sleeper
@@ -45,6 +47,7 @@ from dirsync.model import (
 )
 
 CURSOR_KIND = "graph_delta"
+log = structlog.get_logger("dirsync.connectors.azure_ad")
 
 
 class AzureAdConnector:
@@ -76,6 +79,7 @@ class AzureAdConnector:
 
     def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
         graph = self._client()
+        graph.requests = 0  # counted per read, for the graph.*_read events
         if cursor is not None and cursor.kind == CURSOR_KIND and not self.filtered:
             return self._delta(graph, cursor, progress)
         return self._full(graph, progress)
@@ -126,6 +130,13 @@ class AzureAdConnector:
                 user_filter=self.settings.user_filter,
                 group_filter=self.settings.group_filter,
             )
+        log.info(
+            "graph.full_read",
+            organization=self.organization,
+            users=len(users),
+            groups=len(groups),
+            requests=graph.requests,
+        )
         return Reading(
             snapshot=DirectorySnapshot(users=tuple(users), groups=tuple(groups)),
             cursor=cursor,
@@ -195,11 +206,17 @@ class AzureAdConnector:
         new_links = {"users": self._follow(graph, links["users"], merger.add_user_page, count)}
         self._complete_partial_users(graph, merger)
         new_links["groups"] = self._follow(graph, links["groups"], merger.add_group_page, count)
-        return Reading(
-            delta=merger.delta(),
-            cursor=self._cursor(new_links),
-            entries_read=count.value,
+        delta = merger.delta()
+        log.info(
+            "graph.delta_read",
+            organization=self.organization,
+            users=len(delta.users),
+            deleted_users=len(delta.deleted_user_ids),
+            groups=len(delta.group_changes),
+            deleted_groups=len(delta.deleted_group_ids),
+            requests=graph.requests,
         )
+        return Reading(delta=delta, cursor=self._cursor(new_links), entries_read=count.value)
 
     def _complete_partial_users(self, graph: GraphClient, merger: DeltaMerger) -> None:
         """Users Graph sent with only their changed properties, fetched whole (rare)."""

@@ -397,3 +397,11 @@ def test_the_proxy_carries_both_the_token_and_the_graph_requests(azure: AzureDir
     azure.set(source={"proxy": f"http://127.0.0.1:{closed}"})
     code, _out, err = azure.run("sync", "--full")
     assert code == 1 and "cannot reach" in err
+
+
+def test_an_unreachable_login_host_fails_with_exit_1_and_names_it(azure: AzureDirsync) -> None:
+    closed = free_ports(1)[0]
+    azure.set(source={"authority": f"https://127.0.0.1:{closed}"})
+    code, _out, err = azure.run("sync")
+    assert code == 1
+    assert f"organization acme: cannot reach https://127.0.0.1:{closed}" in err
