@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.integration.test_sync_cli import Dirsync
 
 SECRET = "graph-client-secret-7f3a9c"
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _counter = itertools.count(1)
 
 
@@ -38,6 +40,28 @@ def _no_region_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
     """msal would reach out to a regional endpoint or IMDS when these are set."""
     monkeypatch.delenv("MSAL_FORCE_REGION", raising=False)
     monkeypatch.delenv("REGION_NAME", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail the test if anything looks up a host other than loopback.
+
+    msal's instance discovery goes to login.microsoftonline.com and its region discovery to
+    IMDS, neither of which the local Graph can see; this guard catches them.
+    """
+    elsewhere: list[str] = []
+    real = socket.getaddrinfo
+
+    def loopback_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in LOOPBACK:
+            elsewhere.append(name)
+            raise OSError(f"the tests only reach loopback, not {name}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_getaddrinfo)
+    yield
+    assert not elsewhere, f"something tried to reach beyond loopback: {elsewhere}"
 
 
 @pytest.fixture
