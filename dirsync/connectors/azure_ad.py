@@ -13,7 +13,6 @@ needs the whole group graph, which a delta round does not have.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from random import Random
@@ -25,6 +24,7 @@ import structlog
 from dirsync.config import AzureAdSourceSettings
 from dirsync.connectors.base import ProgressCallback
 from dirsync.connectors.graph_client import GraphClient, ObjectGone, Sleeper
+from dirsync.connectors.graph_cursor import GraphCursor
 from dirsync.connectors.graph_delta import (
     GROUP_SELECT,
     USER_SELECT,
@@ -36,7 +36,7 @@ from dirsync.connectors.graph_delta import (
 )
 from dirsync.connectors.graph_filters import apply_filters
 from dirsync.connectors.graph_transport import GraphTransport, token_settings
-from dirsync.errors import CursorExpired, SourceReadIncomplete
+from dirsync.errors import SourceReadIncomplete
 from dirsync.model import (
     Cursor,
     DirectoryGroup,
@@ -46,7 +46,6 @@ from dirsync.model import (
     SourceInfo,
 )
 
-CURSOR_KIND = "graph_delta"
 log = structlog.get_logger("dirsync.connectors.azure_ad")
 
 
@@ -80,7 +79,7 @@ class AzureAdConnector:
     def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
         graph = self._client()
         graph.requests = 0  # counted per read, for the graph.*_read events
-        if cursor is not None and cursor.kind == CURSOR_KIND and not self.filtered:
+        if cursor is not None and not self.filtered:
             return self._delta(graph, cursor, progress)
         return self._full(graph, progress)
 
@@ -118,7 +117,8 @@ class AzureAdConnector:
     # -- full read --------------------------------------------------------------------------
 
     def _full(self, graph: GraphClient, progress: ProgressCallback | None) -> Reading:
-        cursor = None if self.filtered else self._latest_cursor(graph)
+        # the delta tokens first: a change made while reading is replayed by the next round
+        links = None if self.filtered else self._latest_links(graph)
         count = _Counter(progress)
         users, guests = self._users(graph, count)
         groups = self._groups(graph, guests, count)
@@ -137,6 +137,14 @@ class AzureAdConnector:
             groups=len(groups),
             requests=graph.requests,
         )
+        cursor = None
+        if links is not None:
+            cursor = GraphCursor(
+                users=links["users"],
+                groups=links["groups"],
+                settings=self._reading_settings(),
+                guests=guests,
+            ).to_cursor()
         return Reading(
             snapshot=DirectorySnapshot(users=tuple(users), groups=tuple(groups)),
             cursor=cursor,
@@ -144,7 +152,7 @@ class AzureAdConnector:
             warnings=tuple(warnings),
         )
 
-    def _latest_cursor(self, graph: GraphClient) -> Cursor:
+    def _latest_links(self, graph: GraphClient) -> dict[str, str]:
         links = {}
         for what, select in (("users", ",".join(USER_SELECT)), ("groups", "displayName,members")):
             page = graph.get(graph.url(f"/{what}/delta?$select={select}&$deltatoken=latest"))
@@ -154,7 +162,7 @@ class AzureAdConnector:
                     f"organization {self.organization}: Graph gave no deltaLink for /{what}/delta"
                 )
             links[what] = link
-        return self._cursor(links)
+        return links
 
     def _users(
         self, graph: GraphClient, count: _Counter
@@ -200,13 +208,24 @@ class AzureAdConnector:
     def _delta(
         self, graph: GraphClient, cursor: Cursor, progress: ProgressCallback | None
     ) -> Reading:
-        links = self._links(graph, cursor)
-        merger = DeltaMerger(self.rules)
+        stored = GraphCursor.parse(
+            cursor,
+            graph_url=graph.graph_url,
+            settings=self._reading_settings(),
+            organization=self.organization,
+        )
+        merger = DeltaMerger(self.rules, known_guests=stored.guests)
         count = _Counter(progress)
-        new_links = {"users": self._follow(graph, links["users"], merger.add_user_page, count)}
+        users_link = self._follow(graph, stored.users, merger.add_user_page, count)
         self._complete_partial_users(graph, merger)
-        new_links["groups"] = self._follow(graph, links["groups"], merger.add_group_page, count)
+        groups_link = self._follow(graph, stored.groups, merger.add_group_page, count)
         delta = merger.delta()
+        new = GraphCursor(
+            users=users_link,
+            groups=groups_link,
+            settings=stored.settings,
+            guests=merger.guests,
+        )
         log.info(
             "graph.delta_read",
             organization=self.organization,
@@ -216,7 +235,7 @@ class AzureAdConnector:
             deleted_groups=len(delta.deleted_group_ids),
             requests=graph.requests,
         )
-        return Reading(delta=delta, cursor=self._cursor(new_links), entries_read=count.value)
+        return Reading(delta=delta, cursor=new.to_cursor(), entries_read=count.value)
 
     def _complete_partial_users(self, graph: GraphClient, merger: DeltaMerger) -> None:
         """Users Graph sent with only their changed properties, fetched whole (rare)."""
@@ -239,33 +258,6 @@ class AzureAdConnector:
         return "|".join(
             [s.tenant, s.graph_url, s.email_attribute, s.email_fallback, str(s.include_guests)]
         )
-
-    def _cursor(self, links: dict[str, str]) -> Cursor:
-        value = {**links, "settings": self._reading_settings()}
-        return Cursor(kind=CURSOR_KIND, value=json.dumps(value, sort_keys=True))
-
-    def _links(self, graph: GraphClient, cursor: Cursor) -> dict[str, str]:
-        try:
-            links = json.loads(cursor.value)
-        except ValueError:
-            links = None
-        valid = isinstance(links, dict) and all(
-            isinstance(links.get(k), str) and links[k].startswith(graph.graph_url + "/")
-            for k in ("users", "groups")
-        )
-        if not valid:
-            raise CursorExpired(
-                f"organization {self.organization}: the stored cursor is not a Graph delta "
-                f"cursor for {graph.graph_url}"
-            )
-        assert isinstance(links, dict)
-        if links.get("settings") != self._reading_settings():
-            raise CursorExpired(
-                f"organization {self.organization}: the source settings changed since the "
-                "last read (tenant, graph_url, email or guest settings); reading in full"
-            )
-        assert isinstance(links, dict)
-        return {"users": links["users"], "groups": links["groups"]}
 
     def _follow(
         self,

@@ -65,11 +65,12 @@ def _text(value: object) -> str | None:
 class DeltaMerger:
     """Collects the pages of one delta round into one ``DirectoryDelta``."""
 
-    def __init__(self, rules: UserRules) -> None:
+    def __init__(self, rules: UserRules, *, known_guests: frozenset[str] = frozenset()) -> None:
         self.rules = rules
         self._users: dict[str, DirectoryUser] = {}
         self._deleted_users: set[str] = set()
-        self._guests: set[str] = set()
+        #: the guests left out: known from earlier reads, and seen in this round
+        self._guests: set[str] = set(known_guests)
         self._groups: dict[str, _GroupSlices] = {}
         self._deleted_groups: set[str] = set()
         #: users that came without some selected property; the connector fetches them whole
@@ -83,6 +84,7 @@ class DeltaMerger:
             if "@removed" in item:
                 self._users.pop(object_id, None)
                 self.partial.discard(object_id)
+                self._guests.discard(object_id)
                 self._deleted_users.add(object_id)
             elif is_guest(item) and not self.rules.include_guests:
                 # left out like in a full read; if it was a member user before, it is gone now
@@ -125,6 +127,10 @@ class DeltaMerger:
                 else:
                     slices.removed.discard(ref)
                     slices.added.add(ref)
+
+    @property
+    def guests(self) -> frozenset[str]:
+        return frozenset(self._guests)
 
     def delta(self) -> DirectoryDelta:
         changes = []

@@ -9,11 +9,19 @@ from typing import Any
 import pytest
 
 from dirsync.config import parse_config
+from dirsync.connectors.graph_cursor import GraphCursor
 from dirsync.connectors.graph_delta import USER_SELECT, DeltaMerger, UserRules, user_of
 from dirsync.connectors.graph_filters import apply_filters
-from dirsync.errors import ConfigError
+from dirsync.errors import ConfigError, CursorExpired
 from dirsync.mapping.mirror import apply_delta
-from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, GroupChange, Mirror
+from dirsync.model import (
+    Cursor,
+    DirectoryDelta,
+    DirectoryGroup,
+    DirectoryUser,
+    GroupChange,
+    Mirror,
+)
 
 USER = "#microsoft.graph.user"
 GROUP = "#microsoft.graph.group"
@@ -94,6 +102,46 @@ def test_guests_in_a_delta_are_left_out_and_their_group_additions_too() -> None:
     with_guests = DeltaMerger(UserRules(include_guests=True))
     with_guests.add_user_page([graph_user("gus", userType="Guest")])
     assert [u.external_id for u in with_guests.delta().users] == ["gus"]
+
+
+def test_guests_known_from_earlier_reads_stay_out_of_groups_and_the_cursor_keeps_them() -> None:
+    merger = DeltaMerger(UserRules(), known_guests=frozenset({"old-guest", "gone-guest"}))
+    merger.add_user_page([{"id": "gone-guest", "@removed": {"reason": "deleted"}}])
+    merger.add_user_page([graph_user("new-guest", userType="Guest"), graph_user("ann")])
+    merger.add_group_page(
+        [{"id": "g", "members@delta": [member("old-guest"), member("new-guest"), member("ann")]}]
+    )
+    assert merger.delta().group_changes[0].added_refs == {"ann"}
+    assert merger.guests == {"old-guest", "new-guest"}
+    cursor = GraphCursor(
+        users="https://g/u", groups="https://g/g", settings="s", guests=merger.guests
+    ).to_cursor()
+    parsed = GraphCursor.parse(cursor, graph_url="https://g", settings="s", organization="acme")
+    assert parsed.guests == {"old-guest", "new-guest"}
+
+
+@pytest.mark.parametrize(
+    ("value", "graph_url", "settings"),
+    [
+        ("not json", "https://g", "s"),
+        (
+            '{"users": "https://other/u", "groups": "https://other/g", "settings": "s"}',
+            "https://g",
+            "s",
+        ),
+        ('{"users": "https://g/u", "groups": "https://g/g", "settings": "old"}', "https://g", "s"),
+    ],
+)
+def test_a_cursor_from_elsewhere_or_other_settings_means_a_full_read(
+    value: str, graph_url: str, settings: str
+) -> None:
+    with pytest.raises(CursorExpired):
+        GraphCursor.parse(
+            Cursor(kind="graph_delta", value=value),
+            graph_url=graph_url,
+            settings=settings,
+            organization="acme",
+        )
 
 
 def test_a_user_without_every_selected_property_is_marked_partial_not_guessed() -> None:
