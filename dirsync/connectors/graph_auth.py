@@ -115,7 +115,8 @@ class TokenProvider:
         self.issued = 0
 
     def token(self) -> str:
-        result = self._call(lambda app: app.acquire_token_for_client(scopes=[self.settings.scope]))
+        app = self._call(lambda: self._application())
+        result = self._call(lambda: app.acquire_token_for_client(scopes=[self.settings.scope]))
         if "access_token" in result:
             if result.get("token_source") == "identity_provider":
                 self.issued += 1
@@ -138,10 +139,11 @@ class TokenProvider:
             )
         return self._app
 
-    def _call(self, action: Callable[[msal.ConfidentialClientApplication], Any]) -> Any:
+    def _call(self, action: Callable[[], Any]) -> Any:
         s = self.settings
+        discovering = self._app is None  # the first call fetches the tenant's OpenID config
         try:
-            return action(self._application())
+            return action()
         except requests.exceptions.SSLError as exc:
             raise SourceTLSError(
                 f"organization {s.organization}: TLS to {s.authority} failed: "
@@ -156,10 +158,14 @@ class TokenProvider:
                 f"organization {s.organization}: cannot reach {s.authority}: {_first_line(exc)}"
             ) from exc
         except ValueError as exc:
-            # msal raises ValueError when the tenant's OpenID configuration cannot be had
+            if discovering:  # msal's answer when the tenant's OpenID configuration is missing
+                raise SourceAuthFailed(
+                    f"organization {s.organization}: the tenant {s.tenant!r} is unknown at "
+                    f"{s.authority} (no OpenID configuration)"
+                ) from exc
             raise SourceAuthFailed(
-                f"organization {s.organization}: the tenant {s.tenant!r} is unknown at "
-                f"{s.authority} (no OpenID configuration)"
+                f"organization {s.organization}: msal refused the credentials of application "
+                f"{s.client_id}: {_first_line(exc)}"
             ) from exc
 
     def _refusal(self, result: dict[str, Any]) -> SourceError:
