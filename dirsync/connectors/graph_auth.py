@@ -134,8 +134,7 @@ class TokenProvider:
                 instance_discovery=False,  # no trip to login.microsoftonline.com's discovery
                 # never the MSAL_FORCE_REGION of the environment: no regional endpoint, no IMDS
                 azure_region=msal.ConfidentialClientApplication.DISABLE_MSAL_FORCE_REGION,
-                timeout=s.timeout,
-                token_cache=msal.TokenCache(),
+                token_cache=msal.TokenCache(),  # the session applies the timeout
             )
         return self._app
 

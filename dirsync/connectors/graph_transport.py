@@ -13,6 +13,7 @@ import ssl
 import tempfile
 from pathlib import Path
 from random import Random
+from typing import Any
 
 import certifi
 import httpx
@@ -44,6 +45,22 @@ def token_settings(settings: AzureAdSourceSettings, *, organization: str) -> Tok
     )
 
 
+class TimeoutSession(requests.Session):
+    """A requests session with a timeout on every request.
+
+    msal applies its ``timeout`` only to a session it makes itself, not to one it is given.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, method: str, url: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]  # the same call with one default more
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().request(method, url, **kwargs)
+
+
 class GraphTransport:
     """An msal token provider and a Graph client for one organization, closed together."""
 
@@ -57,7 +74,7 @@ class GraphTransport:
         rng: Random | None,
     ) -> None:
         self._bundle: Path | None = None
-        self.session = requests.Session()
+        self.session = TimeoutSession(settings.timeout.total_seconds())
         self.session.trust_env = False
         if settings.ca_file is not None:
             self._bundle = _ca_bundle(settings.ca_file)

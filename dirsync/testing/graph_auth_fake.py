@@ -19,7 +19,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from dirsync.testing.graph_answers import error, json_answer
+from dirsync.testing.graph_answers import error, faulty, json_answer
 
 if TYPE_CHECKING:
     from dirsync.testing.graph_fake import GraphFake
@@ -67,6 +67,9 @@ class TokenDesk:
         for fault in self.fake.faults:
             if "oauth2" in fault.path and fault.times > 0:
                 fault.times -= 1
+                if fault.kind != "status":
+                    status, answer = faulty(fault)
+                    return status, tenant_id, answer
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 busy = _aad("temporarily_unavailable", 50196, "The server is busy; retry later.")
                 return fault.status, tenant_id, json_answer(fault.status, busy, headers)

@@ -154,3 +154,16 @@ def test_a_graph_that_does_not_answer_times_out_with_a_clear_error(
             conn.read(None)
     finally:
         conn.close()
+
+
+def test_a_token_endpoint_that_does_not_answer_times_out_with_a_clear_error(
+    graph: GraphFake, tenant: Tenant, tmp_path: Path
+) -> None:
+    people(tenant)
+    graph.fail(Fault(kind="hang", path="/oauth2/"))
+    conn = connector(graph, tenant, tmp_path, timeout="1s")
+    try:
+        with pytest.raises(SourceUnreachable, match=r"organization acme: .* did not answer within"):
+            conn.read(None)
+    finally:
+        conn.close()
