@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from random import Random
 from typing import Any
 from urllib.parse import quote
@@ -47,6 +48,8 @@ from dirsync.model import (
 )
 
 log = structlog.get_logger("dirsync.connectors.azure_ad")
+#: concurrent /members listings in a full read (Graph allows far more per app and tenant)
+MEMBER_WORKERS = 4
 
 
 class AzureAdConnector:
@@ -188,19 +191,23 @@ class AzureAdConnector:
         for page in graph.pages(url):
             found.extend(page["value"])
             count.add(len(page["value"]))
-        groups = []
-        for item in found:
-            object_id = str(item["id"])
-            members_url = graph.url(f"/groups/{quote(object_id)}/members?$select=id&$top={size}")
-            refs = _refs(item for page in graph.pages(members_url) for item in page["value"])
-            groups.append(
-                DirectoryGroup(
-                    external_id=object_id,
-                    ref=object_id,
-                    name=str(item.get("displayName") or object_id),
-                    member_refs=frozenset(refs - guests),
-                )
+
+        def members(item: Mapping[str, Any]) -> frozenset[str]:
+            url = graph.url(f"/groups/{quote(str(item['id']))}/members?$select=id&$top={size}")
+            return frozenset(_refs(m for page in graph.pages(url) for m in page["value"]))
+
+        # one /members listing per group: a few at a time, as Graph's latency dominates
+        with ThreadPoolExecutor(MEMBER_WORKERS, thread_name_prefix="graph-members") as pool:
+            member_sets = list(pool.map(members, found))
+        groups = [
+            DirectoryGroup(
+                external_id=str(item["id"]),
+                ref=str(item["id"]),
+                name=str(item.get("displayName") or item["id"]),
+                member_refs=refs - guests,
             )
+            for item, refs in zip(found, member_sets, strict=True)
+        ]
         return groups
 
     # -- delta ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class GraphClient:
         self.rng = rng or random.Random()
         #: requests sent to Graph, retries included
         self.requests = 0
+        self._count_lock = threading.Lock()  # full reads list group members from several threads
 
     def url(self, path: str) -> str:
         return f"{self.graph_url}/v1.0{path}"
@@ -107,7 +109,8 @@ class GraphClient:
         raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
 
     def _send(self, url: str, token: str, path: str) -> httpx.Response:
-        self.requests += 1
+        with self._count_lock:
+            self.requests += 1
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
             response = self.http.get(url, headers=headers)
