@@ -304,9 +304,13 @@ class AzureAdSourceSettings(_Settings):
     user_filter: str = ""
     group_filter: str = ""
     include_guests: bool = False
-    email_attribute: str = "mail"
+    email_attribute: Literal["mail", "userPrincipalName"] = "mail"
+    #: where the email comes from when email_attribute is empty; "" = nowhere
+    email_fallback: Literal["userPrincipalName", "mail", ""] = "userPrincipalName"
     page_size: int = Field(default=999, ge=1, le=999)
     timeout: Duration = timedelta(seconds=30)
+    #: attempts per request when Graph throttles (429) or is unavailable (503/504)
+    max_attempts: int = Field(default=6, ge=1, le=20)
 
     @field_validator("user_filter", "group_filter")
     @classmethod
@@ -314,6 +318,32 @@ class AzureAdSourceSettings(_Settings):
         if value and not re.match(r"^(include|exclude):", value.strip()):
             raise ValueError('use "include:Name A,Name B" or "exclude:Name A,Name B"')
         return value.strip()
+
+    @field_validator("tenant", "client_id")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip() or "/" in value:
+            raise ValueError(f"{value!r} is not a tenant or client id")
+        return value.strip()
+
+    @field_validator("authority", "graph_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        text = value.strip().rstrip("/")
+        if not re.match(r"^https://[^/\s]+(/[^\s]*)?$", text, re.IGNORECASE):
+            raise ValueError(f"{value!r} is not an https:// URL")
+        return text
+
+    @field_validator("ca_file", "certificate_file")
+    @classmethod
+    def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        base_dir = (info.context or {}).get("base_dir") or Path.cwd()
+        path = value if value.is_absolute() else base_dir / value
+        if not path.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return path
 
     @model_validator(mode="after")
     def _one_credential(self) -> AzureAdSourceSettings:

@@ -54,13 +54,32 @@ class DirectorySnapshot:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GroupChange:
+    """A group as an incremental source reports it (Graph ``members@delta``).
+
+    Only what changed: the name when given, and member refs added and removed. Applied to the
+    mirror's group of the same external id; a group the mirror lacks starts empty.
+    """
+
+    external_id: str
+    ref: str
+    name: str | None = None
+    added_refs: frozenset[str] = frozenset()
+    removed_refs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DirectoryDelta:
-    """Changes since a cursor: changed entries in full, plus explicit deletions (tombstones)."""
+    """Changes since a cursor: changed entries in full, plus explicit deletions (tombstones).
+
+    ``group_changes`` are partial group updates, applied after ``groups``.
+    """
 
     users: tuple[DirectoryUser, ...] = ()
     groups: tuple[DirectoryGroup, ...] = ()
     deleted_user_ids: frozenset[str] = frozenset()
     deleted_group_ids: frozenset[str] = frozenset()
+    group_changes: tuple[GroupChange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

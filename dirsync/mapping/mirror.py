@@ -9,6 +9,7 @@ from dirsync.model import (
     DirectoryGroup,
     DirectorySnapshot,
     DirectoryUser,
+    GroupChange,
     Mirror,
     Reading,
 )
@@ -50,7 +51,22 @@ def apply_delta(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
         groups.pop(group_id, None)
     users.update((u.external_id, u) for u in delta.users)
     groups.update((g.external_id, g) for g in delta.groups)
+    for change in delta.group_changes:
+        if change.external_id in delta.deleted_group_ids:
+            continue
+        groups[change.external_id] = _changed_group(groups.get(change.external_id), change)
     return Mirror(users=users, groups=groups)
+
+
+def _changed_group(group: DirectoryGroup | None, change: GroupChange) -> DirectoryGroup:
+    """A group with a partial change applied; an unknown group is named by its id until named."""
+    members = group.member_refs if group is not None else frozenset()
+    return DirectoryGroup(
+        external_id=change.external_id,
+        ref=group.ref if group is not None else change.ref,
+        name=change.name or (group.name if group is not None else change.external_id),
+        member_refs=(members - change.removed_refs) | change.added_refs,
+    )
 
 
 def mirror_of(snapshot: DirectorySnapshot) -> tuple[Mirror, tuple[str, ...]]:

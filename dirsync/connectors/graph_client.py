@@ -1,0 +1,244 @@
+"""The httpx seam: GET pages from Microsoft Graph with a bearer token, retries and throttling.
+
+429, 503 and 504 are retried up to ``max_attempts`` times, waiting what ``Retry-After`` says, or
+an exponential backoff with jitter when it says nothing. The wait goes through an injectable
+``sleep`` so tests advance frozen time instead of sleeping. A page that is not a JSON object
+with a ``value`` list, a cut-off body or a link to another host fails the read: an incomplete
+read never reaches the mapping. Every httpx failure becomes a dirsync error here.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import structlog
+
+from dirsync.connectors.graph_auth import TokenProvider, TokenUnavailable
+from dirsync.errors import (
+    CursorExpired,
+    SourceAuthFailed,
+    SourceReadIncomplete,
+    SourceTLSError,
+    SourceUnreachable,
+)
+
+log = structlog.get_logger("dirsync.connectors.graph")
+
+Sleeper = Callable[[float], None]
+#: Graph error codes that mean "this delta token is no longer usable"
+EXPIRED_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInvalid"})
+_RETRY_STATUSES = frozenset({429, 503, 504})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+
+
+class GraphClient:
+    def __init__(
+        self,
+        *,
+        organization: str,
+        graph_url: str,
+        tokens: TokenProvider,
+        http: httpx.Client,
+        policy: RetryPolicy,
+        sleep: Sleeper = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.organization = organization
+        self.graph_url = graph_url
+        self.tokens = tokens
+        self.http = http
+        self.policy = policy
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        #: requests sent to Graph, retries included
+        self.requests = 0
+        self._count_lock = threading.Lock()  # full reads list group members from several threads
+
+    def url(self, path: str) -> str:
+        return f"{self.graph_url}/v1.0{path}"
+
+    def pages(self, url: str) -> Iterator[dict[str, Any]]:
+        """Every page from ``url`` on, following ``@odata.nextLink`` (empty pages included)."""
+        while True:
+            page = self.get(url)
+            yield page
+            link = page.get("@odata.nextLink")
+            if link is None:
+                return
+            url = self._own_link(link)
+
+    def get(self, url: str, *, page: bool = True) -> dict[str, Any]:
+        """One page (or one object), retried while Graph throttles or is unavailable."""
+        path = httpx.URL(url).path
+        for attempt in range(1, self.policy.max_attempts + 1):
+            try:
+                token = self.tokens.token()
+            except TokenUnavailable as exc:
+                self._wait(attempt, None, path=path, reason="token", final=exc)
+                continue
+            response = self._send(url, token, path)
+            if response.status_code in _RETRY_STATUSES:
+                final = SourceUnreachable(
+                    f"organization {self.organization}: Graph answered {response.status_code} "
+                    f"to GET {path} {self.policy.max_attempts} times; giving up for this run"
+                )
+                self._wait(
+                    attempt,
+                    _retry_after(response),
+                    path=path,
+                    reason=str(response.status_code),
+                    final=final,
+                )
+                continue
+            return self._page(response, path, page=page)
+        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+
+    def _send(self, url: str, token: str, path: str) -> httpx.Response:
+        with self._count_lock:
+            self.requests += 1
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        try:
+            response = self.http.get(url, headers=headers)
+            response.read()
+            return response
+        except httpx.TimeoutException as exc:
+            raise SourceUnreachable(
+                f"organization {self.organization}: Graph did not answer GET {path} in time"
+            ) from exc
+        except httpx.ConnectError as exc:
+            if _is_tls(exc):
+                raise SourceTLSError(
+                    f"organization {self.organization}: TLS to {self.graph_url} failed: "
+                    f"{_first_line(exc)} (is ca_file right?)"
+                ) from exc
+            raise SourceUnreachable(
+                f"organization {self.organization}: cannot reach {self.graph_url}: "
+                f"{_first_line(exc)}"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise SourceReadIncomplete(
+                f"organization {self.organization}: GET {path} broke off: {_first_line(exc)}"
+            ) from exc
+
+    def _wait(
+        self, attempt: int, retry_after: float | None, *, path: str, reason: str, final: Exception
+    ) -> None:
+        if attempt >= self.policy.max_attempts:
+            raise final
+        if retry_after is None:
+            ceiling = min(self.policy.max_delay, self.policy.base_delay * 2 ** (attempt - 1))
+            delay = ceiling * (0.5 + self.rng.random() / 2)
+        else:
+            delay = retry_after
+        log.warning(
+            "graph.throttled",
+            organization=self.organization,
+            path=path,
+            reason=reason,
+            attempt=attempt,
+            delay=round(delay, 3),
+            retry_after=retry_after,
+        )
+        self.sleep(delay)
+
+    def _page(self, response: httpx.Response, path: str, *, page: bool) -> dict[str, Any]:
+        status = response.status_code
+        code, message = _error_of(response)
+        where = f"organization {self.organization}: GET {path}"
+        if status == 410 or code in EXPIRED_CODES:
+            raise CursorExpired(f"{where}: the delta token expired ({status} {code or 'Gone'})")
+        if status == 404 and not page:
+            raise ObjectGone(f"{where}: not found")
+        if status == 401:
+            raise SourceAuthFailed(f"{where}: Graph refused the token (401 {code})")
+        if status == 403:
+            raise SourceAuthFailed(
+                f"{where}: Graph denied access (403 {code}); the application needs the "
+                "User.Read.All and GroupMember.Read.All application permissions with admin "
+                "consent"
+            )
+        if status != 200:
+            raise SourceReadIncomplete(f"{where}: Graph answered {status} {code}: {message}")
+        try:
+            body = json.loads(response.content)
+        except ValueError as exc:
+            raise SourceReadIncomplete(f"{where}: the answer is not valid JSON") from exc
+        if not page:
+            if not isinstance(body, dict) or "id" not in body:
+                raise SourceReadIncomplete(f"{where}: the answer is not an object with an id")
+            return body
+        if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+            raise SourceReadIncomplete(f"{where}: the page has no value list")
+        if not all(isinstance(item, dict) and "id" in item for item in body["value"]):
+            raise SourceReadIncomplete(f"{where}: the page holds an object without an id")
+        return body
+
+    def _own_link(self, link: object) -> str:
+        if not isinstance(link, str) or not link.startswith(self.graph_url + "/"):
+            raise SourceReadIncomplete(
+                f"organization {self.organization}: Graph sent a next link outside "
+                f"{self.graph_url}; not followed"
+            )
+        return link
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class ObjectGone(SourceReadIncomplete):
+    """A single object asked for by id no longer exists."""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    if response.status_code == 200:
+        return "", ""
+    try:
+        error = json.loads(response.content).get("error") or {}
+    except (ValueError, AttributeError):
+        return "", ""
+    if not isinstance(error, dict):
+        return str(error), ""
+    return str(error.get("code", "")), str(error.get("message", ""))[:300]
+
+
+def _is_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

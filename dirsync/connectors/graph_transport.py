@@ -1,0 +1,120 @@
+"""The HTTP side of one Azure AD source: msal's requests session and the httpx Graph client.
+
+Both get the source's ``ca_file`` (added to the usual CAs) and ``proxy``, and neither reads the
+environment (``trust_env=False``): ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE`` or ``HTTPS_PROXY``
+would otherwise silently override the config. requests takes a single CA file, so it gets a
+temporary bundle of certifi's CAs plus ``ca_file``, deleted on ``close()``.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+from pathlib import Path
+from random import Random
+from typing import Any
+
+import certifi
+import httpx
+import requests
+
+from dirsync.config import AzureAdSourceSettings
+from dirsync.connectors.graph_auth import TokenProvider, TokenSettings, certificate_credential
+from dirsync.connectors.graph_client import GraphClient, RetryPolicy, Sleeper
+
+
+def token_settings(settings: AzureAdSourceSettings, *, organization: str) -> TokenSettings:
+    """The token side of the settings; a bad certificate file is a config error (exit 2) now."""
+    if settings.certificate_file is not None:
+        certificate_credential(
+            settings.certificate_file,
+            settings.certificate_passphrase,
+            where=f"organization[{organization}].source.certificate_file",
+        )
+    return TokenSettings(
+        organization=organization,
+        tenant=settings.tenant,
+        client_id=settings.client_id,
+        authority=settings.authority,
+        scope=f"{settings.graph_url}/.default",
+        secret=settings.client_secret or settings.client_secret_file,
+        certificate_file=settings.certificate_file,
+        certificate_passphrase=settings.certificate_passphrase,
+        timeout=settings.timeout.total_seconds(),
+    )
+
+
+class TimeoutSession(requests.Session):
+    """A requests session with a timeout on every request.
+
+    msal applies its ``timeout`` only to a session it makes itself, not to one it is given.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, method: str, url: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]  # the same call with one default more
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().request(method, url, **kwargs)
+
+
+class GraphTransport:
+    """An msal token provider and a Graph client for one organization, closed together."""
+
+    def __init__(
+        self,
+        settings: AzureAdSourceSettings,
+        tokens: TokenSettings,
+        *,
+        organization: str,
+        sleep: Sleeper,
+        rng: Random | None,
+    ) -> None:
+        self._bundle: Path | None = None
+        self.session = TimeoutSession(settings.timeout.total_seconds())
+        self.session.trust_env = False
+        if settings.ca_file is not None:
+            self._bundle = _ca_bundle(settings.ca_file)
+            self.session.verify = str(self._bundle)
+        if settings.proxy:
+            self.session.proxies = {"http": settings.proxy, "https": settings.proxy}
+        context = ssl.create_default_context()
+        if settings.ca_file is not None:
+            context.load_verify_locations(cafile=str(settings.ca_file))
+        http = httpx.Client(
+            verify=context,
+            proxy=settings.proxy or None,
+            timeout=httpx.Timeout(settings.timeout.total_seconds()),
+            trust_env=False,
+            follow_redirects=False,
+        )
+        self.tokens = TokenProvider(tokens, self.session)
+        self.graph = GraphClient(
+            organization=organization,
+            graph_url=settings.graph_url,
+            tokens=self.tokens,
+            http=http,
+            policy=RetryPolicy(max_attempts=settings.max_attempts),
+            sleep=sleep,
+            rng=rng,
+        )
+
+    def close(self) -> None:
+        self.graph.close()
+        self.session.close()
+        bundle, self._bundle = self._bundle, None
+        if bundle is not None:
+            bundle.unlink(missing_ok=True)
+
+
+def _ca_bundle(ca_file: Path) -> Path:
+    """certifi's CAs plus the extra one, for requests (whose verify= takes one file)."""
+    fd, name = tempfile.mkstemp(prefix="dirsync-ca-", suffix=".pem")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(Path(certifi.where()).read_text(encoding="utf-8"))
+        out.write("\n")
+        out.write(ca_file.read_text(encoding="utf-8"))
+    return Path(name)
