@@ -27,12 +27,11 @@ from dirsync.connectors.ad_session import AdSession
 from dirsync.connectors.ad_values import (
     account_disabled,
     account_expired,
-    escape_filter_value,
     guid_to_str,
     parse_int,
 )
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.dn import normalize_dn
+from dirsync.connectors.dn import escape_filter_value, normalize_dn
 from dirsync.connectors.ldap import LdapConnector, _Reader, join_dn
 from dirsync.connectors.ldap_search import RawEntry
 from dirsync.errors import SourceUnreachable
@@ -176,7 +175,7 @@ class ActiveDirectoryConnector(LdapConnector):
             entries = list(
                 session.paged_search(
                     base,
-                    f"(&(objectClass={s.user_object_class}){s.user_filter}"
+                    f"(&(objectClass={escape_filter_value(s.user_object_class)}){s.user_filter}"
                     f"(memberOf:{IN_CHAIN_RULE}:={escape_filter_value(dn)}))",
                     ["objectGUID"],
                     what="nested members",

@@ -33,9 +33,9 @@ from dirsync.connectors.ad_dirsync import (
     tombstones_readable,
 )
 from dirsync.connectors.ad_session import AdSession
-from dirsync.connectors.ad_values import escape_filter_value, guid_filter_value, guid_to_str
+from dirsync.connectors.ad_values import guid_filter_value, guid_to_str
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.dn import normalize_dn
+from dirsync.connectors.dn import escape_filter_value, normalize_dn
 from dirsync.connectors.ldap import _Reader, join_dn
 from dirsync.connectors.ldap_search import RawEntry
 from dirsync.errors import CursorExpired, SourceError, SourceUnreachable

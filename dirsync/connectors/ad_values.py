@@ -106,14 +106,3 @@ def bind_failure_reason(code: int | None, message: str | None) -> str:
         return "invalid credentials"
     detail = (message or "").strip().splitlines()[0][:200] if message else ""
     return f"result code {code}" + (f": {detail}" if detail else "")
-
-
-def escape_filter_value(value: str) -> str:
-    """RFC 4515 escaping of a value written into a filter (a DN in ``(member=...)``)."""
-    out = []
-    for char in value:
-        if char in "\\*()\x00":
-            out.append(f"\\{ord(char):02x}")
-        else:
-            out.append(char)
-    return "".join(out)

@@ -241,3 +241,18 @@ def _escape(value: str) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def escape_filter_value(value: str) -> str:
+    """RFC 4515 escaping of a value written into a filter, e.g. a DN in ``(member=...)``.
+
+    Every value dirsync writes into a filter goes through here, so that a name like
+    ``*)(objectClass=*`` matches itself and cannot widen the search.
+    """
+    out = []
+    for char in value:
+        if char in "\\*()\x00":
+            out.append(f"\\{ord(char):02x}")
+        else:
+            out.append(char)
+    return "".join(out)

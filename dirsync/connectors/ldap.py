@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ldap3.utils.conv import escape_filter_chars
-
 from dirsync.config import LdapSourceSettings
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.dn import normalize_dn, strip_optional_uid
+from dirsync.connectors.dn import escape_filter_value, normalize_dn, strip_optional_uid
 from dirsync.connectors.ldap_search import LdapSession, RawEntry
 from dirsync.model import (
     Cursor,
@@ -80,7 +78,7 @@ class _Reader:
     ) -> list[RawEntry]:
         """All entries of one paged search; ``counted`` ones add to entries_read."""
         base = join_dn(path, self.settings.base_dn)
-        search_filter = f"(&(objectClass={escape_filter_chars(object_class)}){''.join(filters)})"
+        search_filter = f"(&(objectClass={escape_filter_value(object_class)}){''.join(filters)})"
 
         def on_page(count: int) -> None:
             if self.progress is not None and counted:

@@ -18,6 +18,7 @@ import pytest
 import trustme
 
 from dirsync.config import OrganizationSettings, parse_config
+from dirsync.connectors.dn import escape_filter_value
 from dirsync.connectors.ldap import LdapConnector
 from dirsync.plan import Outcome
 from dirsync.state.sql import Store
@@ -235,6 +236,16 @@ def test_values_that_reach_a_filter_cannot_widen_the_search(ldap_tree: LdapTree)
     alice = next(u for u in snapshot.users if u.username == "alice")
     assert group.name == hostile and group.member_refs == frozenset({alice.ref})
     assert {u.username for u in snapshot.users} == {"alice", "bob", "a*b"}
+
+    # the escaping every connector uses for values in filters, checked by the server itself
+    star_dn = f"uid=a\\2Ab,{tree.people}"
+    tree.add(tree.group("Stars", [star_dn]))
+    with tree.server.connection() as conn:
+        for value, expected in (("*", []), (hostile, [hostile]), ("Star*", [])):
+            conn.search(tree.groups, f"(cn={escape_filter_value(value)})", attributes=["cn"])
+            assert [e["attributes"]["cn"][0] for e in conn.response] == expected, value
+        conn.search(tree.groups, f"(member={escape_filter_value(star_dn)})", attributes=["cn"])
+        assert [e["attributes"]["cn"][0] for e in conn.response] == ["Stars"]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dirsync.connectors.dn import is_valid_dn, normalize_dn, strip_optional_uid
+from dirsync.connectors.dn import (
+    escape_filter_value,
+    is_valid_dn,
+    normalize_dn,
+    strip_optional_uid,
+)
 
 BASE = "ou=people,dc=example,dc=org"
 
@@ -178,3 +183,16 @@ def test_any_string_is_a_dn_or_a_value_error_never_a_crash(text: str) -> None:
         assert not is_valid_dn(text)
         return
     assert normalize_dn(normalized) == normalized
+
+
+@pytest.mark.parametrize(
+    ("value", "escaped"),
+    [
+        ("*)(objectClass=*", "\\2a\\29\\28objectClass=\\2a"),
+        ("cn=a\\2a,dc=org", "cn=a\\5c2a,dc=org"),
+        ("nul\x00", "nul\\00"),
+        ("plain", "plain"),
+    ],
+)
+def test_values_written_into_a_filter_are_escaped(value: str, escaped: str) -> None:
+    assert escape_filter_value(value) == escaped
