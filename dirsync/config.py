@@ -139,6 +139,12 @@ class LdapSourceSettings(_Settings):
     external_id_attribute: str = "entryUUID"
     page_size: int = Field(default=500, ge=1, le=100_000)
     timeout: Duration = timedelta(seconds=30)
+    #: how a run after a complete read reads changes only: "auto" (syncrepl where the server
+    #: offers it and the external id is entryUUID, else modify_timestamp), "syncrepl",
+    #: "modify_timestamp", or "off" (every run reads everything)
+    incremental: Literal["auto", "syncrepl", "modify_timestamp", "off"] = "auto"
+    #: modify_timestamp mode: how often an id-only scan looks for deleted entries
+    full_sync_interval: Duration = timedelta(hours=1)
 
     @field_validator("url")
     @classmethod
