@@ -189,6 +189,11 @@ class LdapSourceSettings(_Settings):
             raise ValueError("set bind_password or bind_password_file, not both")
         if self.start_tls and self.url.lower().startswith("ldaps://"):
             raise ValueError("start_tls is for ldap:// URLs; ldaps:// is already encrypted")
+        if self.incremental == "syncrepl" and self.external_id_attribute.lower() != "entryuuid":
+            raise ValueError(
+                'incremental = "syncrepl" needs external_id_attribute = "entryUUID" '
+                "(syncrepl names deleted entries by entryUUID only)"
+            )
         return self
 
     @property

@@ -61,6 +61,10 @@ class DirectoryDelta:
     groups: tuple[DirectoryGroup, ...] = ()
     deleted_user_ids: frozenset[str] = frozenset()
     deleted_group_ids: frozenset[str] = frozenset()
+    #: every user / group id the source holds now (an id-only scan), or None: with both, the
+    #: patched mirror keeps only these and counts as a complete read (absence means absence)
+    present_user_ids: frozenset[str] | None = None
+    present_group_ids: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

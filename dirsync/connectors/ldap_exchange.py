@@ -55,17 +55,19 @@ def search(
     *,
     controls: Sequence[Control] = (),
     scope: str = ldap3.SUBTREE,
+    deref: str = ldap3.DEREF_ALWAYS,
 ) -> SearchAnswer:
     """Send one search and read every response up to its searchResDone.
 
     ldap3's filter errors (``LDAPInvalidFilterError``) propagate for the caller to translate;
-    everything that goes wrong on the wire raises ``ExchangeError``.
+    everything that goes wrong on the wire raises ``ExchangeError``. (syncprov refuses any
+    ``deref`` but ``DEREF_NEVER`` with a Sync Request control.)
     """
     request = search_operation(
         base,
         search_filter,
         scope,
-        ldap3.DEREF_ALWAYS,  # ldap3's own default, so both readers see the same entries
+        deref,  # default: ldap3's own, so both readers see the same entries
         list(attributes) or [ldap3.NO_ATTRIBUTES],
         0,
         0,

@@ -26,6 +26,7 @@ from dirsync.connectors import ldap_exchange as exchange
 from dirsync.connectors.ldap_wire import decode_paged_cookie, encode_paged_control
 from dirsync.errors import (
     ConfigError,
+    CursorExpired,
     SourceAuthFailed,
     SourceError,
     SourceReadIncomplete,
@@ -35,6 +36,9 @@ from dirsync.errors import (
 
 PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
 SUCCESS: Final = 0
+SIZE_LIMIT_EXCEEDED: Final = 4
+#: RFC 4533: the server cannot serve this cookie incrementally
+E_SYNC_REFRESH_REQUIRED: Final = 4096
 NO_SUCH_OBJECT: Final = 32
 INVALID_CREDENTIALS: Final = 49
 #: what an administrator can do about a search the server cut short
@@ -364,6 +368,43 @@ class LdapSession:
         result = conn.result or {}
         control = (result.get("controls") or {}).get(PAGED_RESULTS_OID) or {}
         return list(conn.response or ()), result, (control.get("value") or {}).get("cookie")
+
+    def sync_search(
+        self,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        control: exchange.Control,
+        *,
+        what: str,
+    ) -> tuple[list[RawEntry], dict[str, Any]]:
+        """One unpaged search with a Sync Request control (RFC 4533): every response, with
+        its controls, and the final result. e-syncRefreshRequired or a size limit (too many
+        changes for one unpaged answer) raise ``CursorExpired``: read again in full."""
+        conn = self._require()
+        if not exchange.supported(conn):
+            raise CursorExpired(f"{self._where()}: syncrepl needs a simple or anonymous bind")
+        try:
+            answer = exchange.search(
+                conn, base, search_filter, attributes, controls=[control], deref=ldap3.DEREF_NEVER
+            )
+        except ldap_errors.LDAPInvalidFilterError as exc:
+            raise ConfigError(
+                f"organization[{self.organization}].source: the {what} filter "
+                f"{search_filter!r} is not a valid LDAP filter: {_first_line(exc)}"
+            ) from exc
+        except Exception as exc:  # lost connection, timeout, a decoding bug: all incomplete
+            raise SourceReadIncomplete(
+                f"{self._where()}: the {what} change search broke off: {_first_line(exc)}"
+            ) from exc
+        code = answer.result.get("result")
+        if code in (E_SYNC_REFRESH_REQUIRED, SIZE_LIMIT_EXCEEDED):
+            raise CursorExpired(
+                f"{self._where()}: the {what} change search needs a full read "
+                f"({answer.result.get('description')}, {code})"
+            )
+        self.check_result(answer.result, what=what, base=base, count=len(answer.responses))
+        return answer.responses, answer.result
 
     def _require(self) -> Any:
         if self.conn is None:
