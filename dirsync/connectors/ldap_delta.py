@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 TIMESTAMP_KIND: Final = "ldap-modify-timestamp"
 MODIFY_TIMESTAMP: Final = "modifyTimestamp"
 #: how far before the newest timestamp seen the next change search starts, beyond the read's
-#: own duration: changes made while a read runs may carry older times than what it saw
-MARGIN: Final = timedelta(seconds=60)
+#: own duration (a change made while a read runs may carry an older time than entries read
+#: after it): timestamps have whole seconds
+MARGIN: Final = timedelta(seconds=2)
 _GENERALIZED: Final = "%Y%m%d%H%M%SZ"
 
 

@@ -37,6 +37,8 @@ from dirsync.errors import (
 PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
 SUCCESS: Final = 0
 SIZE_LIMIT_EXCEEDED: Final = 4
+#: the server (or this database) does not do syncrepl after all
+UNAVAILABLE_CRITICAL_EXTENSION: Final = 12
 #: RFC 4533: the server cannot serve this cookie incrementally
 E_SYNC_REFRESH_REQUIRED: Final = 4096
 NO_SUCH_OBJECT: Final = 32
@@ -379,8 +381,9 @@ class LdapSession:
         what: str,
     ) -> tuple[list[RawEntry], dict[str, Any]]:
         """One unpaged search with a Sync Request control (RFC 4533): every response, with
-        its controls, and the final result. e-syncRefreshRequired or a size limit (too many
-        changes for one unpaged answer) raise ``CursorExpired``: read again in full."""
+        its controls, and the final result. e-syncRefreshRequired, a size limit (too many
+        changes for one unpaged answer) or a refused control raise ``CursorExpired``: read
+        again in full."""
         conn = self._require()
         if not exchange.supported(conn):
             raise CursorExpired(f"{self._where()}: syncrepl needs a simple or anonymous bind")
@@ -398,7 +401,7 @@ class LdapSession:
                 f"{self._where()}: the {what} change search broke off: {_first_line(exc)}"
             ) from exc
         code = answer.result.get("result")
-        if code in (E_SYNC_REFRESH_REQUIRED, SIZE_LIMIT_EXCEEDED):
+        if code in (E_SYNC_REFRESH_REQUIRED, SIZE_LIMIT_EXCEEDED, UNAVAILABLE_CRITICAL_EXTENSION):
             raise CursorExpired(
                 f"{self._where()}: the {what} change search needs a full read "
                 f"({answer.result.get('description')}, {code})"
