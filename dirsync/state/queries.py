@@ -41,6 +41,23 @@ def organization_id(session: Session, name: str) -> int | None:
     return session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
 
 
+def organization_version(session: Session, name: str) -> tuple[int | None, int]:
+    row = session.execute(
+        select(OrganizationRow.id, OrganizationRow.version).where(OrganizationRow.name == name)
+    ).one_or_none()
+    return (None, 0) if row is None else (row[0], row[1])
+
+
+def cursor_and_version(session: Session, name: str) -> tuple[Cursor | None, int]:
+    org_id, version = organization_version(session, name)
+    if org_id is None:
+        return None, 0
+    cursor = session.execute(
+        select(CursorRow.kind, CursorRow.value).where(CursorRow.organization_id == org_id)
+    ).one_or_none()
+    return (Cursor(kind=cursor.kind, value=cursor.value) if cursor else None), version
+
+
 def load_organization(session: Session, name: str) -> StoredOrganization:
     org = session.execute(
         select(OrganizationRow.id, OrganizationRow.version, OrganizationRow.last_user_count).where(

@@ -85,7 +85,12 @@ class Dirsync:
 
     def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.db) as conn:
-            return conn.execute(statement, params).fetchall()
+            rows = conn.execute(statement, params).fetchall()
+            if not statement.lstrip().upper().startswith("SELECT"):
+                # like every writer outside a sync, bump the version: quiet runs (no change
+                # in the directory) skip planning only while the version is the one they left
+                conn.execute("UPDATE organizations SET version = version + 1")
+            return rows
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         tables = [r[0] for r in self.sql("SELECT name FROM sqlite_master WHERE type='table'")]
