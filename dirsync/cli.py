@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 import structlog
 
-from dirsync import logs, render, views
+from dirsync import logs, views
 from dirsync.config import Config, OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, NotFound, UsageError
@@ -133,6 +133,8 @@ def sync(ctx: Context, orgs: tuple[str, ...], dry_run: bool, full: bool, as_json
     if as_json:
         _emit_json([r.to_json() for r in results])
     else:
+        from dirsync import render  # rich: imported only to print tables
+
         out = render.console()
         for result in results:
             for part in render.run_report(result):
@@ -177,6 +179,8 @@ def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
     if as_json:
         _emit_json(view)
         return
+    from dirsync import render  # rich: imported only to print tables
+
     out = render.console()
     out.print(f"[bold]{settings.name}[/bold]: connected, {reading.entries_read} entries read")
     for part in render.source_report(view):
@@ -196,6 +200,8 @@ def status(ctx: Context, orgs: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         _emit_json(rows)
     else:
+        from dirsync import render  # rich: imported only to print tables
+
         render.console().print(render.status_table(rows))
 
 
@@ -204,7 +210,7 @@ def _show_store_listing(
     org: str,
     as_json: bool,
     fetch: Callable[[Store, str], list[Any]],
-    as_table: Callable[[list[Any]], Any],
+    table: str,
 ) -> None:
     """Print one organization's rows from the store, as JSON or a table."""
     name = ctx.config.get(org).name
@@ -213,7 +219,9 @@ def _show_store_listing(
     if as_json:
         _emit_json([row.to_json() for row in found])
     else:
-        render.console().print(as_table(found))
+        from dirsync import render  # rich: imported only to print tables
+
+        render.console().print(getattr(render, table)(found))
 
 
 @cli.command()
@@ -223,7 +231,7 @@ def _show_store_listing(
 @handle_errors
 def members(ctx: Context, org: str, as_json: bool) -> None:
     """The organization's members in the embedded store."""
-    _show_store_listing(ctx, org, as_json, Store.members, render.members_table)
+    _show_store_listing(ctx, org, as_json, Store.members, "members_table")
 
 
 @cli.command()
@@ -233,7 +241,7 @@ def members(ctx: Context, org: str, as_json: bool) -> None:
 @handle_errors
 def groups(ctx: Context, org: str, as_json: bool) -> None:
     """The organization's groups in the embedded store, with their members."""
-    _show_store_listing(ctx, org, as_json, Store.groups, render.groups_table)
+    _show_store_listing(ctx, org, as_json, Store.groups, "groups_table")
 
 
 @cli.group()

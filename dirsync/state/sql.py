@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TypeVar
 
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -76,9 +75,15 @@ class Store:
             else:
                 upgrade(engine)
             return cls(engine, readonly=readonly)
-        except (SQLAlchemyError, CommandError, OSError) as exc:
+        except Exception as exc:
+            # alembic's CommandError included, without importing alembic to name it
+            foreign = isinstance(exc, SQLAlchemyError | OSError) or type(exc).__module__.startswith(
+                "alembic."
+            )
             if engine is not None:
                 engine.dispose()
+            if not foreign:
+                raise
             raise StoreError(f"cannot open the store: {_describe(exc)}") from exc
 
     def close(self) -> None:
