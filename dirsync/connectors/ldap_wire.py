@@ -82,18 +82,28 @@ def decode_entry(data: bytes, pos: int, end: int) -> dict[str, Any]:
     size, pos = _length(data, pos + 1)
     attributes = Attributes()
     list_end = pos + size
+    length = _length
     while pos < list_end:
-        size, pos = _length(data, pos + 1)  # PartialAttribute SEQUENCE
+        # lengths inline where short (the hot loop of a big read); long forms via _length
+        size = data[pos + 1]
+        pos, size = (pos + 2, size) if size < 0x80 else length(data, pos + 1)[::-1]
         attribute_end = pos + size
-        size, pos = _length(data, pos + 1)  # the attribute description: OCTET STRING
+        size = data[pos + 1]  # the attribute description: OCTET STRING
+        pos, size = (pos + 2, size) if size < 0x80 else length(data, pos + 1)[::-1]
         name = data[pos : pos + size].decode("utf-8", "replace").lower()
         pos += size
-        size, pos = _length(data, pos + 1)  # vals: SET OF OCTET STRING
+        size = data[pos + 1]  # vals: SET OF OCTET STRING
+        pos, size = (pos + 2, size) if size < 0x80 else length(data, pos + 1)[::-1]
         values_end = pos + size
-        values = []
+        values: list[bytes] = []
+        append = values.append
         while pos < values_end:
-            size, pos = _length(data, pos + 1)
-            values.append(data[pos : pos + size])
+            size = data[pos + 1]
+            if size < 0x80:
+                pos += 2
+            else:
+                size, pos = length(data, pos + 1)
+            append(data[pos : pos + size])
             pos += size
         if pos != attribute_end:
             raise WireError("an attribute's values overrun it")
