@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from dirsync.model import DirectoryGroup, DirectoryUser, Mirror
+from dirsync.state.bulk import insert_rows
 from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
 
 
@@ -90,8 +91,7 @@ def _sync_rows(
         {"organization_id": org_id, "external_id": k, **after[k]}
         for k in sorted(after.keys() - before.keys())
     ]
-    if new:
-        session.execute(insert(table), new)
+    insert_rows(session, table, new)
     changed = [
         {"b_key": k, **values}
         for k, values in sorted(after.items())
@@ -131,5 +131,4 @@ def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -
         {"organization_id": org_id, "group_external_id": g, "member_ref": r}
         for g, r in sorted(new - old)
     ]
-    if added:
-        session.execute(insert(table), added)
+    insert_rows(session, table, added)
