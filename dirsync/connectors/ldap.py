@@ -8,7 +8,8 @@ undecodable bytes) become warnings; anything that could make the read incomplete
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ldap3.utils.conv import escape_filter_chars
@@ -83,6 +84,19 @@ class _Reader:
         counted: bool = True,
     ) -> list[RawEntry]:
         """All entries of one paged search; ``counted`` ones add to entries_read."""
+        return list(self.stream(what, path, object_class, filters, attributes, counted=counted))
+
+    def stream(
+        self,
+        what: str,
+        path: str,
+        object_class: str,
+        filters: Sequence[str],
+        attributes: Sequence[str],
+        *,
+        counted: bool = True,
+    ) -> Iterator[RawEntry]:
+        """``search`` one entry at a time: a big read never holds all raw entries at once."""
         base, search_filter = self.target(path, object_class, filters)
 
         def on_page(count: int) -> None:
@@ -90,19 +104,19 @@ class _Reader:
                 self.progress(self.done + count)
 
         extra = self.extra_attributes if counted else ()
-        entries = list(
-            self.session.paged_search(
-                base, search_filter, _unique([*attributes, *extra]), what=what, on_page=on_page
-            )
-        )
+        count = 0
+        for entry in self.session.paged_search(
+            base, search_filter, _unique([*attributes, *extra]), what=what, on_page=on_page
+        ):
+            count += 1
+            for name in extra:
+                stamp = entry["raw_attributes"].get(name)
+                newest = stamp[0].decode("ascii", "replace") if stamp else None
+                if newest and (self.newest_timestamp is None or newest > self.newest_timestamp):
+                    self.newest_timestamp = newest
+            yield entry
         if counted:
-            self.done += len(entries)
-        for name in extra:
-            stamps = (e["raw_attributes"].get(name) for e in entries)
-            newest = max((v[0].decode("ascii", "replace") for v in stamps if v), default=None)
-            if newest and (self.newest_timestamp is None or newest > self.newest_timestamp):
-                self.newest_timestamp = newest
-        return entries
+            self.done += count
 
     def target(self, path: str, object_class: str, filters: Sequence[str]) -> tuple[str, str]:
         """The search base and filter for entries of ``object_class`` below ``path``."""
@@ -253,11 +267,17 @@ class LdapConnector:
 
     def _read_users(self, reader: _Reader) -> list[DirectoryUser]:
         s = self.settings
-        entries = reader.search(
+        entries = reader.stream(
             "users", s.user_path, s.user_object_class, [s.user_filter], self.user_attributes()
         )
-        disabled_ids = self._disabled_ids(reader) if s.disabled_filter else set()
-        return self.users_from(reader, entries, disabled_ids)
+        users = self.users_from(reader, entries, set())  # converted page by page
+        if not s.disabled_filter:
+            return users
+        disabled = self._disabled_ids(reader)
+        return [
+            replace(u, disabled=True) if u.external_id in disabled and not u.disabled else u
+            for u in users
+        ]
 
     def users_from(
         self, reader: _Reader, entries: Iterable[RawEntry], disabled_ids: set[str]
@@ -314,7 +334,7 @@ class LdapConnector:
 
     def _read_groups(self, reader: _Reader) -> list[DirectoryGroup]:
         s = self.settings
-        entries = reader.search(
+        entries = reader.stream(
             "groups", s.group_path, s.group_object_class, [s.group_filter], self.group_attributes()
         )
         return self.groups_from(reader, entries)
