@@ -13,17 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 
-def _processor(table: Table, key: str, dialect: Any, sample: Any) -> Callable[[Any], Any]:
-    process = table.c[key].type._cached_bind_processor(dialect)
-    if process is None:
-        return lambda value: value
-    if not isinstance(sample, datetime):
+def _processor(table: Table, key: str, dialect: Any, sample: Any) -> Callable[[Any], Any] | None:
+    process: Callable[[Any], Any] | None = table.c[key].type._cached_bind_processor(dialect)
+    if process is None or not isinstance(sample, datetime):
         return process
     memo: dict[Any, Any] = {}  # timestamps repeat (one "now" per apply): process each once
 
@@ -45,12 +44,23 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     dialect = connection.dialect
     keys = list(rows[0])
     compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    processors = [_processor(table, key, dialect, rows[0][key]) for key in keys]
-    if compiled.positional:
-        order = [keys.index(name) for name in compiled.positiontup or ()]
-        columns = [(keys[i], processors[i]) for i in order]
-        params: list[Any] = [tuple(p(row[k]) for k, p in columns) for row in rows]
-    else:
-        pairs = list(zip(keys, processors, strict=True))
-        params = [{k: p(row[k]) for k, p in pairs} for row in rows]
+    names = list(compiled.positiontup or ()) if compiled.positional else keys
+    get = itemgetter(*names)
+    values = [get(row) for row in rows] if len(names) > 1 else [(get(row),) for row in rows]
+    processors = [
+        (index, process)
+        for index, name in enumerate(names)
+        if (process := _processor(table, name, dialect, rows[0][name])) is not None
+    ]
+    if processors:
+        converted = []
+        for row in values:
+            items = list(row)
+            for index, process in processors:
+                items[index] = process(items[index])
+            converted.append(tuple(items))
+        values = converted
+    params: list[Any] = (
+        values if compiled.positional else [dict(zip(names, v, strict=True)) for v in values]
+    )
     connection.exec_driver_sql(compiled.string, params)
