@@ -20,15 +20,15 @@ from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUse
 
 def load_mirror(session: Session, org_id: int) -> Mirror:
     users = {
-        row.external_id: DirectoryUser(
-            external_id=row.external_id,
-            ref=row.ref,
-            username=row.username,
-            email=row.email,
-            name=row.name,
-            disabled=bool(row.disabled),
+        external_id: DirectoryUser(
+            external_id=external_id,
+            ref=ref,
+            username=username,
+            email=email,
+            name=name,
+            disabled=bool(disabled),
         )
-        for row in session.execute(
+        for external_id, ref, username, email, name, disabled in session.execute(
             select(
                 MirrorUserRow.external_id,
                 MirrorUserRow.ref,
@@ -37,7 +37,7 @@ def load_mirror(session: Session, org_id: int) -> Mirror:
                 MirrorUserRow.name,
                 MirrorUserRow.disabled,
             ).where(MirrorUserRow.organization_id == org_id)
-        )
+        ).tuples()
     }
     refs: defaultdict[str, set[str]] = defaultdict(set)
     edges = select(MirrorGroupMemberRow.group_external_id, MirrorGroupMemberRow.member_ref).where(

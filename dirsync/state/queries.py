@@ -67,30 +67,35 @@ def load_organization(session: Session, name: str) -> StoredOrganization:
     if org is None:
         return empty_organization(name)
     org_id, version, last_user_count = org
+    statuses = {str(s): s for s in MemberStatus}  # enum lookups once, not per row
+    roles = {str(r): r for r in Role}
+    reasons = {str(r): r for r in RevokeReason}
     members = tuple(
         Member(
-            id=row.id,
-            email=row.email,
-            external_id=row.external_id,
-            name=row.name,
-            status=MemberStatus(row.status),
-            role=Role(row.role),
-            restore_status=MemberStatus(row.restore_status) if row.restore_status else None,
-            revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
+            id=member_id,
+            email=email,
+            external_id=external_id,
+            name=member_name,
+            status=statuses.get(status) or MemberStatus(status),
+            role=roles.get(role) or Role(role),
+            restore_status=(statuses.get(restore) or MemberStatus(restore)) if restore else None,
+            revoked_reason=(reasons.get(reason) or RevokeReason(reason)) if reason else None,
         )
-        for row in session.execute(
-            select(
-                MemberRow.id,
-                MemberRow.email,
-                MemberRow.external_id,
-                MemberRow.name,
-                MemberRow.status,
-                MemberRow.role,
-                MemberRow.restore_status,
-                MemberRow.revoked_reason,
-            )
-            .where(MemberRow.organization_id == org_id)
-            .order_by(MemberRow.id)
+        for member_id, email, external_id, member_name, status, role, restore, reason in (
+            session.execute(
+                select(
+                    MemberRow.id,
+                    MemberRow.email,
+                    MemberRow.external_id,
+                    MemberRow.name,
+                    MemberRow.status,
+                    MemberRow.role,
+                    MemberRow.restore_status,
+                    MemberRow.revoked_reason,
+                )
+                .where(MemberRow.organization_id == org_id)
+                .order_by(MemberRow.id)
+            ).tuples()
         )
     )
     linked: defaultdict[int, set[str]] = defaultdict(set)
