@@ -28,7 +28,10 @@ _OUTCOME_EXIT = {Outcome.FAILED: 1, Outcome.REFUSED: 3}
 
 
 def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    # indented for a person at a terminal; compact for a pipe: the C encoder, several times
+    # faster on a 100,000-entry plan (json's indenting encoder is pure Python)
+    indent = 2 if sys.stdout.isatty() else None
+    click.echo(json.dumps(data, indent=indent, sort_keys=False, default=str))
 
 
 def handle_errors(func: F) -> F:
