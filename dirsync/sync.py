@@ -81,6 +81,7 @@ def run_organization(
 
     reading: Reading | None = None
     quick_version = -1
+    expired = False
     if not full and not dry_run:
         # a delta first, from the stored cursor alone: no change → no need to load and plan
         stored_cursor, quick_version = store.quick_look(name)
@@ -90,6 +91,7 @@ def run_organization(
                 reading = connector.read(cursor, progress=progress)
             except CursorExpired as exc:
                 bound.info("sync.cursor_expired", reason=str(exc))
+                expired = True
             except SourceError as exc:
                 bound.error("sync.read_failed", error=str(exc))
                 return _finish(store, result.failed(str(exc)), started, now, full=False)
@@ -113,7 +115,7 @@ def run_organization(
     stored = store.load(name)
     if reading is None or stored.version != quick_version:
         try:
-            reading = _read(connector, stored, full=full, progress=progress, log=bound)
+            reading = _read(connector, stored, full=full or expired, progress=progress, log=bound)
         except SourceError as exc:
             bound.error("sync.read_failed", error=str(exc))
             return _finish(store, result.failed(str(exc)), started, now, full=full)

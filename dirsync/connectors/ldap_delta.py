@@ -63,6 +63,9 @@ def _same_settings(cursor: Cursor, settings: LdapSourceSettings) -> bool:
 
 def read(connector: LdapConnector, reader: _Reader, cursor: Cursor | None) -> Reading:
     mode = connector.settings.incremental
+    if mode == "auto" and connector.settings.type != "ldap":
+        # a subclass (Active Directory) has its own delta mechanisms: it opts in explicitly
+        mode = "off"
     if cursor is not None and _same_settings(cursor, connector.settings):
         if cursor.kind == ldap_syncrepl.CURSOR_KIND and mode in ("auto", "syncrepl"):
             return _syncrepl_delta(connector, reader, ldap_syncrepl.Cookies.from_cursor(cursor))

@@ -19,6 +19,9 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+#: rows per executemany: the same statement, in slices, so parameter copies stay small
+_CHUNK = 20_000
+
 
 def _processor(table: Table, key: str, dialect: Any, sample: Any) -> Callable[[Any], Any] | None:
     process: Callable[[Any], Any] | None = table.c[key].type._cached_bind_processor(dialect)
@@ -45,13 +48,24 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     keys = list(rows[0])
     compiled = insert(table).compile(dialect=dialect, column_keys=keys)
     names = list(compiled.positiontup or ()) if compiled.positional else keys
-    get = itemgetter(*names)
-    values = [get(row) for row in rows] if len(names) > 1 else [(get(row),) for row in rows]
     processors = [
         (index, process)
         for index, name in enumerate(names)
         if (process := _processor(table, name, dialect, rows[0][name])) is not None
     ]
+    for start in range(0, len(rows), _CHUNK):  # bounded copies of the parameters
+        _execute(connection, compiled, names, processors, rows[start : start + _CHUNK])
+
+
+def _execute(
+    connection: Any,
+    compiled: Any,
+    names: list[str],
+    processors: list[tuple[int, Callable[[Any], Any]]],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    get = itemgetter(*names)
+    values = [get(row) for row in rows] if len(names) > 1 else [(get(row),) for row in rows]
     if processors:
         converted = []
         for row in values:
