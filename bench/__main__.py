@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import store_bench
 from bench.ldap_bench import Scenario, run_scenario
 from bench.measure import HEADER
 
@@ -68,6 +69,15 @@ def section(sizes: list[int], command: str) -> str:
             *(r.row(reference if "--full" in r.label else None) for r in results),
             "",
         ]
+    figures = store_bench.run(100_000)
+    lines += [
+        "### The store alone: 100,000 invites into an empty SQLite store (in process)",
+        "",
+        f"{figures.invites:,} invites (with their events and mirror rows) applied in "
+        f"{figures.apply_seconds:.2f} s; loading them back {figures.load_seconds:.2f} s; "
+        f"load average {_load()}",
+        "",
+    ]
     scenario = Scenario(users=20_000, groups=400, steps=("full",))
     load_before = _load()
     results, _ = run_scenario(scenario)
