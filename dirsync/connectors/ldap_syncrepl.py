@@ -82,7 +82,8 @@ def _filters(reader: _Reader, users: bool) -> tuple[str, str, list[str]]:
 
 def current_cookies(reader: _Reader) -> Cookies | None:
     """The server's cookies for the users' and groups' searches, without reading entries;
-    ``None`` when the server gives none (syncprov is not on that database)."""
+    ``None`` when the server gives none (syncprov is not on that database, or refuses this
+    account)."""
     cookies = []
     for users in (True, False):
         base, search_filter, _ = _filters(reader, users)
@@ -92,7 +93,10 @@ def current_cookies(reader: _Reader) -> Cookies | None:
             _, result = reader.session.sync_search(
                 base, nothing, ["1.1"], _control(None), what=what
             )
-        except CursorExpired:
+        except (CursorExpired, SourceReadIncomplete) as exc:
+            # refused (no syncprov on this database, or not for this account): not an error,
+            # the caller falls back to modifyTimestamp
+            log.info("ldap.syncrepl_unavailable", what=what, reason=str(exc))
             return None
         done = _done(result)
         if done is None or not done.cookie:
