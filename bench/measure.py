@@ -1,7 +1,7 @@
 """Run one command as a child process and measure it: wall, CPU (user+sys), peak RSS.
 
-``os.wait4`` gives the child's own rusage (``ru_maxrss`` in KiB on Linux), so a measurement
-never mixes in the benchmark driver or an earlier child.
+``os.wait4`` gives the child's own rusage (``ru_maxrss`` in KiB on Linux). The child is forked
+by a small spawner process, not by the driver, so its peak RSS is its own (see ``_SPAWN``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,23 @@ class CommandFailed(RuntimeError):
     pass
 
 
+#: run by a fresh, small interpreter: it forks the measured command and reports its rusage.
+#: Linux carries a parent's peak RSS into a forked child (across exec), so a command forked
+#: straight from this (large) driver would report the driver's peak as its own.
+_SPAWN = """
+import json, os, sys, time
+fd = int(sys.argv[1])
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+os.write(fd, json.dumps([os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime,
+                         usage.ru_maxrss]).encode())
+"""
+
+
 def run(
     label: str,
     args: Sequence[str],
@@ -56,24 +73,27 @@ def run(
 ) -> tuple[Measurement, bytes]:
     """Run ``args``; returns the measurement and what it printed on stdout."""
     out_path = stdout_path or Path(os.devnull)
-    with out_path.open("wb") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE, env=env)
-        assert proc.stderr is not None
-        err = proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in ok_codes:
-        raise CommandFailed(f"{label}: exit {proc.returncode}: {err.decode()[-3000:]}")
+    read_end, write_end = os.pipe()
+    try:
+        with out_path.open("wb") as out:
+            spawner = [sys.executable, "-S", "-c", _SPAWN, str(write_end), *args]
+            proc = subprocess.run(
+                spawner, stdout=out, stderr=subprocess.PIPE, env=env, pass_fds=(write_end,)
+            )
+        os.close(write_end)
+        write_end = -1
+        with os.fdopen(read_end, "rb") as report:
+            read_end = -1
+            code, wall, cpu, maxrss = json.loads(report.read() or b"[-1, 0, 0, 0]")
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+    if proc.returncode != 0 or code not in ok_codes:
+        raise CommandFailed(f"{label}: exit {code}: {proc.stderr.decode()[-3000:]}")
     output = out_path.read_bytes() if stdout_path else b""
     return (
-        Measurement(
-            label=label,
-            wall=wall,
-            cpu=usage.ru_utime + usage.ru_stime,
-            peak_rss_mb=usage.ru_maxrss / 1024,
-        ),
+        Measurement(label=label, wall=wall, cpu=cpu, peak_rss_mb=maxrss / 1024),
         output,
     )
 
