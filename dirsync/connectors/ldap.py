@@ -72,6 +72,9 @@ class _Reader:
         self.extra_attributes: tuple[str, ...] = ()
         #: the newest modifyTimestamp of the entries read, when it was asked for
         self.newest_timestamp: str | None = None
+        #: DN as spelled → normalized: a group's member values are mostly spelled exactly as
+        #: the users' own DNs, so each is normalized once per read
+        self._normalized: dict[str, str] = {}
 
     def search(
         self,
@@ -163,9 +166,16 @@ class _Reader:
             return raw.decode("utf-8", errors="replace")
         return str(entry.get("dn", ""))
 
+    def normalize(self, dn: str) -> str:
+        """``normalize_dn``, remembered for this read (raises ``ValueError`` likewise)."""
+        normalized = self._normalized.get(dn)
+        if normalized is None:
+            normalized = self._normalized[dn] = normalize_dn(dn)
+        return normalized
+
     def ref(self, entry: RawEntry) -> str | None:
         try:
-            return normalize_dn(self.dn(entry))
+            return self.normalize(self.dn(entry))
         except ValueError as exc:
             self.warnings.append(f"entry skipped, its DN cannot be parsed: {exc}")
             return None
@@ -365,7 +375,7 @@ class LdapConnector:
                     continue
                 member = strip_optional_uid(value) if unique_member else value
                 try:
-                    members.add(normalize_dn(member))
+                    members.add(reader.normalize(member))
                 except ValueError:
                     reader.warnings.append(
                         f"group {name}: member value {value!r} is not a DN; skipped"
