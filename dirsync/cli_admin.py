@@ -14,7 +14,7 @@ from typing import Any
 import click
 import structlog
 
-from dirsync import render, views
+from dirsync import views
 from dirsync.cli import Context, _emit_json, cli, handle_errors, json_option, pass_context
 from dirsync.errors import NotFound, UsageError
 from dirsync.lifecycle import AdminAction, decide
@@ -139,6 +139,8 @@ def events(ctx: Context, org: str | None, since: str | None, as_json: bool) -> N
     if as_json:
         _emit_json([e.to_json() for e in found])
     else:
+        from dirsync import render  # rich: imported only to print tables
+
         render.console().print(render.events_table(found))
 
 
@@ -155,6 +157,8 @@ def collections(ctx: Context, org: str | None, as_json: bool) -> None:
     if as_json:
         _emit_json([c.to_json() for c in found])
     else:
+        from dirsync import render  # rich: imported only to print tables
+
         render.console().print(render.collections_table(found))
 
 

@@ -174,6 +174,12 @@ class LdapSourceSettings(_Settings):
     external_id_attribute: str = "entryUUID"
     page_size: int = Field(default=500, ge=1, le=100_000)
     timeout: Duration = timedelta(seconds=30)
+    #: how a run after a complete read reads changes only: "auto" (syncrepl where the server
+    #: offers it and the external id is entryUUID, else modify_timestamp), "syncrepl",
+    #: "modify_timestamp", or "off" (every run reads everything)
+    incremental: Literal["auto", "syncrepl", "modify_timestamp", "off"] = "auto"
+    #: modify_timestamp mode: how often an id-only scan looks for deleted entries
+    deletion_scan_interval: Duration = timedelta(hours=1)
 
     @field_validator("url")
     @classmethod
@@ -218,6 +224,11 @@ class LdapSourceSettings(_Settings):
             raise ValueError("set bind_password or bind_password_file, not both")
         if self.start_tls and self.url.lower().startswith("ldaps://"):
             raise ValueError("start_tls is for ldap:// URLs; ldaps:// is already encrypted")
+        if self.incremental == "syncrepl" and self.external_id_attribute.lower() != "entryuuid":
+            raise ValueError(
+                'incremental = "syncrepl" needs external_id_attribute = "entryUUID" '
+                "(syncrepl names deleted entries by entryUUID only)"
+            )
         return self
 
     @property
@@ -250,8 +261,9 @@ class ActiveDirectorySourceSettings(LdapSourceSettings):
     allow_plain_ldap: bool = False
     #: users whose accountExpires has passed count as disabled
     expired_is_disabled: bool = True
-    #: "auto": DirSync when the account may replicate changes, else uSNChanged polling
-    incremental: Literal["auto", "dirsync", "usn", "off"] = "auto"
+    #: "auto": DirSync when the account may replicate changes, else uSNChanged polling.
+    #: AD's mechanisms differ from OpenLDAP's (syncrepl, modifyTimestamp), so the choices do too.
+    incremental: Literal["auto", "dirsync", "usn", "off"] = "auto"  # type: ignore[assignment]
     #: also ask the DC for each group's transitive members (LDAP_MATCHING_RULE_IN_CHAIN)
     nested_groups_in_chain: bool = False
 

@@ -80,6 +80,10 @@ class DirectoryDelta:
     deleted_user_ids: frozenset[str] = frozenset()
     deleted_group_ids: frozenset[str] = frozenset()
     group_changes: tuple[GroupChange, ...] = ()
+    #: every user / group id the source holds now (an id-only scan), or None: with both, the
+    #: patched mirror keeps only these and counts as a complete read (absence means absence)
+    present_user_ids: frozenset[str] | None = None
+    present_group_ids: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from dirsync import quiet
 from dirsync.connectors.base import Connector, ProgressCallback
 from dirsync.errors import CursorExpired, PlanRefused, SourceError, StoreError
 from dirsync.mapping.pipeline import plan_run
@@ -82,7 +83,6 @@ def run_organization(
     run_id = uuid.uuid4().hex[:12]
     started = now()
     bound = log.bind(organization=name, run_id=run_id, dry_run=dry_run)
-    stored = store.load(name)
     result = _Result(name=name, run_id=run_id, dry_run=dry_run)
     if not dry_run:
         try:
@@ -93,11 +93,47 @@ def run_organization(
         if closed:
             bound.warning("sync.interrupted_runs_closed", count=closed)
 
-    try:
-        reading = _read(connector, stored, full=full, progress=progress, log=bound)
-    except SourceError as exc:
-        bound.error("sync.read_failed", error=str(exc))
-        return _finish(store, result.failed(str(exc)), started, now, full=full)
+    reading: Reading | None = None
+    quick_version = -1
+    expired = False
+    if not full and not dry_run:
+        # a delta first, from the stored cursor alone: no change → no need to load and plan
+        stored_cursor, quick_version = store.quick_look(name)
+        cursor, key = quiet.unwrap(stored_cursor)
+        if cursor is not None:
+            try:
+                reading = connector.read(cursor, progress=progress)
+            except CursorExpired as exc:
+                bound.info("sync.cursor_expired", reason=str(exc))
+                expired = True
+            except SourceError as exc:
+                bound.error("sync.read_failed", error=str(exc))
+                return _finish(store, result.failed(str(exc)), started, now, full=False)
+            if (
+                reading is not None
+                and key == quiet.quiet_key(rules, quick_version)
+                and quiet.may_be_quiet(rules)
+                and quiet.nothing_changed(reading)
+            ):
+                done = result.done(
+                    Outcome.UNCHANGED, Plan(), reading.warnings, reading.entries_read
+                )
+                if store.record_quiet_run(
+                    name,
+                    cursor=quiet.wrap(reading.cursor, key),
+                    run=_record(done, started, now(), full=False),
+                    expected_version=quick_version,
+                ):
+                    bound.info("sync.unchanged", entries_read=reading.entries_read, quiet=True)
+                    return done
+
+    stored = store.load(name)
+    if reading is None or stored.version != quick_version:
+        try:
+            reading = _read(connector, stored, full=full or expired, progress=progress, log=bound)
+        except SourceError as exc:
+            bound.error("sync.read_failed", error=str(exc))
+            return _finish(store, result.failed(str(exc)), started, now, full=full)
 
     try:
         planned = plan_run(
@@ -140,7 +176,7 @@ def run_organization(
             plan=plan,
             mirror_before=stored.mirror,
             mirror_after=planned.mirror,
-            cursor=reading.cursor,
+            cursor=quiet.wrap(reading.cursor, quiet.quiet_key(rules, stored.version + 1)),
             run=record,
             expected_version=stored.version,
             now=record.started_at,
@@ -161,7 +197,7 @@ def _read(
     progress: ProgressCallback | None,
     log: Any,
 ) -> Reading:
-    cursor = None if full else stored.cursor
+    cursor = None if full else quiet.unwrap(stored.cursor)[0]
     try:
         return connector.read(cursor, progress=progress)
     except CursorExpired as exc:

@@ -231,7 +231,12 @@ def _normalize_value(raw: bytearray, dn: str) -> str:
     return _escape(text)
 
 
+_NEEDS_ESCAPE: Final = re.compile(r'[\\,+";<>=]|^#')
+
+
 def _escape(value: str) -> str:
+    if value.isprintable() and _NEEDS_ESCAPE.search(value) is None:
+        return value  # the common case, without a loop over every character
     out = []
     for index, char in enumerate(value):
         if char in _SPECIALS or (index == 0 and char == "#"):

@@ -8,7 +8,8 @@ undecodable bytes) become warnings; anything that could make the read incomplete
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from dirsync.config import LdapSourceSettings
@@ -65,6 +66,13 @@ class _Reader:
         self.progress = progress
         self.warnings: list[str] = []
         self.done = 0  # user and group entries of finished searches
+        #: attributes counted searches also ask for (modifyTimestamp, for the delta cursor)
+        self.extra_attributes: tuple[str, ...] = ()
+        #: the newest modifyTimestamp of the entries read, when it was asked for
+        self.newest_timestamp: str | None = None
+        #: DN as spelled → normalized: a group's member values are mostly spelled exactly as
+        #: the users' own DNs, so each is normalized once per read
+        self._normalized: dict[str, str] = {}
 
     def search(
         self,
@@ -77,21 +85,45 @@ class _Reader:
         counted: bool = True,
     ) -> list[RawEntry]:
         """All entries of one paged search; ``counted`` ones add to entries_read."""
-        base = join_dn(path, self.settings.base_dn)
-        search_filter = f"(&(objectClass={escape_filter_value(object_class)}){''.join(filters)})"
+        return list(self.stream(what, path, object_class, filters, attributes, counted=counted))
+
+    def stream(
+        self,
+        what: str,
+        path: str,
+        object_class: str,
+        filters: Sequence[str],
+        attributes: Sequence[str],
+        *,
+        counted: bool = True,
+    ) -> Iterator[RawEntry]:
+        """``search`` one entry at a time: a big read never holds all raw entries at once."""
+        base, search_filter = self.target(path, object_class, filters)
 
         def on_page(count: int) -> None:
             if self.progress is not None and counted:
                 self.progress(self.done + count)
 
-        entries = list(
-            self.session.paged_search(
-                base, search_filter, _unique(attributes), what=what, on_page=on_page
-            )
-        )
+        extra = self.extra_attributes if counted else ()
+        count = 0
+        for entry in self.session.paged_search(
+            base, search_filter, _unique([*attributes, *extra]), what=what, on_page=on_page
+        ):
+            count += 1
+            for name in extra:
+                stamp = entry["raw_attributes"].get(name)
+                newest = stamp[0].decode("ascii", "replace") if stamp else None
+                if newest and (self.newest_timestamp is None or newest > self.newest_timestamp):
+                    self.newest_timestamp = newest
+            yield entry
         if counted:
-            self.done += len(entries)
-        return entries
+            self.done += count
+
+    def target(self, path: str, object_class: str, filters: Sequence[str]) -> tuple[str, str]:
+        """The search base and filter for entries of ``object_class`` below ``path``."""
+        base = join_dn(path, self.settings.base_dn)
+        search_filter = f"(&(objectClass={escape_filter_value(object_class)}){''.join(filters)})"
+        return base, search_filter
 
     def text(self, entry: RawEntry, attribute: str) -> str | None:
         """The first value of ``attribute`` as text (stripped; empty → None)."""
@@ -132,9 +164,16 @@ class _Reader:
             return raw.decode("utf-8", errors="replace")
         return str(entry.get("dn", ""))
 
+    def normalize(self, dn: str) -> str:
+        """``normalize_dn``, remembered for this read (raises ``ValueError`` likewise)."""
+        normalized = self._normalized.get(dn)
+        if normalized is None:
+            normalized = self._normalized[dn] = normalize_dn(dn)
+        return normalized
+
     def ref(self, entry: RawEntry) -> str | None:
         try:
-            return normalize_dn(self.dn(entry))
+            return self.normalize(self.dn(entry))
         except ValueError as exc:
             self.warnings.append(f"entry skipped, its DN cannot be parsed: {exc}")
             return None
@@ -165,17 +204,20 @@ class LdapConnector:
     # -- the Connector protocol -------------------------------------------------------------
 
     def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
-        """A complete read (``cursor`` is ignored: deltas are not implemented for LDAP yet)."""
+        """A complete read, or the changes since ``cursor`` (``incremental`` in the settings).
+
+        An unusable cursor raises ``CursorExpired``; the caller then reads in full.
+        """
+        from dirsync.connectors import ldap_delta  # the incremental modes; imports us
+
         with self._open() as session:
-            reader = _Reader(self, session, progress)
-            users = self._read_users(reader)
-            groups = self._read_groups(reader)
-        return Reading(
-            snapshot=DirectorySnapshot(users=tuple(users), groups=tuple(groups)),
-            cursor=None,
-            entries_read=reader.done,
-            warnings=tuple(reader.warnings),
-        )
+            return ldap_delta.read(self, _Reader(self, session, progress), cursor)
+
+    def read_complete(self, reader: _Reader) -> tuple[DirectorySnapshot, int]:
+        """Every user and group the filters select, and the number of entries read."""
+        users = self._read_users(reader)
+        groups = self._read_groups(reader)
+        return DirectorySnapshot(users=tuple(users), groups=tuple(groups)), reader.done
 
     def probe(self) -> SourceInfo:
         with self._open() as session:
@@ -233,10 +275,22 @@ class LdapConnector:
 
     def _read_users(self, reader: _Reader) -> list[DirectoryUser]:
         s = self.settings
-        entries = reader.search(
+        entries = reader.stream(
             "users", s.user_path, s.user_object_class, [s.user_filter], self.user_attributes()
         )
-        disabled_ids = self._disabled_ids(reader) if s.disabled_filter else set()
+        users = self.users_from(reader, entries, set())  # converted page by page
+        if not s.disabled_filter:
+            return users
+        disabled = self._disabled_ids(reader)
+        return [
+            replace(u, disabled=True) if u.external_id in disabled and not u.disabled else u
+            for u in users
+        ]
+
+    def users_from(
+        self, reader: _Reader, entries: Iterable[RawEntry], disabled_ids: set[str]
+    ) -> list[DirectoryUser]:
+        s = self.settings
         suffix = s.email_suffix.strip()
         if suffix and not suffix.startswith("@"):
             suffix = "@" + suffix
@@ -264,13 +318,14 @@ class LdapConnector:
             )
         return users
 
-    def _disabled_ids(self, reader: _Reader) -> set[str]:
+    def _disabled_ids(self, reader: _Reader, narrow: str = "") -> set[str]:
+        """The external ids of the disabled users (``narrow``: an extra filter)."""
         s = self.settings
         entries = reader.search(
             "disabled users",
             s.user_path,
             s.user_object_class,
-            [s.user_filter, s.disabled_filter],
+            [s.user_filter, s.disabled_filter, narrow],
             [s.external_id_attribute],
             counted=False,
         )
@@ -281,19 +336,23 @@ class LdapConnector:
                 ids.add(external_id)
         return ids
 
+    def group_attributes(self) -> list[str]:
+        s = self.settings
+        return [s.external_id_attribute, s.group_name_attribute, "cn", s.member_attribute]
+
     def _read_groups(self, reader: _Reader) -> list[DirectoryGroup]:
+        s = self.settings
+        entries = reader.stream(
+            "groups", s.group_path, s.group_object_class, [s.group_filter], self.group_attributes()
+        )
+        return self.groups_from(reader, entries)
+
+    def groups_from(self, reader: _Reader, entries: Iterable[RawEntry]) -> list[DirectoryGroup]:
         s = self.settings
         member_attribute = s.member_attribute
         unique_member = member_attribute.lower() == "uniquemember"
         # posixGroup's memberUid names members by user name, not by DN
         by_username = member_attribute.lower() == "memberuid"
-        entries = reader.search(
-            "groups",
-            s.group_path,
-            s.group_object_class,
-            [s.group_filter],
-            [s.external_id_attribute, s.group_name_attribute, "cn", member_attribute],
-        )
         groups = []
         for entry in entries:
             external_id = reader.external_id(entry, "group")
@@ -314,7 +373,7 @@ class LdapConnector:
                     continue
                 member = strip_optional_uid(value) if unique_member else value
                 try:
-                    members.add(normalize_dn(member))
+                    members.add(reader.normalize(member))
                 except ValueError:
                     reader.warnings.append(
                         f"group {name}: member value {value!r} is not a DN; skipped"

@@ -22,8 +22,11 @@ import ldap3
 from ldap3.core import exceptions as ldap_errors
 
 from dirsync.config import LdapSourceSettings
+from dirsync.connectors import ldap_exchange as exchange
+from dirsync.connectors.ldap_wire import decode_paged_cookie, encode_paged_control
 from dirsync.errors import (
     ConfigError,
+    CursorExpired,
     SourceAuthFailed,
     SourceError,
     SourceReadIncomplete,
@@ -33,6 +36,11 @@ from dirsync.errors import (
 
 PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
 SUCCESS: Final = 0
+SIZE_LIMIT_EXCEEDED: Final = 4
+#: the server (or this database) does not do syncrepl after all
+UNAVAILABLE_CRITICAL_EXTENSION: Final = 12
+#: RFC 4533: the server cannot serve this cookie incrementally
+E_SYNC_REFRESH_REQUIRED: Final = 4096
 NO_SUCH_OBJECT: Final = 32
 INVALID_CREDENTIALS: Final = 49
 #: what an administrator can do about a search the server cut short
@@ -292,6 +300,7 @@ class LdapSession:
         what: str,
         on_page: Callable[[int], None] | None = None,
         allow_continuation_references: bool = False,
+        controls: Sequence[exchange.Control] = (),
     ) -> Iterator[RawEntry]:
         """Every entry below ``base`` matching the filter, page by page (RFC 2696).
 
@@ -304,13 +313,8 @@ class LdapSession:
         count = 0
         while True:
             try:
-                conn.search(
-                    base,
-                    search_filter,
-                    ldap3.SUBTREE,
-                    attributes=list(attributes),
-                    paged_size=self.settings.page_size,
-                    paged_cookie=cookie,
+                responses, result, cookie = self._page(
+                    conn, base, search_filter, attributes, cookie, controls
                 )
             except ldap_errors.LDAPInvalidFilterError as exc:
                 raise ConfigError(
@@ -322,24 +326,8 @@ class LdapSession:
                     f"{self._where()}: the {what} search broke off after {count} entries: "
                     f"{_first_line(exc)}"
                 ) from exc
-            result = conn.result or {}
-            code = result.get("result")
-            if code == NO_SUCH_OBJECT and count == 0:
-                raise SourceError(
-                    f"{self._where()}: the {what} search base {base!r} does not exist "
-                    "(or the bind may not read it)"
-                )
-            if code != SUCCESS:
-                reason = f"{result.get('description') or 'error'} ({code})"
-                message = (result.get("message") or "").strip()
-                hint = _LIMIT_HINTS.get(code) if isinstance(code, int) else None
-                raise SourceReadIncomplete(
-                    f"{self._where()}: the {what} search stopped after {count} entries: "
-                    f"{reason}"
-                    + (f": {message}" if message else "")
-                    + (f" ({hint}); nothing was changed" if hint else "; nothing was changed")
-                )
-            for item in conn.response or ():
+            self.check_result(result, what=what, base=base, count=count)
+            for item in responses:
                 kind = item.get("type")
                 if kind == "searchResEntry":
                     count += 1
@@ -352,10 +340,114 @@ class LdapSession:
                     )
             if on_page is not None:
                 on_page(count)
-            control = (result.get("controls") or {}).get(PAGED_RESULTS_OID) or {}
-            cookie = (control.get("value") or {}).get("cookie")
             if not cookie:
                 return
+
+    def check_result(self, result: dict[str, Any], *, what: str, base: str, count: int) -> None:
+        """Raise unless a search's final result is success."""
+        code = result.get("result")
+        if code == NO_SUCH_OBJECT and count == 0:
+            raise SourceError(
+                f"{self._where()}: the {what} search base {base!r} does not exist "
+                "(or the bind may not read it)"
+            )
+        if code != SUCCESS:
+            reason = f"{result.get('description') or 'error'} ({code})"
+            message = (result.get("message") or "").strip()
+            hint = _LIMIT_HINTS.get(code) if isinstance(code, int) else None
+            raise SourceReadIncomplete(
+                f"{self._where()}: the {what} search stopped after {count} entries: "
+                f"{reason}"
+                + (f": {message}" if message else "")
+                + (f" ({hint}); nothing was changed" if hint else "; nothing was changed")
+            )
+
+    @property
+    def fast(self) -> bool:
+        """Whether searches read the socket with ``ldap_wire`` rather than ldap3's decoder.
+
+        Only for generic LDAP: Active Directory cuts big member lists into ranges, which
+        ldap3's auto_range stitches together and the fast reader does not.
+        """
+        return (
+            self.settings.type == "ldap" and self.conn is not None and exchange.supported(self.conn)
+        )
+
+    def _page(
+        self,
+        conn: Any,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        cookie: bytes | None,
+        controls: Sequence[exchange.Control],
+    ) -> tuple[list[RawEntry], dict[str, Any], bytes | None]:
+        """One page: its responses, its result, and the cookie of the next page."""
+        if self.fast:
+            paged = (
+                PAGED_RESULTS_OID,
+                False,
+                encode_paged_control(self.settings.page_size, cookie),
+            )
+            answer = exchange.search(
+                conn, base, search_filter, attributes, controls=[paged, *controls]
+            )
+            for item in answer.responses:
+                names = item.get("raw_attributes") or ()
+                if any(";range=" in name for name in names):
+                    raise exchange.ExchangeError("the server sent ranged values")
+            next_cookie = decode_paged_cookie(answer.controls.get(PAGED_RESULTS_OID))
+            return answer.responses, answer.result, next_cookie
+        conn.search(
+            base,
+            search_filter,
+            ldap3.SUBTREE,
+            attributes=list(attributes),
+            paged_size=self.settings.page_size,
+            paged_cookie=cookie,
+            controls=list(controls) or None,
+        )
+        result = conn.result or {}
+        control = (result.get("controls") or {}).get(PAGED_RESULTS_OID) or {}
+        return list(conn.response or ()), result, (control.get("value") or {}).get("cookie")
+
+    def sync_search(
+        self,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        control: exchange.Control,
+        *,
+        what: str,
+    ) -> tuple[list[RawEntry], dict[str, Any]]:
+        """One unpaged search with a Sync Request control (RFC 4533): every response, with
+        its controls, and the final result. e-syncRefreshRequired, a size limit (too many
+        changes for one unpaged answer) or a refused control raise ``CursorExpired``: read
+        again in full."""
+        conn = self._require()
+        if not exchange.supported(conn):
+            raise CursorExpired(f"{self._where()}: syncrepl needs a simple or anonymous bind")
+        try:
+            answer = exchange.search(
+                conn, base, search_filter, attributes, controls=[control], deref=ldap3.DEREF_NEVER
+            )
+        except ldap_errors.LDAPInvalidFilterError as exc:
+            raise ConfigError(
+                f"organization[{self.organization}].source: the {what} filter "
+                f"{search_filter!r} is not a valid LDAP filter: {_first_line(exc)}"
+            ) from exc
+        except Exception as exc:  # lost connection, timeout, a decoding bug: all incomplete
+            raise SourceReadIncomplete(
+                f"{self._where()}: the {what} change search broke off: {_first_line(exc)}"
+            ) from exc
+        code = answer.result.get("result")
+        if code in (E_SYNC_REFRESH_REQUIRED, SIZE_LIMIT_EXCEEDED, UNAVAILABLE_CRITICAL_EXTENSION):
+            raise CursorExpired(
+                f"{self._where()}: the {what} change search needs a full read "
+                f"({answer.result.get('description')}, {code})"
+            )
+        self.check_result(answer.result, what=what, base=base, count=len(answer.responses))
+        return answer.responses, answer.result
 
     def _require(self) -> Any:
         if self.conn is None:

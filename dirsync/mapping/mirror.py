@@ -104,9 +104,20 @@ def update_mirror(mirror: Mirror, reading: Reading) -> MirrorUpdate:
             warnings=warnings,
         )
     assert reading.delta is not None
+    delta = reading.delta
+    patched = apply_delta(mirror, delta)
+    scanned = delta.present_user_ids is not None and delta.present_group_ids is not None
+    if delta.present_user_ids is not None and delta.present_group_ids is not None:
+        # an id scan as complete as a full read: what it did not see is absent
+        kept_users = delta.present_user_ids | {u.external_id for u in delta.users}
+        kept_groups = delta.present_group_ids | {g.external_id for g in delta.groups}
+        patched = Mirror(
+            users={k: u for k, u in patched.users.items() if k in kept_users},
+            groups={k: g for k, g in patched.groups.items() if k in kept_groups},
+        )
     return MirrorUpdate(
-        mirror=apply_delta(mirror, reading.delta),
-        deleted_user_ids=reading.delta.deleted_user_ids,
-        deleted_group_ids=reading.delta.deleted_group_ids,
-        complete=False,
+        mirror=patched,
+        deleted_user_ids=delta.deleted_user_ids,
+        deleted_group_ids=delta.deleted_group_ids,
+        complete=scanned,
     )

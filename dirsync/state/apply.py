@@ -162,12 +162,15 @@ def begin_run(session: Session, organization: str, run: RunRecord) -> int:
 
 
 def write_cursor(session: Session, org_id: int, cursor: Cursor | None, now: datetime) -> None:
-    exists = session.scalar(
-        select(CursorRow.organization_id).where(CursorRow.organization_id == org_id)
-    )
+    """Store the cursor; an unchanged cursor keeps its row (and its ``updated_at``) as it is."""
+    exists = session.execute(
+        select(CursorRow.kind, CursorRow.value).where(CursorRow.organization_id == org_id)
+    ).first()
     if cursor is None:
         if exists is not None:
             session.execute(delete(CursorRow).where(CursorRow.organization_id == org_id))
+        return
+    if exists is not None and tuple(exists) == (cursor.kind, cursor.value):
         return
     values = {"kind": cursor.kind, "value": cursor.value, "updated_at": now}
     if exists is None:

@@ -9,14 +9,16 @@ the busy timeout for another writer instead of failing half-way.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: execution option that makes a SQLite transaction start with BEGIN IMMEDIATE
 WRITE_OPTION = "dirsync_write"
@@ -98,6 +100,8 @@ def _install_sqlite_listeners(engine: Engine, *, wal: bool) -> None:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic configured in code: no alembic.ini is needed at runtime."""
+    from alembic.config import Config  # alembic costs ~0.3 s to import: only when migrating
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -105,8 +109,41 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+_REVISION = re.compile(r"^(down_)?revision\b[^=]*=\s*(?:\"([^\"]*)\"|'([^']*)'|None)", re.M)
+
+
+def head_revisions() -> set[str]:
+    """The newest migration revisions, read from the migration files (no alembic import)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for match in _REVISION.finditer(path.read_text(encoding="utf-8")):
+            value = match.group(2) or match.group(3)
+            if value:
+                (parents if match.group(1) else revisions).add(value)
+    return revisions - parents
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the schema is already at the newest revision (a cheap check, no alembic)."""
+    heads = head_revisions()
+    if not heads:
+        return False
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        found = {
+            row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))
+        }
+    return found == heads
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision, in one transaction."""
+    if at_head(engine):
+        return
+    from alembic import command  # only when there is something to migrate
+
     with engine.connect() as connection:
         connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():

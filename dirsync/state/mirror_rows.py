@@ -8,26 +8,32 @@ of users and groups, and inserts and deletes of single member edges, each one ex
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from dirsync.model import DirectoryGroup, DirectoryUser, Mirror
+from dirsync.state.bulk import insert_rows
 from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
+
+T = TypeVar("T")
+#: rows built and inserted at a time
+_SLICE = 20_000
 
 
 def load_mirror(session: Session, org_id: int) -> Mirror:
     users = {
-        row.external_id: DirectoryUser(
-            external_id=row.external_id,
-            ref=row.ref,
-            username=row.username,
-            email=row.email,
-            name=row.name,
-            disabled=bool(row.disabled),
+        external_id: DirectoryUser(
+            external_id=external_id,
+            ref=ref,
+            username=username,
+            email=email,
+            name=name,
+            disabled=bool(disabled),
         )
-        for row in session.execute(
+        for external_id, ref, username, email, name, disabled in session.execute(
             select(
                 MirrorUserRow.external_id,
                 MirrorUserRow.ref,
@@ -36,7 +42,7 @@ def load_mirror(session: Session, org_id: int) -> Mirror:
                 MirrorUserRow.name,
                 MirrorUserRow.disabled,
             ).where(MirrorUserRow.organization_id == org_id)
-        )
+        ).tuples()
     }
     refs: defaultdict[str, set[str]] = defaultdict(set)
     edges = select(MirrorGroupMemberRow.group_external_id, MirrorGroupMemberRow.member_ref).where(
@@ -77,47 +83,65 @@ def _sync_rows(
     session: Session,
     org_id: int,
     model: type[Any],
-    before: dict[str, dict[str, Any]],
-    after: dict[str, dict[str, Any]],
+    before: Mapping[str, T],
+    after: Mapping[str, T],
+    values: Callable[[T], dict[str, Any]],
 ) -> None:
-    """Make the rows keyed by (organization, external id) go from ``before`` to ``after``."""
+    """Make the rows keyed by (organization, external id) go from ``before`` to ``after``.
+
+    Entries a delta left alone are the very same objects in both: only the others are
+    compared, and row dicts are built only for what is written, a slice at a time.
+    """
     table = _table(model)
     key = (table.c.organization_id == org_id, table.c.external_id == bindparam("b_key"))
     gone = [{"b_key": k} for k in sorted(before.keys() - after.keys())]
     if gone:
         session.execute(delete(table).where(*key), gone)
-    new = [
-        {"organization_id": org_id, "external_id": k, **after[k]}
-        for k in sorted(after.keys() - before.keys())
-    ]
-    if new:
-        session.execute(insert(table), new)
-    changed = [
-        {"b_key": k, **values}
-        for k, values in sorted(after.items())
-        if k in before and before[k] != values
-    ]
+    new = sorted(after.keys() - before.keys())
+    for start in range(0, len(new), _SLICE):
+        rows = [
+            {"organization_id": org_id, "external_id": k, **values(after[k])}
+            for k in new[start : start + _SLICE]
+        ]
+        insert_rows(session, table, rows)
+    changed = []
+    for k, item in sorted(after.items()):
+        old = before.get(k)
+        if old is None or old is item:
+            continue
+        row = values(item)
+        if values(old) != row:
+            changed.append({"b_key": k, **row})
     if changed:
         session.execute(update(table).where(*key), changed)
 
 
+def _edges(before: Mirror, after: Mirror) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """The member edges of the groups whose members changed: (before, after)."""
+    old: set[tuple[str, str]] = set()
+    new: set[tuple[str, str]] = set()
+    for group_id in before.groups.keys() | after.groups.keys():
+        was, now = before.groups.get(group_id), after.groups.get(group_id)
+        if was is now or (was and now and was.member_refs == now.member_refs):
+            continue
+        if was is not None:
+            old.update((group_id, r) for r in was.member_refs)
+        if now is not None:
+            new.update((group_id, r) for r in now.member_refs)
+    return old, new
+
+
 def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -> None:
-    _sync_rows(
-        session,
-        org_id,
-        MirrorUserRow,
-        {k: _user_values(u) for k, u in before.users.items()},
-        {k: _user_values(u) for k, u in after.users.items()},
-    )
+    _sync_rows(session, org_id, MirrorUserRow, before.users, after.users, _user_values)
     _sync_rows(
         session,
         org_id,
         MirrorGroupRow,
-        {k: {"ref": g.ref, "name": g.name} for k, g in before.groups.items()},
-        {k: {"ref": g.ref, "name": g.name} for k, g in after.groups.items()},
+        before.groups,
+        after.groups,
+        lambda g: {"ref": g.ref, "name": g.name},
     )
-    old = {(g.external_id, r) for g in before.groups.values() for r in g.member_refs}
-    new = {(g.external_id, r) for g in after.groups.values() for r in g.member_refs}
+    old, new = _edges(before, after)
     table = _table(MirrorGroupMemberRow)
     gone = [{"b_group": g, "b_ref": r} for g, r in sorted(old - new)]
     if gone:
@@ -127,9 +151,10 @@ def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -
             table.c.member_ref == bindparam("b_ref"),
         )
         session.execute(stmt, gone)
-    added = [
-        {"organization_id": org_id, "group_external_id": g, "member_ref": r}
-        for g, r in sorted(new - old)
-    ]
-    if added:
-        session.execute(insert(table), added)
+    added = sorted(new - old)
+    for start in range(0, len(added), _SLICE):
+        rows = [
+            {"organization_id": org_id, "group_external_id": g, "member_ref": r}
+            for g, r in added[start : start + _SLICE]
+        ]
+        insert_rows(session, table, rows)

@@ -1,9 +1,9 @@
 """Writes one plan into the member and group tables, plus one event per plan entry.
 
-Everything is a bulk statement on the Core table (``session.execute(insert(table), rows)``, an
-executemany): no ORM flush and no ORM bulk bookkeeping per row, so 100,000 invites take
-seconds. Every statement is limited to the organization's rows, so a stale or foreign id in a
-plan can never touch another one.
+Everything is a bulk statement on the Core table (an executemany; inserts go straight to the
+driver, ``bulk.insert_rows``): no ORM flush and no ORM bulk bookkeeping per row, so 100,000
+invites take seconds. Every statement is limited to the organization's rows, so a stale or
+foreign id in a plan can never touch another one.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from dirsync.organization import MemberStatus, Role
 from dirsync.plan import GroupUpdate, MemberUpdate, Plan
+from dirsync.state.bulk import insert_rows
 from dirsync.state.schema import EventRow, GroupMemberRow, GroupRow, MemberRow
 
 T = TypeVar("T")
@@ -57,8 +58,7 @@ class EventLog:
         )
 
     def write(self, session: Session) -> None:
-        if self.rows:
-            session.execute(insert(_table(EventRow)), self.rows)
+        insert_rows(session, _table(EventRow), self.rows)
 
 
 def _table(model: type[Any]) -> Table:
@@ -93,8 +93,9 @@ def apply_members(session: Session, org_id: int, plan: Plan, now: datetime, log:
         rows = [_update_row(u, now) for u in plan.update if u.adopt is adopt]
         _update_by_id(session, org_id, MemberRow, rows)
     if plan.invite:
-        session.execute(
-            insert(_table(MemberRow)),
+        insert_rows(
+            session,
+            _table(MemberRow),
             [
                 {
                     "organization_id": org_id,
@@ -186,8 +187,9 @@ def apply_groups(session: Session, org_id: int, plan: Plan, log: EventLog) -> No
         return
     members = _member_ids(session, org_id)
     if plan.create_groups:
-        session.execute(
-            insert(_table(GroupRow)),
+        insert_rows(
+            session,
+            _table(GroupRow),
             [
                 {"organization_id": org_id, "external_id": g.external_id, "name": g.name}
                 for g in plan.create_groups
@@ -228,7 +230,7 @@ def _resolve(external_ids: Iterable[str], members: dict[str, int]) -> set[int]:
 def _insert_edges(session: Session, edges: set[tuple[int, int]]) -> None:
     if edges:
         rows = [{"group_id": g, "member_id": m} for g, m in sorted(edges)]
-        session.execute(insert(_table(GroupMemberRow)), rows)
+        insert_rows(session, _table(GroupMemberRow), rows)
 
 
 def _update_groups(

@@ -42,6 +42,23 @@ def organization_id(session: Session, name: str) -> int | None:
     return session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
 
 
+def organization_version(session: Session, name: str) -> tuple[int | None, int]:
+    row = session.execute(
+        select(OrganizationRow.id, OrganizationRow.version).where(OrganizationRow.name == name)
+    ).one_or_none()
+    return (None, 0) if row is None else (row[0], row[1])
+
+
+def cursor_and_version(session: Session, name: str) -> tuple[Cursor | None, int]:
+    org_id, version = organization_version(session, name)
+    if org_id is None:
+        return None, 0
+    cursor = session.execute(
+        select(CursorRow.kind, CursorRow.value).where(CursorRow.organization_id == org_id)
+    ).one_or_none()
+    return (Cursor(kind=cursor.kind, value=cursor.value) if cursor else None), version
+
+
 def load_organization(session: Session, name: str) -> StoredOrganization:
     org = session.execute(
         select(OrganizationRow.id, OrganizationRow.version, OrganizationRow.last_user_count).where(
@@ -86,34 +103,49 @@ def load_organization(session: Session, name: str) -> StoredOrganization:
 
 
 def load_members(session: Session, org_id: int) -> tuple[Member, ...]:
+    statuses = {str(s): s for s in MemberStatus}  # enum lookups once, not per row
+    roles = {str(r): r for r in Role}
+    reasons = {str(r): r for r in RevokeReason}
+    rows = session.execute(
+        select(
+            MemberRow.id,
+            MemberRow.email,
+            MemberRow.external_id,
+            MemberRow.name,
+            MemberRow.status,
+            MemberRow.role,
+            MemberRow.restore_status,
+            MemberRow.revoked_reason,
+            MemberRow.invited_at,
+            MemberRow.last_invited_at,
+        )
+        .where(MemberRow.organization_id == org_id)
+        .order_by(MemberRow.id)
+    ).tuples()
     return tuple(
         Member(
-            id=row.id,
-            email=row.email,
-            external_id=row.external_id,
-            name=row.name,
-            status=MemberStatus(row.status),
-            role=Role(row.role),
-            restore_status=MemberStatus(row.restore_status) if row.restore_status else None,
-            revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
-            invited_at=row.last_invited_at or row.invited_at,
+            id=member_id,
+            email=email,
+            external_id=external_id,
+            name=member_name,
+            status=statuses.get(status) or MemberStatus(status),
+            role=roles.get(role) or Role(role),
+            restore_status=(statuses.get(restore) or MemberStatus(restore)) if restore else None,
+            revoked_reason=(reasons.get(reason) or RevokeReason(reason)) if reason else None,
+            invited_at=last_invited or invited,
         )
-        for row in session.execute(
-            select(
-                MemberRow.id,
-                MemberRow.email,
-                MemberRow.external_id,
-                MemberRow.name,
-                MemberRow.status,
-                MemberRow.role,
-                MemberRow.restore_status,
-                MemberRow.revoked_reason,
-                MemberRow.invited_at,
-                MemberRow.last_invited_at,
-            )
-            .where(MemberRow.organization_id == org_id)
-            .order_by(MemberRow.id)
-        )
+        for (
+            member_id,
+            email,
+            external_id,
+            member_name,
+            status,
+            role,
+            restore,
+            reason,
+            invited,
+            last_invited,
+        ) in rows
     )
 
 

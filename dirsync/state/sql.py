@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TypeVar
 
-from alembic.util.exc import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,9 +84,15 @@ class Store:
             else:
                 upgrade(engine)
             return cls(engine, readonly=readonly)
-        except (SQLAlchemyError, CommandError, OSError) as exc:
+        except Exception as exc:
+            # alembic's CommandError included, without importing alembic to name it
+            foreign = isinstance(exc, SQLAlchemyError | OSError) or type(exc).__module__.startswith(
+                "alembic."
+            )
             if engine is not None:
                 engine.dispose()
+            if not foreign:
+                raise
             raise StoreError(f"cannot open the store: {_describe(exc)}") from exc
 
     def close(self) -> None:
@@ -182,6 +187,27 @@ class Store:
         """An administrator's change to one member, with its event, in one transaction."""
         with self._transaction(write=True) as session:
             return admin.apply_admin(session, organization, decide, actor=actor, now=now)
+
+    def quick_look(self, organization: str) -> tuple[Cursor | None, int]:
+        """The stored cursor and version only (one small query, for quiet runs)."""
+        nothing: tuple[Cursor | None, int] = (None, 0)
+        return self._read(lambda s: queries.cursor_and_version(s, organization), nothing)
+
+    def record_quiet_run(
+        self, organization: str, *, cursor: Cursor | None, run: RunRecord, expected_version: int
+    ) -> bool:
+        """Record a run that found nothing to change, and its new cursor, without touching
+        the version. False (and nothing written) if the version moved since ``quick_look``."""
+        with self._transaction(write=True) as session:
+            org_id, version = queries.organization_version(session, organization)
+            if org_id is None or version != expected_version:
+                return False
+            now = run.finished_at or run.started_at
+            apply_module.write_cursor(session, org_id, cursor, now)
+            # replaces the record written when the run began
+            session.execute(delete(RunRow).where(RunRow.id == run.run_id))
+            session.execute(insert(RunRow), [apply_module.run_values(org_id, run)])
+            return True
 
     def record_run(self, organization: str, run: RunRecord) -> None:
         """Record a run that changed nothing else (failed, refused); replaces a same-id run."""

@@ -108,7 +108,8 @@ class Slapd:
 
     ``size_limit`` is the global ``olcSizeLimit`` (``None`` = unlimited; the root DN is never
     limited); ``limits`` are extra ``olcLimits`` values for the database, e.g.
-    ``'dn.exact="cn=reader,dc=example,dc=org" size=10'``.
+    ``'dn.exact="cn=reader,dc=example,dc=org" size=10'``. ``syncprov=False`` leaves out the
+    syncprov overlay (RFC 4533 syncrepl), like a server that offers no sync control.
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class Slapd:
         startup_timeout: float = 10.0,
         directory: str | os.PathLike[str] | None = None,
         keep: bool = False,
+        syncprov: bool = True,
     ) -> None:
         if not suffix.lower().startswith("dc="):
             raise ValueError("the suffix must start with a dc= RDN, e.g. dc=example,dc=org")
@@ -134,6 +136,7 @@ class Slapd:
         self.size_limit = size_limit
         self.limits = tuple(limits)
         self.anonymous_read = anonymous_read
+        self.syncprov = syncprov
         self.startup_timeout = startup_timeout
         root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="dirsync-slapd-"))
         root.mkdir(parents=True, exist_ok=True)
@@ -343,7 +346,8 @@ class Slapd:
     def _config_ldif(self) -> str:
         size_limit = "unlimited" if self.size_limit is None else str(self.size_limit)
         anonymous = "read" if self.anonymous_read else "none"
-        modules = "".join(f"olcModuleLoad: {name}\n" for name in MODULES)
+        wanted = [m for m in MODULES if self.syncprov or m != "syncprov"]
+        modules = "".join(f"olcModuleLoad: {name}\n" for name in wanted)
         schemas = "".join(
             Path(SCHEMA_DIR, f"{name}.ldif").read_text(encoding="utf-8").strip() + "\n\n"
             for name in SCHEMAS
@@ -417,7 +421,12 @@ objectClass: olcRefintConfig
 olcOverlay: {{1}}refint
 olcRefintAttribute: member
 olcRefintAttribute: uniqueMember
+{self._syncprov_ldif(database)}"""
 
+    def _syncprov_ldif(self, database: str) -> str:
+        if not self.syncprov:
+            return ""
+        return f"""
 dn: olcOverlay={{2}}syncprov,{database}
 objectClass: olcOverlayConfig
 objectClass: olcSyncProvConfig

@@ -1,0 +1,82 @@
+"""The store alone: one apply of 100,000 invites into an empty SQLite store (in process).
+
+The plan comes from the real pipeline (a snapshot of ``users`` users and no groups), so the
+apply writes what a first sync writes: members, one event each, the mirror, the run.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dirsync.mapping.pipeline import plan_run
+from dirsync.model import DirectorySnapshot, DirectoryUser, Mirror, Reading
+from dirsync.organization import OrganizationState
+from dirsync.plan import Outcome
+from dirsync.rules import SyncRules
+from dirsync.state.records import RunRecord
+from dirsync.state.sql import Store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreFigures:
+    invites: int
+    apply_seconds: float
+    load_seconds: float
+    peak_rss_mb: float
+
+
+def run(users: int = 100_000) -> StoreFigures:
+    snapshot = DirectorySnapshot(
+        users=tuple(
+            DirectoryUser(
+                external_id=f"id-{i}",
+                ref=f"uid=u{i},ou=people,dc=example,dc=org",
+                username=f"u{i}",
+                email=f"u{i}@example.org",
+                name=f"User {i}",
+            )
+            for i in range(users)
+        ),
+        groups=(),
+    )
+    planned = plan_run(
+        mirror=Mirror(),
+        reading=Reading(snapshot=snapshot),
+        current=OrganizationState(name="bench"),
+        rules=SyncRules(),
+    )
+    now = datetime.now(UTC)
+    record = RunRecord(
+        run_id="bench", started_at=now, finished_at=now, outcome=Outcome.APPLIED, full=True
+    )
+    with tempfile.TemporaryDirectory(prefix="dirsync-store-bench-") as tmp:
+        store = Store.open(f"sqlite:///{Path(tmp) / 'store.db'}")
+        try:
+            started = time.perf_counter()
+            store.apply(
+                "bench",
+                plan=planned.plan,
+                mirror_before=Mirror(),
+                mirror_after=planned.mirror,
+                cursor=None,
+                run=record,
+                expected_version=0,
+                now=now,
+            )
+            applied = time.perf_counter() - started
+            started = time.perf_counter()
+            store.load("bench")
+            loaded = time.perf_counter() - started
+        finally:
+            store.close()
+    return StoreFigures(
+        invites=len(planned.plan.invite),
+        apply_seconds=applied,
+        load_seconds=loaded,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )

@@ -1,0 +1,236 @@
+"""Which read an LDAP run does: complete, or the changes since the cursor.
+
+``incremental`` (in ``[organization.source]``) chooses the mechanism:
+
+- ``syncrepl``: RFC 4533 with syncprov (``ldap_syncrepl.py``); deletions are explicit.
+- ``modify_timestamp``: entries with ``modifyTimestamp>=`` the cursor's time; deletions are
+  found by an id-only scan of users and groups, at most once per ``deletion_scan_interval``. The
+  scan is as complete as a full read, so it is treated like one: an entry absent from it
+  leaves the mirror, and is deprovisioned only with ``overwrite_existing``.
+- ``auto`` (the default): syncrepl when the server offers it (rootDSE ``supportedControl``)
+  and the external id is entryUUID, else modify_timestamp. ``off``: always a complete read.
+
+A cursor of another mechanism than the settings now choose, or one taken with other read
+settings (a filter, a path, an attribute changed: the mirror no longer matches what a delta
+would patch), is ignored: the run reads in full.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from dirsync.connectors import ldap_exchange, ldap_syncrepl
+from dirsync.connectors import syncrepl_ber as ber
+from dirsync.connectors.dn import escape_filter_value
+from dirsync.connectors.ldap_search import RawEntry
+from dirsync.errors import CursorExpired
+from dirsync.model import Cursor, DirectoryDelta, Reading
+
+if TYPE_CHECKING:
+    from dirsync.config import LdapSourceSettings
+    from dirsync.connectors.ldap import LdapConnector, _Reader
+
+TIMESTAMP_KIND: Final = "ldap-modify-timestamp"
+MODIFY_TIMESTAMP: Final = "modifyTimestamp"
+#: how far before the newest timestamp seen the next change search starts, beyond the read's
+#: own duration (a change made while a read runs may carry an older time than entries read
+#: after it): timestamps have whole seconds
+MARGIN: Final = timedelta(seconds=2)
+_GENERALIZED: Final = "%Y%m%d%H%M%SZ"
+
+
+#: settings that do not change what a read yields
+_NOT_READ_SETTINGS: Final = frozenset(
+    {"bind_password", "bind_password_file", "page_size", "timeout", "deletion_scan_interval"}
+)
+
+
+def fingerprint(settings: LdapSourceSettings) -> str:
+    """A digest of the settings that shape what a read yields."""
+    data = settings.model_dump(mode="json", exclude=set(_NOT_READ_SETTINGS))
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _same_settings(cursor: Cursor, settings: LdapSourceSettings) -> bool:
+    try:
+        return bool(json.loads(cursor.value).get("s") == fingerprint(settings))
+    except (ValueError, AttributeError):
+        return False
+
+
+def read(connector: LdapConnector, reader: _Reader, cursor: Cursor | None) -> Reading:
+    mode = connector.settings.incremental
+    if mode == "auto" and connector.settings.type != "ldap":
+        # a subclass (Active Directory) has its own delta mechanisms: it opts in explicitly
+        mode = "off"
+    if cursor is not None and _same_settings(cursor, connector.settings):
+        if cursor.kind == ldap_syncrepl.CURSOR_KIND and mode in ("auto", "syncrepl"):
+            return _syncrepl_delta(connector, reader, ldap_syncrepl.Cookies.from_cursor(cursor))
+        if cursor.kind == TIMESTAMP_KIND and mode in ("auto", "modify_timestamp"):
+            return _timestamp_delta(connector, reader, cursor)
+    if mode == "off":
+        return _full(connector, reader, None)
+    if mode == "syncrepl" or (mode == "auto" and _offers_syncrepl(connector, reader)):
+        cookies = ldap_syncrepl.current_cookies(reader)
+        if cookies is not None:
+            return _full(connector, reader, cookies.cursor(fingerprint(connector.settings)))
+        if mode == "syncrepl":
+            reader.warnings.append(
+                "incremental = syncrepl, but the server gave no sync cookie (is the syncprov "
+                "overlay on this database?); every run reads in full"
+            )
+            return _full(connector, reader, None)
+    return _timestamp_full(connector, reader)
+
+
+def _offers_syncrepl(connector: LdapConnector, reader: _Reader) -> bool:
+    if connector.settings.external_id_attribute.lower() != "entryuuid":
+        return False
+    session = reader.session
+    if session.conn is None or not ldap_exchange.supported(session.conn):
+        return False
+    dse = session.root_dse(["supportedControl"])
+    offered = {v.decode("ascii", "replace") for v in dse.get("supportedControl") or ()}
+    return ber.SYNC_REQUEST_OID in offered
+
+
+def _full(connector: LdapConnector, reader: _Reader, cursor: Cursor | None) -> Reading:
+    snapshot, entries_read = connector.read_complete(reader)
+    return Reading(
+        snapshot=snapshot, cursor=cursor, entries_read=entries_read, warnings=tuple(reader.warnings)
+    )
+
+
+def _syncrepl_delta(
+    connector: LdapConnector, reader: _Reader, cookies: ldap_syncrepl.Cookies
+) -> Reading:
+    users = ldap_syncrepl.changes(reader, cookies.users, users=True)
+    groups = ldap_syncrepl.changes(reader, cookies.groups, users=False)
+    disabled = _disabled_among(connector, reader, users.entries)
+    delta = DirectoryDelta(
+        users=tuple(connector.users_from(reader, users.entries, disabled)),
+        groups=tuple(connector.groups_from(reader, groups.entries)),
+        deleted_user_ids=users.deleted,
+        deleted_group_ids=groups.deleted,
+    )
+    cookies = ldap_syncrepl.Cookies(users=users.cookie, groups=groups.cookie)
+    cursor = cookies.cursor(fingerprint(connector.settings))
+    read_count = len(users.entries) + len(groups.entries) + len(users.deleted | groups.deleted)
+    return Reading(
+        delta=delta, cursor=cursor, entries_read=read_count, warnings=tuple(reader.warnings)
+    )
+
+
+def _disabled_among(connector: LdapConnector, reader: _Reader, entries: list[RawEntry]) -> set[str]:
+    """Which of these changed users match ``disabled_filter`` (searched by their ids)."""
+    s = connector.settings
+    if not s.disabled_filter or not entries:
+        return set()
+
+    ids = []
+    for entry in entries:
+        values = entry["raw_attributes"].get(s.external_id_attribute)
+        if values and (external_id := connector.decode_external_id(values[0])):
+            ids.append(external_id)
+    disabled: set[str] = set()
+    attribute = escape_filter_value(s.external_id_attribute)
+    for start in range(0, len(ids), 200):
+        chunk = ids[start : start + 200]
+        narrow = "(|" + "".join(f"({attribute}={escape_filter_value(i)})" for i in chunk) + ")"
+        disabled |= connector._disabled_ids(reader, narrow)
+    return disabled
+
+
+# -- modify_timestamp ------------------------------------------------------------------------
+
+
+def _timestamp_full(connector: LdapConnector, reader: _Reader) -> Reading:
+    started = time.monotonic()
+    reader.extra_attributes = (MODIFY_TIMESTAMP,)
+    snapshot, entries_read = connector.read_complete(reader)
+    since = _since(reader, None, time.monotonic() - started)
+    cursor = _timestamp_cursor(since, datetime.now(UTC), fingerprint(connector.settings))
+    return Reading(
+        snapshot=snapshot, cursor=cursor, entries_read=entries_read, warnings=tuple(reader.warnings)
+    )
+
+
+def _timestamp_delta(connector: LdapConnector, reader: _Reader, cursor: Cursor) -> Reading:
+    try:
+        data = json.loads(cursor.value)
+        since = str(data["since"])
+        scanned = datetime.fromisoformat(data["scanned"])
+        datetime.strptime(since, _GENERALIZED)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CursorExpired(f"the modifyTimestamp cursor is not readable ({exc})") from exc
+    started = time.monotonic()
+    s = connector.settings
+    changed = f"({MODIFY_TIMESTAMP}>={since})"
+    reader.extra_attributes = (MODIFY_TIMESTAMP,)
+    user_entries = reader.search(
+        "changed users", s.user_path, s.user_object_class, [s.user_filter, changed],
+        connector.user_attributes(),
+    )  # fmt: skip
+    group_entries = reader.search(
+        "changed groups", s.group_path, s.group_object_class, [s.group_filter, changed],
+        connector.group_attributes(),
+    )  # fmt: skip
+    new_since = _since(reader, since, time.monotonic() - started)
+    reader.extra_attributes = ()
+    disabled = _disabled_among(connector, reader, user_entries)
+    now = datetime.now(UTC)
+    present_users = present_groups = None
+    if now - scanned >= s.deletion_scan_interval:
+        present_users = _ids(connector, reader, "user ids", s.user_path, s.user_object_class,
+                             s.user_filter)  # fmt: skip
+        present_groups = _ids(connector, reader, "group ids", s.group_path,
+                              s.group_object_class, s.group_filter)  # fmt: skip
+        scanned = now
+    delta = DirectoryDelta(
+        users=tuple(connector.users_from(reader, user_entries, disabled)),
+        groups=tuple(connector.groups_from(reader, group_entries)),
+        present_user_ids=present_users,
+        present_group_ids=present_groups,
+    )
+    return Reading(
+        delta=delta,
+        cursor=_timestamp_cursor(new_since, scanned, fingerprint(s)),
+        entries_read=reader.done,
+        warnings=tuple(reader.warnings),
+    )
+
+
+def _ids(
+    connector: LdapConnector, reader: _Reader, what: str, path: str, object_class: str, flt: str
+) -> frozenset[str]:
+    attribute = connector.settings.external_id_attribute
+    ids = set()
+    for entry in reader.search(what, path, object_class, [flt], [attribute]):
+        values = entry["raw_attributes"].get(attribute)
+        if values and (external_id := connector.decode_external_id(values[0])):
+            ids.add(external_id)
+    return frozenset(ids)
+
+
+def _since(reader: _Reader, previous: str | None, seconds: float) -> str:
+    """The time the next change search starts from: the newest modifyTimestamp seen, less
+    the read's duration and a margin; never later than needed, never before ``previous``."""
+    newest = reader.newest_timestamp
+    if newest is None:
+        return previous or "19700101000000Z"
+    try:
+        moment = datetime.strptime(newest[:14] + "Z", _GENERALIZED)
+    except ValueError:
+        return previous or "19700101000000Z"
+    since = (moment - timedelta(seconds=seconds) - MARGIN).strftime(_GENERALIZED)
+    return max(since, previous) if previous else since
+
+
+def _timestamp_cursor(since: str, scanned: datetime, settings: str) -> Cursor:
+    data = {"since": since, "scanned": scanned.isoformat(), "s": settings}
+    value = json.dumps(data, sort_keys=True)
+    return Cursor(kind=TIMESTAMP_KIND, value=value)

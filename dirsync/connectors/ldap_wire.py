@@ -1,0 +1,255 @@
+"""A fast decoder for the LDAP messages a search returns (RFC 4511), straight from socket bytes.
+
+ldap3 decodes every response into nested tuples, then into two dicts per entry (raw and
+formatted values), calling ``get_config_parameter`` for each value: at 100,000 entries that is
+most of a sync's time. A search needs far less: the DN, the raw values by attribute name, the
+controls, and the result. This module is pure (no ldap3, no sockets): ``MessageBuffer`` takes
+bytes as they arrive and yields decoded messages, as plain dicts shaped like ldap3's raw
+responses (``type``, ``raw_dn``, ``dn``, ``raw_attributes``, ``controls``...), so callers treat
+both alike.
+
+Anything malformed raises ``WireError``; the caller treats it as a read that broke off.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+#: protocolOp tags: [APPLICATION n], constructed (0x60 | n)
+SEARCH_RESULT_ENTRY: Final = 0x64
+SEARCH_RESULT_DONE: Final = 0x65
+SEARCH_RESULT_REFERENCE: Final = 0x73
+EXTENDED_RESPONSE: Final = 0x78
+INTERMEDIATE_RESPONSE: Final = 0x79
+CONTROLS: Final = 0xA0
+#: a notice of disconnection is an extendedResponse with message id 0
+UNSOLICITED_ID: Final = 0
+
+
+class WireError(ValueError):
+    """Bytes that are not a well-formed LDAP message."""
+
+
+class Attributes(dict[str, list[bytes]]):
+    """Raw values by attribute name; names are kept lower-case and looked up in any case
+    (LDAP attribute descriptions are case-insensitive)."""
+
+    __slots__ = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self, key.lower(), default)
+
+    def __getitem__(self, key: str) -> list[bytes]:
+        return dict.__getitem__(self, key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and dict.__contains__(self, key.lower())
+
+
+def _length(data: bytes, pos: int) -> tuple[int, int]:
+    """The length at ``pos`` and the position of the value after it."""
+    first = data[pos]
+    if first < 0x80:
+        return first, pos + 1
+    count = first & 0x7F
+    if count == 0 or count > 4:
+        raise WireError(f"unsupported BER length form 0x{first:02x}")
+    return int.from_bytes(data[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
+
+
+def _integer(data: bytes) -> int:
+    return int.from_bytes(data, "big", signed=True)
+
+
+def _tlv(data: bytes, pos: int, expected: int | None = None) -> tuple[int, int, int]:
+    """(tag, value start, value end) of the TLV at ``pos``."""
+    tag = data[pos]
+    if expected is not None and tag != expected:
+        raise WireError(f"expected tag 0x{expected:02x}, found 0x{tag:02x}")
+    size, start = _length(data, pos + 1)
+    return tag, start, start + size
+
+
+def decode_entry(data: bytes, pos: int, end: int) -> dict[str, Any]:
+    """A SearchResultEntry's body: objectName, then the attributes (the hot path)."""
+    if data[pos] != 0x04:
+        raise WireError("an entry must start with its DN")
+    size, pos = _length(data, pos + 1)
+    raw_dn = data[pos : pos + size]
+    pos += size
+    if data[pos] != 0x30:
+        raise WireError("an entry's attributes must be a SEQUENCE")
+    size, pos = _length(data, pos + 1)
+    attributes = Attributes()
+    list_end = pos + size
+    length = _length
+    while pos < list_end:
+        # lengths inline where short (the hot loop of a big read); long forms via _length
+        size = data[pos + 1]
+        pos, size = (pos + 2, size) if size < 0x80 else length(data, pos + 1)[::-1]
+        attribute_end = pos + size
+        size = data[pos + 1]  # the attribute description: OCTET STRING
+        pos, size = (pos + 2, size) if size < 0x80 else length(data, pos + 1)[::-1]
+        name = data[pos : pos + size].decode("utf-8", "replace").lower()
+        pos += size
+        size = data[pos + 1]  # vals: SET OF OCTET STRING
+        pos, size = (pos + 2, size) if size < 0x80 else length(data, pos + 1)[::-1]
+        values_end = pos + size
+        values: list[bytes] = []
+        append = values.append
+        while pos < values_end:
+            size = data[pos + 1]
+            if size < 0x80:
+                pos += 2
+            else:
+                size, pos = length(data, pos + 1)
+            append(data[pos : pos + size])
+            pos += size
+        if pos != attribute_end:
+            raise WireError("an attribute's values overrun it")
+        previous = attributes.get(name)
+        attributes[name] = values if previous is None else previous + values
+    if pos != list_end or list_end > end:
+        raise WireError("an entry's attributes overrun it")
+    return {
+        "type": "searchResEntry",
+        "raw_dn": raw_dn,
+        "dn": raw_dn.decode("utf-8", "replace"),
+        "raw_attributes": attributes,
+    }
+
+
+def decode_result(data: bytes, pos: int, end: int) -> dict[str, Any]:
+    """An LDAPResult (searchResDone, extendedResponse...): code, matched DN, message."""
+    _, start, stop = _tlv(data, pos, 0x0A)
+    code = _integer(data[start:stop])
+    _, start, pos = _tlv(data, stop, 0x04)
+    matched = data[start:pos].decode("utf-8", "replace")
+    _, start, stop = _tlv(data, pos, 0x04)
+    message = data[start:stop].decode("utf-8", "replace")
+    result: dict[str, Any] = {"result": code, "dn": matched, "message": message}
+    pos = stop
+    while pos < end:
+        tag, start, stop = _tlv(data, pos)
+        if tag == 0xA3:  # referral [3]: URIs
+            result["referrals"] = _strings(data, start, stop)
+        elif tag == 0x8A:  # extendedResponse responseName [10]
+            result["responseName"] = data[start:stop].decode("ascii", "replace")
+        elif tag == 0x8B:  # extendedResponse responseValue [11]
+            result["responseValue"] = data[start:stop]
+        pos = stop
+    return result
+
+
+def _strings(data: bytes, pos: int, end: int) -> list[str]:
+    values = []
+    while pos < end:
+        _, start, pos = _tlv(data, pos)
+        values.append(data[start:pos].decode("utf-8", "replace"))
+    return values
+
+
+def decode_controls(data: bytes, pos: int, end: int) -> dict[str, bytes | None]:
+    """Controls by OID, each with its raw value (criticality does not matter in a response)."""
+    controls: dict[str, bytes | None] = {}
+    while pos < end:
+        _, start, pos = _tlv(data, pos, 0x30)
+        _, oid_start, cursor = _tlv(data, start, 0x04)
+        oid = data[oid_start:cursor].decode("ascii", "replace")
+        value = None
+        while cursor < pos:
+            tag, value_start, value_end = _tlv(data, cursor)
+            if tag == 0x04:
+                value = data[value_start:value_end]
+            cursor = value_end
+        controls[oid] = value
+    return controls
+
+
+def decode_message(data: bytes, pos: int, end: int) -> tuple[int, dict[str, Any]]:
+    """One LDAPMessage between ``pos`` and ``end``: (message id, response dict)."""
+    _, start, pos = _tlv(data, pos, 0x02)
+    message_id = _integer(data[start:pos])
+    op, start, stop = _tlv(data, pos)
+    if op == SEARCH_RESULT_ENTRY:
+        response = decode_entry(data, start, stop)
+    elif op == SEARCH_RESULT_DONE:
+        response = decode_result(data, start, stop)
+        response["type"] = "searchResDone"
+    elif op == SEARCH_RESULT_REFERENCE:
+        response = {"type": "searchResRef", "uri": _strings(data, start, stop)}
+    elif op == INTERMEDIATE_RESPONSE:
+        response = {"type": "intermediateResponse", "name": None, "value": None}
+        cursor = start
+        while cursor < stop:
+            tag, value_start, cursor = _tlv(data, cursor)
+            if tag == 0x80:
+                response["name"] = data[value_start:cursor].decode("ascii", "replace")
+            elif tag == 0x81:
+                response["value"] = data[value_start:cursor]
+    elif op == EXTENDED_RESPONSE:
+        response = decode_result(data, start, stop)
+        response["type"] = "extendedResp"
+    else:
+        raise WireError(f"unexpected protocolOp 0x{op:02x} in a search")
+    if stop < end and data[stop] == CONTROLS:
+        _, start, control_end = _tlv(data, stop)
+        response["controls"] = decode_controls(data, start, control_end)
+    return message_id, response
+
+
+class MessageBuffer:
+    """Bytes in, complete messages out; keeps a partial message for the next ``feed``."""
+
+    def __init__(self) -> None:
+        self._data = b""
+
+    def feed(self, chunk: bytes) -> list[tuple[int, dict[str, Any]]]:
+        data = self._data + chunk if self._data else chunk
+        messages = []
+        pos, total = 0, len(data)
+        while total - pos >= 2:
+            if data[pos] != 0x30:
+                raise WireError(f"an LDAPMessage starts with 0x30, not 0x{data[pos]:02x}")
+            first = data[pos + 1]
+            if first >= 0x80 and total - pos < 2 + (first & 0x7F):
+                break  # the length itself is still incomplete
+            size, start = _length(data, pos + 1)
+            end = start + size
+            if end > total:
+                break
+            messages.append(decode_message(data, start, end))
+            pos = end
+        self._data = data[pos:]
+        return messages
+
+    @property
+    def pending(self) -> int:
+        return len(self._data)
+
+
+def _encode_length(size: int) -> bytes:
+    if size < 0x80:
+        return bytes([size])
+    body = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def encode_paged_control(size: int, cookie: bytes | None) -> bytes:
+    """RFC 2696 realSearchControlValue: SEQUENCE { size INTEGER, cookie OCTET STRING }."""
+    number = size.to_bytes(max(1, (size.bit_length() + 8) // 8), "big", signed=True)
+    body = b"\x02" + _encode_length(len(number)) + number
+    body += b"\x04" + _encode_length(len(cookie or b"")) + (cookie or b"")
+    return b"\x30" + _encode_length(len(body)) + body
+
+
+def decode_paged_cookie(value: bytes | None) -> bytes:
+    """The cookie of a paged-results response control (empty: the last page)."""
+    if not value:
+        return b""
+    _, start, end = _tlv(value, 0, 0x30)
+    _, _, pos = _tlv(value, start, 0x02)
+    _, start, stop = _tlv(value, pos, 0x04)
+    if stop > end:
+        raise WireError("the paged-results cookie overruns its control")
+    return value[start:stop]
