@@ -218,7 +218,12 @@ class MessageBuffer:
             end = start + size
             if end > total:
                 break
-            messages.append(decode_message(data, start, end))
+            try:
+                messages.append(decode_message(data, start, end))
+            except IndexError as exc:
+                # the hot loop indexes without bounds checks; a length that points past the
+                # message lands here: a damaged message, not a bug
+                raise WireError("a length inside an LDAPMessage overruns it") from exc
             pos = end
         self._data = data[pos:]
         return messages
@@ -247,9 +252,12 @@ def decode_paged_cookie(value: bytes | None) -> bytes:
     """The cookie of a paged-results response control (empty: the last page)."""
     if not value:
         return b""
-    _, start, end = _tlv(value, 0, 0x30)
-    _, _, pos = _tlv(value, start, 0x02)
-    _, start, stop = _tlv(value, pos, 0x04)
-    if stop > end:
+    try:
+        _, start, end = _tlv(value, 0, 0x30)
+        _, _, pos = _tlv(value, start, 0x02)
+        _, start, stop = _tlv(value, pos, 0x04)
+    except IndexError as exc:
+        raise WireError("the paged-results control value is cut short") from exc
+    if stop > end or stop > len(value):
         raise WireError("the paged-results cookie overruns its control")
     return value[start:stop]

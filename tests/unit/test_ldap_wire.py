@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ldap3.protocol.rfc4511 import (
     LDAPDN,
     AttributeDescription,
@@ -91,3 +93,65 @@ def test_the_paged_results_control_round_trips_its_cookie() -> None:
 def test_bytes_that_are_not_an_ldap_message_raise_a_wire_error() -> None:
     with pytest.raises(wire.WireError):
         wire.MessageBuffer().feed(b"\x04\x03abc")
+
+
+def _page() -> bytes:
+    return b"".join(
+        [
+            _entry_message(2, "uid=alice,ou=People,dc=example,dc=org", {"mail": [b"a@x.org"]}),
+            _entry_message(2, "cn=a\\2a,ou=Groups,dc=example,dc=org", {"member": [b"x", b"y"]}),
+            _done_message(2, 0, ""),
+        ]
+    )
+
+
+def _feed_all(chunks: list[bytes]) -> list[tuple[int, dict[str, object]]]:
+    buffer = wire.MessageBuffer()
+    messages = []
+    for chunk in chunks:
+        messages.extend(buffer.feed(chunk))
+    return messages
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_a_damaged_page_is_a_wire_error_or_whole_messages_never_a_crash(
+    data: st.DataObject,
+) -> None:
+    """Bit flips, cuts and garbage: the decoder yields messages or raises WireError, which the
+    session turns into an incomplete read. Nothing else may escape."""
+    page = bytearray(_page())
+    for _ in range(data.draw(st.integers(0, 4))):
+        page[data.draw(st.integers(0, len(page) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(page)))
+    damaged = bytes(page[:cut]) + data.draw(st.binary(max_size=40))
+    sizes = data.draw(st.lists(st.integers(1, 64), max_size=20))
+    chunks, pos = [], 0
+    for size in sizes:
+        chunks.append(damaged[pos : pos + size])
+        pos += size
+    chunks.append(damaged[pos:])
+    try:
+        messages = _feed_all(chunks)
+    except wire.WireError:
+        return
+    for message_id, message in messages:
+        assert isinstance(message_id, int) and isinstance(message, dict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60))
+def test_any_paged_results_control_value_is_a_cookie_or_a_wire_error(value: bytes) -> None:
+    try:
+        cookie = wire.decode_paged_cookie(value)
+    except wire.WireError:
+        return
+    assert isinstance(cookie, bytes)
+
+
+def test_an_undamaged_page_split_anywhere_decodes_whole() -> None:
+    page = _page()
+    for cut in range(1, len(page)):
+        messages = _feed_all([page[:cut], page[cut:]])
+        assert [m[1].get("type") for m in messages][-1] == "searchResDone"
+        assert len(messages) == 3
