@@ -11,7 +11,8 @@ from dirsync.organization import DesiredGroup, DesiredOrganization, DesiredUser
 
 # Deliberately loose: the directory is the authority on addresses; this only keeps out what
 # cannot be an address at all (nothing before or after the @, spaces, several @).
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+#: one @, no white space, and no U+FFFD (a byte that was not UTF-8, replaced while decoding)
+_EMAIL = re.compile(r"^[^@\s\ufffd]+@[^@\s\ufffd]+$")
 _MAX_UNRESOLVED_SHOWN = 3
 
 
