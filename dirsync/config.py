@@ -143,6 +143,17 @@ def _parse_max_removals(value: object) -> RemovalLimit:
     raise ValueError(f'{value!r} is neither a count (10) nor a percentage ("10%")')
 
 
+def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
+    """A file the config names, relative to the config's folder; it must exist."""
+    if value is None:
+        return None
+    base_dir = (info.context or {}).get("base_dir") or Path.cwd()
+    path = value if value.is_absolute() else base_dir / value
+    if not path.is_file():
+        raise ValueError(f"file {value} does not exist")
+    return path
+
+
 class _Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -210,13 +221,7 @@ class LdapSourceSettings(_Settings):
     @field_validator("ca_file")
     @classmethod
     def _ca_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        base_dir = (info.context or {}).get("base_dir") or Path.cwd()
-        path = value if value.is_absolute() else base_dir / value
-        if not path.is_file():
-            raise ValueError(f"file {value} does not exist")
-        return path
+        return _existing_file(value, info)
 
     @model_validator(mode="after")
     def _one_password(self) -> LdapSourceSettings:
@@ -349,13 +354,7 @@ class AzureAdSourceSettings(_Settings):
     @field_validator("ca_file", "certificate_file")
     @classmethod
     def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        base_dir = (info.context or {}).get("base_dir") or Path.cwd()
-        path = value if value.is_absolute() else base_dir / value
-        if not path.is_file():
-            raise ValueError(f"file {value} does not exist")
-        return path
+        return _existing_file(value, info)
 
     @model_validator(mode="after")
     def _one_credential(self) -> AzureAdSourceSettings:

@@ -271,7 +271,7 @@ class LdapSession:
         lost connection or a timeout raises ``SourceReadIncomplete``.
         """
         conn = self._require()
-        try:
+        with self._search_errors(what, search_filter, "search broke off"):
             conn.search(
                 base,
                 search_filter,
@@ -279,15 +279,6 @@ class LdapSession:
                 attributes=list(attributes),
                 controls=list(controls) or None,
             )
-        except ldap_errors.LDAPInvalidFilterError as exc:
-            raise ConfigError(
-                f"organization[{self.organization}].source: the {what} filter "
-                f"{search_filter!r} is not a valid LDAP filter: {_first_line(exc)}"
-            ) from exc
-        except Exception as exc:  # lost connection, timeout, a decoding bug: all incomplete
-            raise SourceReadIncomplete(
-                f"{self._where()}: the {what} search broke off: {_first_line(exc)}"
-            ) from exc
         entries = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
         return entries, dict(conn.result or {})
 
@@ -312,20 +303,12 @@ class LdapSession:
         cookie: bytes | None = None
         count = 0
         while True:
-            try:
+            with self._search_errors(
+                what, search_filter, f"search broke off after {count} entries"
+            ):
                 responses, result, cookie = self._page(
                     conn, base, search_filter, attributes, cookie, controls
                 )
-            except ldap_errors.LDAPInvalidFilterError as exc:
-                raise ConfigError(
-                    f"organization[{self.organization}].source: the {what} filter "
-                    f"{search_filter!r} is not a valid LDAP filter: {_first_line(exc)}"
-                ) from exc
-            except Exception as exc:  # lost connection, timeout, a decoding bug: all incomplete
-                raise SourceReadIncomplete(
-                    f"{self._where()}: the {what} search broke off after {count} entries: "
-                    f"{_first_line(exc)}"
-                ) from exc
             self.check_result(result, what=what, base=base, count=count)
             for item in responses:
                 kind = item.get("type")
@@ -427,19 +410,10 @@ class LdapSession:
         conn = self._require()
         if not exchange.supported(conn):
             raise CursorExpired(f"{self._where()}: syncrepl needs a simple or anonymous bind")
-        try:
+        with self._search_errors(what, search_filter, "change search broke off"):
             answer = exchange.search(
                 conn, base, search_filter, attributes, controls=[control], deref=ldap3.DEREF_NEVER
             )
-        except ldap_errors.LDAPInvalidFilterError as exc:
-            raise ConfigError(
-                f"organization[{self.organization}].source: the {what} filter "
-                f"{search_filter!r} is not a valid LDAP filter: {_first_line(exc)}"
-            ) from exc
-        except Exception as exc:  # lost connection, timeout, a decoding bug: all incomplete
-            raise SourceReadIncomplete(
-                f"{self._where()}: the {what} change search broke off: {_first_line(exc)}"
-            ) from exc
         code = answer.result.get("result")
         if code in (E_SYNC_REFRESH_REQUIRED, SIZE_LIMIT_EXCEEDED, UNAVAILABLE_CRITICAL_EXTENSION):
             raise CursorExpired(
@@ -448,6 +422,21 @@ class LdapSession:
             )
         self.check_result(answer.result, what=what, base=base, count=len(answer.responses))
         return answer.responses, answer.result
+
+    @contextlib.contextmanager
+    def _search_errors(self, what: str, search_filter: str, broke_off: str) -> Iterator[None]:
+        """A bad filter is a config error; anything else a search raises makes it incomplete."""
+        try:
+            yield
+        except ldap_errors.LDAPInvalidFilterError as exc:
+            raise ConfigError(
+                f"organization[{self.organization}].source: the {what} filter "
+                f"{search_filter!r} is not a valid LDAP filter: {_first_line(exc)}"
+            ) from exc
+        except Exception as exc:  # lost connection, timeout, a decoding bug: all incomplete
+            raise SourceReadIncomplete(
+                f"{self._where()}: the {what} {broke_off}: {_first_line(exc)}"
+            ) from exc
 
     def _require(self) -> Any:
         if self.conn is None:
