@@ -13,6 +13,7 @@ import structlog
 from dirsync import quiet
 from dirsync.connectors.base import Connector, ProgressCallback
 from dirsync.errors import CursorExpired, PlanRefused, SourceError, StoreError
+from dirsync.gcpause import paused_gc
 from dirsync.mapping.pipeline import plan_run
 from dirsync.model import Reading
 from dirsync.plan import Outcome, Plan
@@ -79,7 +80,34 @@ def run_organization(
     writes nothing at all). A run is recorded as running when it begins, so that one whose
     process dies shows up, and is closed as interrupted when the next run begins.
     ``approve`` is the digest of a refused plan to apply anyway (see ``plan_run``).
+    The cyclic garbage collector is paused meanwhile (see ``gcpause``).
     """
+    with paused_gc():
+        return _run_organization(
+            name,
+            rules,
+            connector,
+            store,
+            dry_run=dry_run,
+            full=full,
+            now=now,
+            progress=progress,
+            approve=approve,
+        )
+
+
+def _run_organization(
+    name: str,
+    rules: SyncRules,
+    connector: Connector,
+    store: Store,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    now: Clock = utcnow,
+    progress: ProgressCallback | None = None,
+    approve: str | None = None,
+) -> RunResult:
     run_id = uuid.uuid4().hex[:12]
     started = now()
     bound = log.bind(organization=name, run_id=run_id, dry_run=dry_run)
