@@ -237,9 +237,11 @@ def _resolve(external_ids: Iterable[str], members: dict[str, int]) -> set[int]:
 
 
 def _insert_edges(session: Session, edges: set[tuple[int, int]]) -> None:
-    if edges:
-        rows = [{"group_id": g, "member_id": m} for g, m in sorted(edges)]
-        insert_rows(session, _table(GroupMemberRow), rows)
+    # a slice of row dicts at a time: a first sync has ~250,000 edges
+    for part in chunked(sorted(edges), SLICE):
+        insert_rows(
+            session, _table(GroupMemberRow), [{"group_id": g, "member_id": m} for g, m in part]
+        )
 
 
 def _update_groups(
