@@ -45,13 +45,15 @@ class RunResult:
     directory_users: int | None = None
     directory_groups: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, plan_as_is: bool = False) -> dict[str, Any]:
+        """The contract's result object; ``plan_as_is`` leaves the ``Plan`` itself under
+        "plan", for ``json_stream`` to encode an entry at a time."""
         return {
             "organization": self.organization,
             "run_id": self.run_id,
             "dry_run": self.dry_run,
             "outcome": str(self.outcome),
-            "plan": self.plan.to_json(),
+            "plan": self.plan if plan_as_is else self.plan.to_json(),
             "counts": self.plan.counts(),
             "plan_digest": self.plan.digest(),
             "entries_read": self.entries_read,
