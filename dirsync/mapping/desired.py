@@ -19,7 +19,9 @@ def normalize_email(raw: str | None) -> str | None:
     if raw is None:
         return None
     email = raw.strip().lower()
-    return email or None
+    # an address already in its normal form stays the same object: lower() always copies,
+    # and 100,000 copies are ~7 MB at a run's peak of memory
+    return (raw if email == raw else email) or None
 
 
 def describe(user: DirectoryUser) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
@@ -34,6 +34,8 @@ from dirsync.state.schema import (
     RunRow,
     UTCDateTime,
 )
+
+T = TypeVar("T")
 
 
 def empty_organization(name: str) -> StoredOrganization:
@@ -72,7 +74,8 @@ def load_organization(session: Session, name: str) -> StoredOrganization:
     if org is None:
         return empty_organization(name)
     org_id, version, last_user_count = org
-    members = load_members(session, org_id)
+    mirror = load_mirror(session, org_id)
+    members = load_members(session, org_id, share=mirror)
     # member ids → external ids from the members just loaded: no join over 100,000 members
     external_ids = {m.id: m.external_id for m in members if m.external_id is not None}
     linked: defaultdict[int, set[str]] = defaultdict(set)
@@ -103,14 +106,19 @@ def load_organization(session: Session, name: str) -> StoredOrganization:
             groups=groups,
             collections=load_collections(session, org_id),
         ),
-        mirror=load_mirror(session, org_id),
+        mirror=mirror,
         cursor=Cursor(kind=cursor.kind, value=cursor.value) if cursor else None,
         version=version,
         last_user_count=last_user_count,
     )
 
 
-def load_members(session: Session, org_id: int) -> tuple[Member, ...]:
+def load_members(
+    session: Session, org_id: int, *, share: Mirror | None = None
+) -> tuple[Member, ...]:
+    """The organization's members; with ``share``, a linked member's external id, email and
+    name are the very string objects of its mirror user when equal (100,000 members: ~20 MB
+    less at a run's peak of memory; equal strings are interchangeable)."""
     statuses = {str(s): s for s in MemberStatus}  # enum lookups once, not per row
     roles = {str(r): r for r in Role}
     reasons = {str(r): r for r in RevokeReason}
@@ -134,12 +142,13 @@ def load_members(session: Session, org_id: int) -> tuple[Member, ...]:
         .order_by(MemberRow.id),
     )
     to_datetime = _datetime_converter(session)
+    users = share.users if share is not None else {}
     return tuple(
         Member(
             id=member_id,
-            email=email,
-            external_id=external_id,
-            name=member_name,
+            email=_same(email, user.email) if user else email,
+            external_id=_same(external_id, user.external_id) if user else external_id,
+            name=_same(member_name, user.name) if user else member_name,
             status=statuses.get(status) or MemberStatus(status),
             role=roles.get(role) or Role(role),
             restore_status=(statuses.get(restore) or MemberStatus(restore)) if restore else None,
@@ -157,7 +166,12 @@ def load_members(session: Session, org_id: int) -> tuple[Member, ...]:
             reason,
             when,
         ) in rows
+        for user in (users.get(external_id) if external_id is not None else None,)
     )
+
+
+def _same(value: T, shared: T) -> T:
+    return shared if value == shared else value
 
 
 def _datetime_converter(session: Session) -> Callable[[Any], datetime | None]:

@@ -10,25 +10,29 @@ compiled and executed by SQLAlchemy, in the session's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+#: rows fetched from the driver at a time
+_BATCH = 10_000
 
-def plain_rows(session: Session, stmt: Select[Any]) -> Sequence[Sequence[Any]]:
-    """Every row of ``stmt`` as a tuple; falls back to SQLAlchemy's rows (same values) when a
-    column needs a result processor, e.g. a boolean on SQLite (``type_coerce`` it to Integer
-    and call ``bool``) or a datetime."""
+
+def plain_rows(session: Session, stmt: Select[Any]) -> Iterator[Sequence[Any]]:
+    """Every row of ``stmt`` as a tuple, a batch at a time (no list of all the rows at once);
+    falls back to SQLAlchemy's rows (same values) when a column needs a result processor,
+    e.g. a boolean on SQLite (``type_coerce`` it to Integer and call ``bool``) or a datetime."""
     result = session.connection().execute(stmt)
     # private in SQLAlchemy 2.0, hence the defensive lookups: no processors list → the safe path
     processors = getattr(getattr(result, "_metadata", None), "_processors", None)
     cursor = getattr(result, "cursor", None)
     if processors is None or cursor is None or any(p is not None for p in processors):
-        return result.tuples().all()
+        yield from result.tuples()
+        return
     try:
-        rows: list[Sequence[Any]] = cursor.fetchall()
+        while batch := cursor.fetchmany(_BATCH):
+            yield from batch
     finally:
         result.close()
-    return rows
