@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 
 from dirsync.mapping.groups import flatten_groups
-from dirsync.model import DirectoryUser, Mirror, username_ref
+from dirsync.model import USERNAME_REF_PREFIX, DirectoryUser, Mirror, username_ref
 from dirsync.organization import DesiredGroup, DesiredOrganization, DesiredUser
 
 # Deliberately loose: the directory is the authority on addresses; this only keeps out what
@@ -94,9 +94,14 @@ def _desired_groups(
 ) -> tuple[DesiredGroup, ...]:
     enabled = {u.external_id for u in users if not u.disabled}
     user_ids_by_ref = {u.ref: u.external_id for u in mirror.users.values()}
-    user_ids_by_ref.update(
-        (username_ref(u.username), u.external_id) for u in mirror.users.values() if u.username
-    )
+    # user-name refs (posixGroup memberUid) only when some group uses one: building them
+    # costs more than this scan, and a ref no group names is never looked up
+    if any(
+        ref.startswith(USERNAME_REF_PREFIX) for g in mirror.groups.values() for ref in g.member_refs
+    ):
+        user_ids_by_ref.update(
+            (username_ref(u.username), u.external_id) for u in mirror.users.values() if u.username
+        )
     flat = flatten_groups(mirror.groups, user_ids_by_ref)
     groups = []
     for gid, group in sorted(mirror.groups.items(), key=lambda item: (item[1].name, item[0])):
