@@ -16,6 +16,8 @@ from typing import Any
 from dirsync.plan import Plan
 
 Write = Callable[[str], Any]
+#: plan entries encoded at a time
+_BATCH = 1_000
 
 
 def write_json(value: Any, write: Write) -> None:
@@ -44,7 +46,11 @@ def _write_plan(plan: Plan, write: Write) -> None:
     write("{")
     for index, field in enumerate(fields(plan)):
         write((", " if index else "") + json.dumps(field.name) + ": [")
-        for position, entry in enumerate(getattr(plan, field.name)):
-            write((", " if position else "") + json.dumps(entry.to_json(), default=str))
+        entries = getattr(plan, field.name)
+        # a batch of entries per json.dumps (its C encoder): "[a, b]" is the batch's entries
+        # joined by ", ", as in the whole list
+        for start in range(0, len(entries), _BATCH):
+            batch = [e.to_json() for e in entries[start : start + _BATCH]]
+            write((", " if start else "") + json.dumps(batch, default=str)[1:-1])
         write("]")
     write("}")

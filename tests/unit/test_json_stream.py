@@ -58,3 +58,11 @@ def test_a_streamed_result_is_byte_for_byte_json_dumps(
         [expected, {"other": True}], default=str
     )
     assert streamed([]) == json.dumps([])
+
+
+def test_plans_longer_than_a_batch_stream_the_same_bytes() -> None:
+    invites = tuple(
+        Invite(external_id=f"id-{i}", email=f"u{i}@example.org", name=None) for i in range(2_345)
+    )
+    plan = Plan(invite=invites)
+    assert streamed({"plan": plan}) == json.dumps({"plan": plan.to_json()})
