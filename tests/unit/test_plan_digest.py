@@ -69,3 +69,11 @@ def test_the_streamed_digest_is_the_digest_of_the_whole_canonical_plan(
 
 def test_the_empty_plan_keeps_its_digest() -> None:
     assert Plan().digest() == whole_document_digest(Plan())
+
+
+def test_a_plan_longer_than_a_batch_keeps_the_whole_document_digest() -> None:
+    invites = tuple(
+        Invite(external_id=f"id-{i}", email=f"u{i}@example.org", name="Ünï") for i in range(2_500)
+    )
+    plan = Plan(invite=invites)
+    assert plan.digest() == whole_document_digest(plan)
