@@ -17,6 +17,7 @@ from dirsync import logs, views
 from dirsync.config import Config, OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, NotFound, UsageError
+from dirsync.json_stream import write_json
 from dirsync.locks import LockBusy, runtime_directory, take_locks
 from dirsync.organization import MemberStatus
 from dirsync.plan import Outcome
@@ -171,7 +172,15 @@ def sync(
                     )
                 )
     if as_json:
-        _emit_json([r.to_json() for r in results] + [b.to_json() for b in skipped])
+        if sys.stdout.isatty():
+            _emit_json([r.to_json() for r in results] + [b.to_json() for b in skipped])
+        else:  # the same bytes as _emit_json, without the whole document in memory
+            write_json(
+                [r.to_json(plan_as_is=True) for r in results] + [b.to_json() for b in skipped],
+                sys.stdout.write,
+            )
+            sys.stdout.write("\n")
+            sys.stdout.flush()
     else:
         from dirsync import render  # rich: imported only to print tables
 

@@ -13,6 +13,7 @@ import structlog
 from dirsync import quiet
 from dirsync.connectors.base import Connector, ProgressCallback
 from dirsync.errors import CursorExpired, PlanRefused, SourceError, StoreError
+from dirsync.gcpause import paused_gc
 from dirsync.mapping.pipeline import plan_run
 from dirsync.model import Reading
 from dirsync.plan import Outcome, Plan
@@ -44,13 +45,15 @@ class RunResult:
     directory_users: int | None = None
     directory_groups: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, plan_as_is: bool = False) -> dict[str, Any]:
+        """The contract's result object; ``plan_as_is`` leaves the ``Plan`` itself under
+        "plan", for ``json_stream`` to encode an entry at a time."""
         return {
             "organization": self.organization,
             "run_id": self.run_id,
             "dry_run": self.dry_run,
             "outcome": str(self.outcome),
-            "plan": self.plan.to_json(),
+            "plan": self.plan if plan_as_is else self.plan.to_json(),
             "counts": self.plan.counts(),
             "plan_digest": self.plan.digest(),
             "entries_read": self.entries_read,
@@ -79,7 +82,34 @@ def run_organization(
     writes nothing at all). A run is recorded as running when it begins, so that one whose
     process dies shows up, and is closed as interrupted when the next run begins.
     ``approve`` is the digest of a refused plan to apply anyway (see ``plan_run``).
+    The cyclic garbage collector is paused meanwhile (see ``gcpause``).
     """
+    with paused_gc():
+        return _run_organization(
+            name,
+            rules,
+            connector,
+            store,
+            dry_run=dry_run,
+            full=full,
+            now=now,
+            progress=progress,
+            approve=approve,
+        )
+
+
+def _run_organization(
+    name: str,
+    rules: SyncRules,
+    connector: Connector,
+    store: Store,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    now: Clock = utcnow,
+    progress: ProgressCallback | None = None,
+    approve: str | None = None,
+) -> RunResult:
     run_id = uuid.uuid4().hex[:12]
     started = now()
     bound = log.bind(organization=name, run_id=run_id, dry_run=dry_run)

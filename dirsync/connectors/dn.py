@@ -66,13 +66,27 @@ def _normalize_parsed(dn: str) -> str:
     return ",".join("+".join(f"{t}={v}" for t, v in sorted(set(rdn))) for rdn in _parse(dn))
 
 
+# ASCII letters, digits and ._@- only, not starting with a space or '#': NFKC, space folding
+# and escaping leave such a value as it is, so it normalizes to its lower case
+_PLAIN_VALUE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*\Z")
+
+
 @functools.lru_cache(maxsize=65536)
 def _simple_rdn(rdn: str) -> str:
     attr_type, equals, value = rdn.partition("=")
     if not equals:
         raise ValueError(rdn)
+    if _PLAIN_VALUE.match(value):
+        # the leaf RDN of each entry is unique (a cache miss): this skips the byte round trip
+        return f"{_plain_type(attr_type)}={value.lower()}"
     normalized = _normalize_value(bytearray(value.encode("utf-8", "surrogatepass")), rdn)
     return f"{_normalize_type(attr_type, rdn)}={normalized}"
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_type(text: str) -> str:
+    """``_normalize_type`` for the few attribute types DNs use, remembered."""
+    return _normalize_type(text, text)
 
 
 def is_valid_dn(dn: str) -> bool:

@@ -64,7 +64,11 @@ def apply_run(session: Session, job: ApplyInput) -> int:
     org_id, version = bump_version(session, job)
     _stage("after_organization")
     log = EventLog(
-        organization_id=org_id, run_id=job.run.run_id, actor=f"sync:{job.run.run_id}", at=job.now
+        organization_id=org_id,
+        run_id=job.run.run_id,
+        actor=f"sync:{job.run.run_id}",
+        at=job.now,
+        session=session,
     )
     apply_members(session, org_id, job.plan, job.now, log)
     _stage("after_members")

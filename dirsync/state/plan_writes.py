@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from dirsync.organization import MemberStatus, Role
 from dirsync.plan import GroupUpdate, MemberUpdate, Plan
 from dirsync.state.bulk import insert_rows
+from dirsync.state.rows import plain_rows
 from dirsync.state.schema import EventRow, GroupMemberRow, GroupRow, MemberRow
 
 T = TypeVar("T")
@@ -31,15 +32,22 @@ def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+#: events and invites built and inserted at a time: a first sync of 100,000 users would
+#: otherwise hold 100,000 row dicts (and their before/after dicts) at once, ~150 MB
+SLICE = 10_000
+
+
 @dataclass(slots=True)
 class EventLog:
-    """Collects the events of one apply; written in one executemany at the end."""
+    """Collects the events of one apply, in order; with a ``session`` they are inserted a
+    slice at a time as they come (same transaction), else all by ``write`` at the end."""
 
     organization_id: int
     run_id: str | None
     actor: str
     at: datetime
     rows: list[dict[str, Any]] = field(default_factory=list)
+    session: Session | None = None
 
     def add(
         self, action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None
@@ -56,9 +64,12 @@ class EventLog:
                 "after": after,
             }
         )
+        if self.session is not None and len(self.rows) >= SLICE:
+            self.write(self.session)
 
     def write(self, session: Session) -> None:
         insert_rows(session, _table(EventRow), self.rows)
+        self.rows = []
 
 
 def _table(model: type[Any]) -> Table:
@@ -92,7 +103,7 @@ def apply_members(session: Session, org_id: int, plan: Plan, now: datetime, log:
     for adopt in (False, True):  # an executemany needs the same keys in every row
         rows = [_update_row(u, now) for u in plan.update if u.adopt is adopt]
         _update_by_id(session, org_id, MemberRow, rows)
-    if plan.invite:
+    for invites in chunked(plan.invite, SLICE):
         insert_rows(
             session,
             _table(MemberRow),
@@ -109,7 +120,7 @@ def apply_members(session: Session, org_id: int, plan: Plan, now: datetime, log:
                     "invited_at": now,
                     "updated_at": now,
                 }
-                for i in plan.invite
+                for i in invites
             ],
         )
     revoked = str(MemberStatus.REVOKED)
@@ -217,9 +228,7 @@ def _member_ids(session: Session, org_id: int) -> dict[str, int]:
     stmt = select(MemberRow.external_id, MemberRow.id).where(
         MemberRow.organization_id == org_id, MemberRow.external_id.is_not(None)
     )
-    return {
-        external_id: member_id for external_id, member_id in session.execute(stmt) if external_id
-    }
+    return {external_id: member_id for external_id, member_id in plain_rows(session, stmt)}
 
 
 def _resolve(external_ids: Iterable[str], members: dict[str, int]) -> set[int]:
@@ -228,9 +237,11 @@ def _resolve(external_ids: Iterable[str], members: dict[str, int]) -> set[int]:
 
 
 def _insert_edges(session: Session, edges: set[tuple[int, int]]) -> None:
-    if edges:
-        rows = [{"group_id": g, "member_id": m} for g, m in sorted(edges)]
-        insert_rows(session, _table(GroupMemberRow), rows)
+    # a slice of row dicts at a time: a first sync has ~250,000 edges
+    for part in chunked(sorted(edges), SLICE):
+        insert_rows(
+            session, _table(GroupMemberRow), [{"group_id": g, "member_id": m} for g, m in part]
+        )
 
 
 def _update_groups(

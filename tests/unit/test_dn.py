@@ -140,6 +140,31 @@ def test_the_fast_path_agrees_with_the_full_parser(dn: str) -> None:
     assert normalize_dn(dn) == _normalize_parsed(dn)
 
 
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["uid", "CN", "ou", " dc", "oid.2.5.4.3", "commonName", "x-Y1"]),
+            st.text(alphabet="aZ09._@- #é", min_size=1, max_size=8),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_plain_and_near_plain_values_normalize_as_the_full_parser_does(
+    rdns: list[tuple[str, str]],
+) -> None:
+    from dirsync.connectors.dn import _normalize_parsed
+
+    dn = ",".join(f"{t}={v}" for t, v in rdns)
+    try:
+        expected = _normalize_parsed(dn)
+    except ValueError:
+        with pytest.raises(ValueError):
+            normalize_dn(dn)
+        return
+    assert normalize_dn(dn) == expected
+
+
 def test_a_search_path_is_joined_to_the_base_unless_it_already_ends_with_it() -> None:
     from dirsync.connectors.ldap import join_dn
 

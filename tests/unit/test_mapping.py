@@ -437,3 +437,27 @@ def test_an_approval_changes_nothing_for_a_plan_no_guard_refuses() -> None:
         approve="0123456789abcdef",
     )
     assert planned.plan.is_empty and planned.approved_over == ()
+
+
+def test_a_chain_of_address_changes_is_planned_in_the_order_it_can_be_applied() -> None:
+    # c takes b's address, b takes a's, a moves to a fresh one: a's change must come first,
+    # then b's, then c's; members whose address stays are planned before any of them
+    a = member("a@example.org", external_id="id-a", name="A")
+    b = member("b@example.org", external_id="id-b", name="B")
+    c = member("c@example.org", external_id="id-c", name="C")
+    renamed = member("d@example.org", external_id="id-d", name="D")
+    plan = plan_for(
+        org(c, renamed, b, a),
+        reading(
+            user("c", email="b@example.org", name="C"),
+            user("d", email="d@example.org", name="D2"),
+            user("b", email="a@example.org", name="B"),
+            user("a", email="a2@example.org", name="A"),
+        ),
+    )
+    assert [(u.external_id, u.email) for u in plan.update] == [
+        ("id-d", "d@example.org"),
+        ("id-a", "a2@example.org"),
+        ("id-b", "a@example.org"),
+        ("id-c", "b@example.org"),
+    ]
