@@ -63,6 +63,7 @@ class RunResult:
         }
 
 
+@paused_gc()
 def run_organization(
     name: str,
     rules: SyncRules,
@@ -84,32 +85,6 @@ def run_organization(
     ``approve`` is the digest of a refused plan to apply anyway (see ``plan_run``).
     The cyclic garbage collector is paused meanwhile (see ``gcpause``).
     """
-    with paused_gc():
-        return _run_organization(
-            name,
-            rules,
-            connector,
-            store,
-            dry_run=dry_run,
-            full=full,
-            now=now,
-            progress=progress,
-            approve=approve,
-        )
-
-
-def _run_organization(
-    name: str,
-    rules: SyncRules,
-    connector: Connector,
-    store: Store,
-    *,
-    dry_run: bool = False,
-    full: bool = False,
-    now: Clock = utcnow,
-    progress: ProgressCallback | None = None,
-    approve: str | None = None,
-) -> RunResult:
     run_id = uuid.uuid4().hex[:12]
     started = now()
     bound = log.bind(organization=name, run_id=run_id, dry_run=dry_run)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from dirsync.connectors import ber
+
 DIRSYNC_OID: Final = "1.2.840.113556.1.4.841"
 PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
 SHOW_DELETED_OID: Final = "1.2.840.113556.1.4.417"
@@ -28,37 +30,8 @@ DIRSYNC_ANCESTORS_FIRST_ORDER: Final = 0x00000800
 DIRSYNC_PUBLIC_DATA_ONLY: Final = 0x00002000
 DIRSYNC_INCREMENTAL_VALUES: Final = 0x80000000
 
-_INTEGER, _OCTET_STRING, _SEQUENCE = 0x02, 0x04, 0x30
-
 #: an LDAP control as ldap3 takes it: (oid, criticality, value)
 Control = tuple[str, bool, bytes | None]
-
-
-def _length(size: int) -> bytes:
-    if size < 0x80:
-        return bytes([size])
-    body = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _length(len(body)) + body
-
-
-def ber_integer(value: int) -> bytes:
-    """The shortest two's-complement encoding, as DER demands."""
-    size = 1
-    while not -(1 << (8 * size - 1)) <= value < (1 << (8 * size - 1)):
-        size += 1
-    return _tlv(_INTEGER, value.to_bytes(size, "big", signed=True))
-
-
-def ber_octet_string(value: bytes) -> bytes:
-    return _tlv(_OCTET_STRING, value)
-
-
-def ber_sequence(*items: bytes) -> bytes:
-    return _tlv(_SEQUENCE, b"".join(items))
 
 
 def as_int32(flags: int) -> int:
@@ -68,8 +41,8 @@ def as_int32(flags: int) -> int:
 
 
 def dirsync_request_value(*, flags: int, max_bytes: int, cookie: bytes) -> bytes:
-    return ber_sequence(
-        ber_integer(as_int32(flags)), ber_integer(max_bytes), ber_octet_string(cookie)
+    return ber.sequence(
+        ber.integer(as_int32(flags)), ber.integer(max_bytes), ber.octet_string(cookie)
     )
 
 
@@ -84,7 +57,7 @@ def dirsync_control(*, flags: int, max_bytes: int, cookie: bytes) -> Control:
 
 def paged_results_control(*, size: int, cookie: bytes) -> Control:
     """RFC 2696: ``SEQUENCE { size INTEGER, cookie OCTET STRING }``."""
-    return (PAGED_RESULTS_OID, False, ber_sequence(ber_integer(size), ber_octet_string(cookie)))
+    return (PAGED_RESULTS_OID, False, ber.sequence(ber.integer(size), ber.octet_string(cookie)))
 
 
 def paged_results_cookie(controls: dict[str, Any] | None) -> bytes:
@@ -145,14 +118,14 @@ class DirSyncResponse:
 
 def decode_dirsync_response(value: bytes) -> DirSyncResponse:
     tag, body, _ = _read_tlv(value, 0)
-    if tag != _SEQUENCE:
+    if tag != ber.SEQUENCE:
         raise BerError("the DirSync response is not a SEQUENCE")
     items = []
     offset = 0
     while offset < len(body):
         item_tag, item, offset = _read_tlv(body, offset)
         items.append((item_tag, item))
-    if [t for t, _ in items] != [_INTEGER, _INTEGER, _OCTET_STRING]:
+    if [t for t, _ in items] != [ber.INTEGER, ber.INTEGER, ber.OCTET_STRING]:
         raise BerError("the DirSync response is not (INTEGER, INTEGER, OCTET STRING)")
     more = int.from_bytes(items[0][1], "big", signed=True)
     return DirSyncResponse(more_results=more != 0, cookie=items[2][1])

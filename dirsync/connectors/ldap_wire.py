@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from dirsync.connectors import ber
+
 #: protocolOp tags: [APPLICATION n], constructed (0x60 | n)
 SEARCH_RESULT_ENTRY: Final = 0x64
 SEARCH_RESULT_DONE: Final = 0x65
@@ -233,19 +235,9 @@ class MessageBuffer:
         return len(self._data)
 
 
-def _encode_length(size: int) -> bytes:
-    if size < 0x80:
-        return bytes([size])
-    body = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
 def encode_paged_control(size: int, cookie: bytes | None) -> bytes:
     """RFC 2696 realSearchControlValue: SEQUENCE { size INTEGER, cookie OCTET STRING }."""
-    number = size.to_bytes(max(1, (size.bit_length() + 8) // 8), "big", signed=True)
-    body = b"\x02" + _encode_length(len(number)) + number
-    body += b"\x04" + _encode_length(len(cookie or b"")) + (cookie or b"")
-    return b"\x30" + _encode_length(len(body)) + body
+    return ber.sequence(ber.integer(size), ber.octet_string(cookie or b""))
 
 
 def decode_paged_cookie(value: bytes | None) -> bytes:

@@ -22,6 +22,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
+from dirsync.connectors import ber
+
 SYNC_REQUEST_OID: Final = "1.3.6.1.4.1.4203.1.9.1.1"
 SYNC_STATE_OID: Final = "1.3.6.1.4.1.4203.1.9.1.2"
 SYNC_DONE_OID: Final = "1.3.6.1.4.1.4203.1.9.1.3"
@@ -29,11 +31,7 @@ SYNC_INFO_OID: Final = "1.3.6.1.4.1.4203.1.9.1.4"
 #: the result code of a search whose cookie the server can no longer serve incrementally
 E_SYNC_REFRESH_REQUIRED: Final = 4096
 
-_SEQUENCE: Final = 0x30
 _SET: Final = 0x31
-_BOOLEAN: Final = 0x01
-_OCTET_STRING: Final = 0x04
-_ENUMERATED: Final = 0x0A
 
 
 class BerError(ValueError):
@@ -85,17 +83,6 @@ class SyncInfo:
 # -- encoding --------------------------------------------------------------------------------
 
 
-def _length(size: int) -> bytes:
-    if size < 0x80:
-        return bytes([size])
-    body = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _tlv(tag: int, value: bytes) -> bytes:
-    return bytes([tag]) + _length(len(value)) + value
-
-
 def encode_sync_request(
     mode: SyncMode = SyncMode.REFRESH_ONLY,
     cookie: bytes | None = None,
@@ -103,12 +90,12 @@ def encode_sync_request(
     reload_hint: bool = False,
 ) -> bytes:
     """The Sync Request control value; the DEFAULT reloadHint FALSE is left out (DER)."""
-    body = _tlv(_ENUMERATED, bytes([int(mode)]))
+    body = ber.tlv(ber.ENUMERATED, bytes([int(mode)]))
     if cookie is not None:
-        body += _tlv(_OCTET_STRING, cookie)
+        body += ber.octet_string(cookie)
     if reload_hint:
-        body += _tlv(_BOOLEAN, b"\xff")
-    return _tlv(_SEQUENCE, body)
+        body += ber.tlv(ber.BOOLEAN, b"\xff")
+    return ber.tlv(ber.SEQUENCE, body)
 
 
 # -- decoding --------------------------------------------------------------------------------
@@ -155,7 +142,7 @@ class _Reader:
         return self.read(tag)[1] if self.peek_tag() == tag else None
 
     def boolean(self, default: bool) -> bool:
-        value = self.optional(_BOOLEAN)
+        value = self.optional(ber.BOOLEAN)
         if value is None:
             return default
         if len(value) != 1:
@@ -167,7 +154,7 @@ class _Reader:
             raise BerError(f"{len(self.data) - self.pos} unexpected trailing bytes")
 
 
-def _sequence(data: bytes, tag: int = _SEQUENCE) -> _Reader:
+def _sequence(data: bytes, tag: int = ber.SEQUENCE) -> _Reader:
     outer = _Reader(data)
     _, body = outer.read(tag)
     outer.finish()
@@ -175,7 +162,7 @@ def _sequence(data: bytes, tag: int = _SEQUENCE) -> _Reader:
 
 
 def _enumerated(reader: _Reader) -> int:
-    value = reader.read(_ENUMERATED)[1]
+    value = reader.read(ber.ENUMERATED)[1]
     if not value or len(value) > 4:
         raise BerError("bad ENUMERATED length")
     return int.from_bytes(value, "big", signed=True)
@@ -187,15 +174,15 @@ def decode_sync_state(data: bytes) -> SyncState:
         state = SyncStateKind(_enumerated(reader))
     except ValueError as exc:
         raise BerError(f"unknown sync state: {exc}") from None
-    entry_uuid = reader.read(_OCTET_STRING)[1]
-    cookie = reader.optional(_OCTET_STRING)
+    entry_uuid = reader.read(ber.OCTET_STRING)[1]
+    cookie = reader.optional(ber.OCTET_STRING)
     reader.finish()
     return SyncState(state=state, entry_uuid=entry_uuid, cookie=cookie)
 
 
 def decode_sync_done(data: bytes) -> SyncDone:
     reader = _sequence(data)
-    cookie = reader.optional(_OCTET_STRING)
+    cookie = reader.optional(ber.OCTET_STRING)
     refresh_deletes = reader.boolean(False)
     reader.finish()
     return SyncDone(cookie=cookie, refresh_deletes=refresh_deletes)
@@ -209,20 +196,20 @@ def decode_sync_info(data: bytes) -> SyncInfo:
         return SyncInfo(kind=SyncInfoKind.NEW_COOKIE, cookie=body)
     if tag in (0xA1, 0xA2):
         reader = _Reader(body)
-        cookie = reader.optional(_OCTET_STRING)
+        cookie = reader.optional(ber.OCTET_STRING)
         refresh_done = reader.boolean(True)
         reader.finish()
         kind = SyncInfoKind.REFRESH_DELETE if tag == 0xA1 else SyncInfoKind.REFRESH_PRESENT
         return SyncInfo(kind=kind, cookie=cookie, refresh_done=refresh_done)
     if tag == 0xA3:
         reader = _Reader(body)
-        cookie = reader.optional(_OCTET_STRING)
+        cookie = reader.optional(ber.OCTET_STRING)
         refresh_deletes = reader.boolean(False)
         uuids = _Reader(reader.read(_SET)[1])
         reader.finish()
         ids = []
         while not uuids.done:
-            ids.append(uuids.read(_OCTET_STRING)[1])
+            ids.append(uuids.read(ber.OCTET_STRING)[1])
         return SyncInfo(
             kind=SyncInfoKind.SYNC_ID_SET,
             cookie=cookie,

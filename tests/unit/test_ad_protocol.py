@@ -9,13 +9,11 @@ import pytest
 from freezegun import freeze_time
 
 from dirsync.config import parse_config
+from dirsync.connectors import ber
 from dirsync.connectors.ad_controls import (
     DIRSYNC_INCREMENTAL_VALUES,
     BerError,
     DirSyncResponse,
-    ber_integer,
-    ber_octet_string,
-    ber_sequence,
     decode_dirsync_response,
     dirsync_request_value,
     dirsync_response,
@@ -142,11 +140,11 @@ def test_a_long_cookie_gets_a_long_form_length() -> None:
     [(0, "020100"), (127, "02017f"), (128, "02020080"), (-1, "0201ff"), (-129, "0202ff7f")],
 )
 def test_integers_are_encoded_in_minimal_twos_complement(number: int, encoded: str) -> None:
-    assert ber_integer(number).hex() == encoded
+    assert ber.integer(number).hex() == encoded
 
 
 def test_a_dirsync_response_is_decoded_with_its_more_results_flag_and_cookie() -> None:
-    value = ber_sequence(ber_integer(1), ber_integer(0), ber_octet_string(b"cookie-2"))
+    value = ber.sequence(ber.integer(1), ber.integer(0), ber.octet_string(b"cookie-2"))
     assert decode_dirsync_response(value) == DirSyncResponse(more_results=True, cookie=b"cookie-2")
     controls = {"1.2.840.113556.1.4.841": {"value": value}}
     assert dirsync_response(controls) == DirSyncResponse(more_results=True, cookie=b"cookie-2")
