@@ -26,12 +26,12 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import ldap3
 
 from dirsync.connectors.ad_controls import tree_delete_control
+from dirsync.testing.child import ChildProcess, ThrowawayServer
 
 SAMBA = "/usr/sbin/samba"
 SAMBA_TOOL = "/usr/bin/samba-tool"
@@ -122,29 +122,7 @@ def template(*, refresh: bool = False) -> tuple[Path, str]:
     return root / "dc", password_file.read_text().strip()
 
 
-class _Process:
-    def __init__(self, directory: Path, *, keep: bool) -> None:
-        self.directory = directory
-        self.keep = keep
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-    def cleanup(self) -> None:
-        self.stop()
-        if not self.keep:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-
-class SambaDC:
+class SambaDC(ThrowawayServer):
     """One throwaway Samba AD DC (``DIRSYNC.TEST``). ``start()`` or use ``with``."""
 
     def __init__(
@@ -170,32 +148,11 @@ class SambaDC:
         self.startup_timeout = startup_timeout
         self.use_template = use_template
         self._conf_text: str | None = None
-        self._process = _Process(root, keep=keep)
+        self._process = ChildProcess(root, keep=keep, stop_timeout=20.0)
         self._finalizer = weakref.finalize(self, self._process.cleanup)
 
     url = f"ldap://{HOST}"
     ldaps_url = f"ldaps://{HOST}"
-
-    @property
-    def running(self) -> bool:
-        proc = self._process.proc
-        return proc is not None and proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        proc = self._process.proc
-        return proc.pid if proc is not None else None
-
-    def __enter__(self) -> SambaDC:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> SambaDC:
         """Provision (or copy the template), then start samba and wait for the rootDSE."""

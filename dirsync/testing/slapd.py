@@ -19,7 +19,6 @@ import base64
 import hashlib
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -27,10 +26,11 @@ import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import ldap3
+
+from dirsync.testing.child import ChildProcess, ThrowawayServer
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -79,31 +79,7 @@ def _run(args: list[str], *, stdin: str | None = None, what: str) -> str:
     return proc.stdout
 
 
-class _Process:
-    """The slapd child and its directory, cleaned up even if the owner is forgotten."""
-
-    def __init__(self, directory: Path, *, keep: bool) -> None:
-        self.directory = directory
-        self.keep = keep
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-    def cleanup(self) -> None:
-        self.stop()
-        if not self.keep:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-
-class Slapd:
+class Slapd(ThrowawayServer):
     """One throwaway slapd. Configure in the constructor, then ``start()`` or use ``with``.
 
     ``size_limit`` is the global ``olcSizeLimit`` (``None`` = unlimited; the root DN is never
@@ -151,7 +127,7 @@ class Slapd:
         self.port = 0
         self.ldaps_port = 0
         self._prepared = False
-        self._process = _Process(root, keep=keep)
+        self._process = ChildProcess(root, keep=keep)
         self._finalizer = weakref.finalize(self, self._process.cleanup)
 
     # -- addresses ----------------------------------------------------------------------------
@@ -164,28 +140,7 @@ class Slapd:
     def ldaps_url(self) -> str:
         return f"ldaps://{HOST}:{self.ldaps_port}"
 
-    @property
-    def running(self) -> bool:
-        proc = self._process.proc
-        return proc is not None and proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        proc = self._process.proc
-        return proc.pid if proc is not None else None
-
     # -- life cycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> Slapd:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> Slapd:
         """Start slapd and wait until it answers a rootDSE search (bounded by startup_timeout)."""
