@@ -42,6 +42,8 @@ class ThrowawayServer:
     """``running``, ``pid`` and ``with`` for a server held in ``self._process``."""
 
     _process: ChildProcess
+    #: where the child's output goes
+    log_file: Path
 
     def start(self) -> Self:
         raise NotImplementedError
@@ -58,6 +60,13 @@ class ThrowawayServer:
     def pid(self) -> int | None:
         proc = self._process.proc
         return proc.pid if proc is not None else None
+
+    def _log_tail(self, limit: int = 4000) -> str:
+        """The end of the child's output, for error messages."""
+        try:
+            return self.log_file.read_text(errors="replace").strip()[-limit:] or "(no output)"
+        except OSError:
+            return "(no output)"
 
     def __enter__(self) -> Self:
         return self.start()

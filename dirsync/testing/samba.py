@@ -241,7 +241,7 @@ class SambaDC(ThrowawayServer):
         error = "no answer"
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                return f"samba exited with {proc.returncode}: {self._log_tail()}"
+                return f"samba exited with {proc.returncode}: {self._log_tail(3000)}"
             try:
                 server = ldap3.Server(HOST, port=389, connect_timeout=1, get_info=ldap3.NONE)
                 with ldap3.Connection(server, receive_timeout=2, raise_exceptions=True) as conn:
@@ -251,13 +251,7 @@ class SambaDC(ThrowawayServer):
             except ldap3.core.exceptions.LDAPException as exc:
                 error = str(exc)
             time.sleep(0.2)
-        return f"no answer within {self.startup_timeout:g}s ({error}): {self._log_tail()}"
-
-    def _log_tail(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace").strip()[-3000:] or "(no output)"
-        except OSError:
-            return "(no output)"
+        return f"no answer within {self.startup_timeout:g}s ({error}): {self._log_tail(3000)}"
 
     # -- administration -----------------------------------------------------------------------
 

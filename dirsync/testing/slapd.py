@@ -193,12 +193,6 @@ class Slapd(ThrowawayServer):
             time.sleep(0.05)
         return f"no answer within {self.startup_timeout:g}s ({error}): {self._log_tail()}"
 
-    def _log_tail(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace").strip()[-4000:] or "(no output)"
-        except OSError:
-            return "(no output)"
-
     # -- data -------------------------------------------------------------------------------
 
     def load_ldif_offline(self, text: str) -> None:
