@@ -2,55 +2,80 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dirsync.model import Mirror
 from dirsync.organization import MemberStatus, OrganizationState
 from dirsync.plan import Plan
 from dirsync.rules import SyncRules
 
 
-def refusal_reasons(
-    plan: Plan,
-    current: OrganizationState,
-    mirror: Mirror,
-    rules: SyncRules,
-    *,
-    previous_users: int = 0,
-) -> list[str]:
-    """Why this plan must not be applied; empty when it may.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Census:
+    """The whole-organization counts the guards judge a plan by.
 
-    ``mirror`` is the directory as this run sees it; ``previous_users`` is the number of users
-    in the last good read (the stored mirror), for the shrink guard.
+    Counted from the loaded organization and mirror, or by the store for a run that loads
+    only what its delta touches (``mapping.scope``): the guards see the same numbers either way.
     """
+
+    #: members of the organization
+    members: int
+    #: members linked to the directory and not revoked
+    managed: int
+    #: members holding a seat
+    seated: int
+    #: users in the directory as this run sees it
+    directory_users: int
+    #: users in the last good read (the stored mirror), for the shrink guard
+    previous_users: int
+
+
+def census(current: OrganizationState, mirror: Mirror, *, previous_users: int) -> Census:
+    return Census(
+        members=len(current.members),
+        managed=sum(
+            1
+            for m in current.members
+            if m.external_id is not None and m.status != MemberStatus.REVOKED
+        ),
+        seated=sum(1 for m in current.members if m.seated),
+        directory_users=len(mirror.users),
+        previous_users=previous_users,
+    )
+
+
+def refusal_reasons(plan: Plan, counted: Census, rules: SyncRules) -> list[str]:
+    """Why this plan must not be applied; empty when it may."""
     reasons: list[str] = []
-    managed = [
-        m for m in current.members if m.external_id is not None and m.status != MemberStatus.REVOKED
-    ]
-    if not mirror.users and managed:
+    if not counted.directory_users and counted.managed:
         reasons.append(
-            f"the directory returned no users while the organization has {len(managed)} "
+            f"the directory returned no users while the organization has {counted.managed} "
             "managed member(s); refusing to deprovision everyone (check the base DN, filters "
             "and the service account's read rights)"
         )
-    elif previous_users and len(mirror.users) < rules.min_source_ratio * previous_users:
+    elif (
+        counted.previous_users
+        and counted.directory_users < rules.min_source_ratio * counted.previous_users
+    ):
         reasons.append(
-            f"the directory now yields {len(mirror.users)} user(s), fewer than "
-            f"min_source_ratio ({rules.min_source_ratio:g}) of the {previous_users} in the last "
-            "good read (check the base DN, filters and the service account's read rights)"
+            f"the directory now yields {counted.directory_users} user(s), fewer than "
+            f"min_source_ratio ({rules.min_source_ratio:g}) of the {counted.previous_users} in "
+            "the last good read (check the base DN, filters and the service account's read "
+            "rights)"
         )
 
     removals = len(plan.revoke) + len(plan.remove)
-    limit = rules.max_removals.limit(len(current.members))
+    limit = rules.max_removals.limit(counted.members)
     if removals > limit:
         reasons.append(
             f"the plan revokes or removes {removals} member(s), more than max_removals "
-            f"({rules.max_removals} = {limit} of {len(current.members)})"
+            f"({rules.max_removals} = {limit} of {counted.members})"
         )
 
     if rules.seats and (plan.invite or plan.restore):
-        seated = sum(1 for m in current.members if m.seated)
         freed = sum(1 for r in plan.revoke if r.previous_status != MemberStatus.REVOKED)
         freed += sum(1 for r in plan.remove if r.previous_status != MemberStatus.REVOKED)
-        needed = seated - freed + len(plan.invite) + len(plan.restore)
+        needed = counted.seated - freed + len(plan.invite) + len(plan.restore)
         if needed > rules.seats:
             reasons.append(
                 f"the plan needs {needed} seats but the organization has {rules.seats}: "

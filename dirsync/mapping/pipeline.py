@@ -9,7 +9,7 @@ from dirsync.errors import PlanRefused
 from dirsync.mapping import guards
 from dirsync.mapping.desired import desired_organization
 from dirsync.mapping.diff import DiffInput, diff
-from dirsync.mapping.mirror import update_mirror
+from dirsync.mapping.mirror import MirrorUpdate, update_mirror
 from dirsync.model import Mirror, Reading
 from dirsync.organization import DesiredOrganization, OrganizationState
 from dirsync.plan import Plan
@@ -43,6 +43,29 @@ def plan_run(
     since it was approved is refused again.
     """
     updated = update_mirror(mirror, reading)
+    return plan_update(
+        updated,
+        current=current,
+        rules=rules,
+        counted=guards.census(current, updated.mirror, previous_users=len(mirror.users)),
+        warnings=reading.warnings,
+        approve=approve,
+        now=now,
+    )
+
+
+def plan_update(
+    updated: MirrorUpdate,
+    *,
+    current: OrganizationState,
+    rules: SyncRules,
+    counted: guards.Census,
+    warnings: tuple[str, ...] = (),
+    approve: str | None = None,
+    now: datetime | None = None,
+) -> PlannedRun:
+    """Plan from a mirror already brought up to date; ``counted`` is what the guards judge by
+    (the whole organization's counts, also when ``current`` holds only part of it)."""
     linked = frozenset(m.external_id for m in current.members if m.external_id is not None)
     desired = desired_organization(updated.mirror, linked_ids=linked)
     plan, diff_warnings = diff(
@@ -56,10 +79,8 @@ def plan_run(
             now=now,
         )
     )
-    warnings = reading.warnings + updated.warnings + desired.warnings + diff_warnings
-    reasons = guards.refusal_reasons(
-        plan, current, updated.mirror, rules, previous_users=len(mirror.users)
-    )
+    warnings = warnings + updated.warnings + desired.warnings + diff_warnings
+    reasons = guards.refusal_reasons(plan, counted, rules)
     if reasons and approve is not None and approve == plan.digest():
         return PlannedRun(
             plan=plan,
