@@ -15,6 +15,7 @@ from dirsync.connectors.base import Connector, ProgressCallback
 from dirsync.errors import CursorExpired, PlanRefused, SourceError, StoreError
 from dirsync.gcpause import paused_gc
 from dirsync.mapping.pipeline import plan_run
+from dirsync.mapping.scope import ScopedOrganization, may_scope, plan_scoped
 from dirsync.model import Reading
 from dirsync.plan import Outcome, Plan
 from dirsync.rules import SyncRules
@@ -100,6 +101,7 @@ def run_organization(
 
     reading: Reading | None = None
     quick_version = -1
+    key: str | None = None
     expired = False
     if not full and not dry_run:
         # a delta first, from the stored cursor alone: no change → no need to load and plan
@@ -132,23 +134,51 @@ def run_organization(
                     bound.info("sync.unchanged", entries_read=reading.entries_read, quiet=True)
                     return done
 
-    stored = store.load(name)
-    if reading is None or stored.version != quick_version:
-        try:
-            reading = _read(connector, stored, full=full or expired, progress=progress, log=bound)
-        except SourceError as exc:
-            bound.error("sync.read_failed", error=str(exc))
-            return _finish(store, result.failed(str(exc)), started, now, full=full)
+    # the organization as the last plan left it (the quiet key says so): a delta can change
+    # the plan only for what it touches, so only that is loaded and planned (``scope``)
+    scoped: ScopedOrganization | None = None
+    if (
+        reading is not None
+        and reading.delta is not None
+        and key == quiet.quiet_key(rules, quick_version)
+        and may_scope(rules, reading)
+    ):
+        scoped = store.load_scoped(name, reading.delta)
+        if scoped is not None and scoped.version != quick_version:
+            scoped = None
+    stored: StoredOrganization | None = None
+    if scoped is None:
+        stored = store.load(name)
+        if reading is None or stored.version != quick_version:
+            try:
+                reading = _read(
+                    connector, stored, full=full or expired, progress=progress, log=bound
+                )
+            except SourceError as exc:
+                bound.error("sync.read_failed", error=str(exc))
+                return _finish(store, result.failed(str(exc)), started, now, full=full)
+    else:
+        bound.info(
+            "sync.scoped",
+            users=len(scoped.mirror.users),
+            groups=len(scoped.mirror.groups),
+            members=len(scoped.state.members),
+        )
+    assert reading is not None
 
     try:
-        planned = plan_run(
-            mirror=stored.mirror,
-            reading=reading,
-            current=stored.state,
-            rules=rules,
-            approve=approve,
-            now=started,
-        )
+        if scoped is not None:
+            planned = plan_scoped(scoped, reading, rules, approve=approve, now=started)
+        else:
+            assert stored is not None
+            planned = plan_run(
+                mirror=stored.mirror,
+                reading=reading,
+                current=stored.state,
+                rules=rules,
+                approve=approve,
+                now=started,
+            )
     except PlanRefused as refused:
         bound.warning("sync.refused", reasons=refused.reasons, **refused.plan.counts())
         return _finish(
@@ -168,22 +198,32 @@ def run_organization(
         bound.info("sync.planned", **plan.counts())
         return result.done(Outcome.DRY_RUN, plan, planned.warnings, reading.entries_read)
 
+    if scoped is not None:
+        mirror_before, version = scoped.mirror, scoped.version
+        users = (
+            scoped.counted.directory_users + len(planned.mirror.users) - len(mirror_before.users)
+        )
+        groups = scoped.directory_groups + len(planned.mirror.groups) - len(mirror_before.groups)
+    else:
+        assert stored is not None
+        mirror_before, version = stored.mirror, stored.version
+        users, groups = len(planned.mirror.users), len(planned.mirror.groups)
     outcome = Outcome.UNCHANGED if plan.is_empty else Outcome.APPLIED
     done = replace(
         result.done(outcome, plan, planned.warnings, reading.entries_read),
-        directory_users=len(planned.mirror.users),
-        directory_groups=len(planned.mirror.groups),
+        directory_users=users,
+        directory_groups=groups,
     )
     record = _record(done, started, now(), full=reading.is_full)
     try:
         store.apply(
             name,
             plan=plan,
-            mirror_before=stored.mirror,
+            mirror_before=mirror_before,
             mirror_after=planned.mirror,
-            cursor=quiet.wrap(reading.cursor, quiet.quiet_key(rules, stored.version + 1)),
+            cursor=quiet.wrap(reading.cursor, quiet.quiet_key(rules, version + 1)),
             run=record,
-            expected_version=stored.version,
+            expected_version=version,
             now=record.started_at,
         )
     except StoreError as exc:

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dirsync.errors import DirsyncError, StoreError
 from dirsync.lifecycle import AdminChange
-from dirsync.model import Cursor, Mirror
+from dirsync.mapping.scope import ScopedOrganization
+from dirsync.model import Cursor, DirectoryDelta, Mirror
 from dirsync.plan import Plan
-from dirsync.state import admin, org_queries, queries
+from dirsync.state import admin, org_queries, queries, scope_rows
 from dirsync.state import apply as apply_module
 from dirsync.state.engine import (
     WRITE_OPTION,
@@ -149,6 +150,12 @@ class Store:
             lambda s: queries.load_organization(s, organization),
             queries.empty_organization(organization),
         )
+
+    def load_scoped(self, organization: str, delta: DirectoryDelta) -> ScopedOrganization | None:
+        """Only the part of the organization and mirror that ``delta`` can change the plan
+        for, and the whole organization's counts (see ``mapping.scope``); None when the
+        organization was never written."""
+        return self._read(lambda s: scope_rows.load_scoped(s, organization, delta), None)
 
     def apply(
         self,
