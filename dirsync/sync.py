@@ -143,7 +143,7 @@ def run_organization(
         and key == quiet.quiet_key(rules, quick_version)
         and may_scope(rules, reading)
     ):
-        scoped = store.load_scoped(name, reading.delta)
+        scoped = store.load_scoped(name, reading.delta, seats=bool(rules.seats))
         if scoped is not None and scoped.version != quick_version:
             scoped = None
     stored: StoredOrganization | None = None

@@ -20,10 +20,11 @@ class Census:
 
     #: members of the organization
     members: int
-    #: members linked to the directory and not revoked
-    managed: int
-    #: members holding a seat
-    seated: int
+    #: members linked to the directory and not revoked (None: not counted, as it cannot
+    #: matter: the directory this run sees is not empty)
+    managed: int | None
+    #: members holding a seat (None: not counted, as there is no seat limit)
+    seated: int | None
     #: users in the directory as this run sees it
     directory_users: int
     #: users in the last good read (the stored mirror), for the shrink guard
@@ -47,9 +48,11 @@ def census(current: OrganizationState, mirror: Mirror, *, previous_users: int) -
 def refusal_reasons(plan: Plan, counted: Census, rules: SyncRules) -> list[str]:
     """Why this plan must not be applied; empty when it may."""
     reasons: list[str] = []
-    if not counted.directory_users and counted.managed:
+    # a count that was not made is taken at its most cautious
+    managed = counted.managed if counted.managed is not None else counted.members
+    if not counted.directory_users and managed:
         reasons.append(
-            f"the directory returned no users while the organization has {counted.managed} "
+            f"the directory returned no users while the organization has {managed} "
             "managed member(s); refusing to deprovision everyone (check the base DN, filters "
             "and the service account's read rights)"
         )
@@ -75,7 +78,8 @@ def refusal_reasons(plan: Plan, counted: Census, rules: SyncRules) -> list[str]:
     if rules.seats and (plan.invite or plan.restore):
         freed = sum(1 for r in plan.revoke if r.previous_status != MemberStatus.REVOKED)
         freed += sum(1 for r in plan.remove if r.previous_status != MemberStatus.REVOKED)
-        needed = counted.seated - freed + len(plan.invite) + len(plan.restore)
+        seated = counted.seated if counted.seated is not None else counted.members
+        needed = seated - freed + len(plan.invite) + len(plan.restore)
         if needed > rules.seats:
             reasons.append(
                 f"the plan needs {needed} seats but the organization has {rules.seats}: "

@@ -24,7 +24,7 @@ them all again) and unresolved member references (reported by full runs).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -35,8 +35,6 @@ from dirsync.mapping.mirror import MirrorUpdate, update_mirror
 from dirsync.mapping.pipeline import PlannedRun, plan_update
 from dirsync.model import (
     DirectoryDelta,
-    DirectoryGroup,
-    DirectoryUser,
     Mirror,
     Reading,
     username_ref,
@@ -54,22 +52,43 @@ class UserKeys:
     email: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoredKeys:
-    """The cheap, whole-organization part of the store the scope is worked out from."""
-
-    #: mirror user id → its ref, user name and raw email
-    users: Mapping[str, UserKeys]
-    #: mirror group id → its ref
-    groups: Mapping[str, str]
-    #: mirror group id → ids of the mirror groups naming it as a member (nesting)
-    parents: Mapping[str, frozenset[str]]
-    #: member id → (email, external id)
-    members: Mapping[int, tuple[str, str | None]]
+#: a member's (email, external id)
+MemberKeys = tuple[str, str | None]
 
 
-class StoredEdges(Protocol):
-    """Member edges of the stored mirror, fetched on demand (there are hundreds of thousands)."""
+class StoredDirectory(Protocol):
+    """The stored mirror and members, looked up by what a delta reaches (the store indexes
+    each lookup; a whole organization is never read)."""
+
+    @property
+    def groups(self) -> Mapping[str, str]:
+        """Every mirror group id → its ref (groups are few: they are read whole)."""
+        ...
+
+    @property
+    def parents(self) -> Mapping[str, frozenset[str]]:
+        """Mirror group id → ids of the mirror groups naming it as a member (nesting)."""
+        ...
+
+    def users(self, ids: Collection[str]) -> Mapping[str, UserKeys]:
+        """The stored users with these ids."""
+        ...
+
+    def users_named(self, refs: Collection[str]) -> Mapping[str, set[str]]:
+        """Ref (or user-name ref) → ids of the stored users it names."""
+        ...
+
+    def users_at(self, emails: Collection[str]) -> Mapping[str, set[str]]:
+        """Normalized address → ids of the stored users with it."""
+        ...
+
+    def members_of(self, user_ids: Collection[str]) -> Mapping[int, MemberKeys]:
+        """The members linked to these external ids."""
+        ...
+
+    def members_at(self, emails: Collection[str]) -> Mapping[int, MemberKeys]:
+        """The members whose address, lower-cased, is one of these."""
+        ...
 
     def member_refs(self, group_ids: Collection[str]) -> Mapping[str, frozenset[str]]:
         """The stored member refs of these groups (groups without members may be absent)."""
@@ -101,173 +120,159 @@ def may_scope(rules: SyncRules, reading: Reading) -> bool:
     )
 
 
-def scope_of(delta: DirectoryDelta, keys: StoredKeys, edges: StoredEdges) -> Scope:
-    """The users, members and groups the delta can change the plan for (see the module)."""
-    new_users = {u.external_id: u for u in delta.users}
-    new_groups = {g.external_id: g for g in delta.groups}
-    user_ids_by_ref = _user_ids_by_ref(keys, new_users.values())
-    group_ids_by_ref = {ref: gid for gid, ref in keys.groups.items()}
-    refs_now = _group_refs_now(delta, keys)
-    group_ids_by_ref.update((ref, gid) for gid, ref in refs_now.items())
+class _Reach:
+    """Lookups over the stored directory with the delta's own users laid over it."""
 
-    users = set(new_users) | delta.deleted_user_ids
-    under: set[str] = set(delta.deleted_group_ids)  # every user below these is in scope
-    touched = set(new_groups) | delta.deleted_group_ids
-    touched.update(c.external_id for c in delta.group_changes)
-    stored_refs = edges.member_refs([g for g in touched if g in keys.groups])
-    changed_refs: set[str] = set()
-    for gid, group in new_groups.items():
-        changed_refs |= stored_refs.get(gid, frozenset()) ^ group.member_refs
-        if gid in keys.groups and keys.groups[gid] != group.ref:
-            under.add(gid)  # renamed: the groups naming its old ref no longer reach it
-    for change in delta.group_changes:
-        changed_refs |= change.added_refs | change.removed_refs
-    for ref in changed_refs:
-        users.update(user_ids_by_ref.get(ref, ()))
-        if (child := group_ids_by_ref.get(ref)) is not None:
-            under.add(child)
-    users |= _users_under(under, edges, new_groups, user_ids_by_ref, group_ids_by_ref)
+    def __init__(self, stored: StoredDirectory, delta: DirectoryDelta) -> None:
+        self.stored = stored
+        self.new_users = {u.external_id: u for u in delta.users}
+        self.new_groups = {g.external_id: g for g in delta.groups}
+        self.group_refs_now = _group_refs_now(delta, stored.groups)
+        self.group_ids_by_ref = {ref: gid for gid, ref in stored.groups.items()}
+        self.group_ids_by_ref.update((ref, gid) for gid, ref in self.group_refs_now.items())
+        self._new_named: dict[str, set[str]] = {}
+        self._new_at: dict[str, set[str]] = {}
+        for user in delta.users:
+            for ref in _refs_of(user.ref, user.username):
+                self._new_named.setdefault(ref, set()).add(user.external_id)
+            if (email := normalize_email(user.email)) is not None:
+                self._new_at.setdefault(email, set()).add(user.external_id)
 
-    users, members = _address_closure(users, keys, new_users.values())
-    # a group under a ref it did not have (new, or renamed) is now reached by the groups that
-    # named that ref: they nest it from now on
-    moved = {ref for gid, ref in refs_now.items() if keys.groups.get(gid) != ref}
-    touched |= edges.groups_naming(moved)
-    groups = _groups_reaching(users, touched, keys, edges, new_users.values())
-    return Scope(user_ids=frozenset(users), member_ids=frozenset(members), group_ids=groups)
+    def users_named(self, refs: Collection[str]) -> dict[str, set[str]]:
+        found = {ref: set(ids) for ref, ids in self.stored.users_named(refs).items()}
+        for ref in refs:
+            if ref in self._new_named:
+                found.setdefault(ref, set()).update(self._new_named[ref])
+        return found
+
+    def users_at(self, emails: Collection[str]) -> set[str]:
+        found = set().union(*self.stored.users_at(emails).values())
+        for email in emails:
+            found |= self._new_at.get(email, set())
+        return found
+
+    def emails_of(self, user_ids: Collection[str]) -> set[str]:
+        """The normalized addresses these users have, stored or read now."""
+        raw = [u.email for u in self.stored.users(user_ids).values()]
+        raw += [new.email for uid in user_ids if (new := self.new_users.get(uid)) is not None]
+        return {email for r in raw if (email := normalize_email(r)) is not None}
+
+    def refs_of(self, user_ids: Collection[str]) -> set[str]:
+        """Every ref (and user-name ref) these users have, stored or read now."""
+        refs: set[str] = set()
+        for user in self.stored.users(user_ids).values():
+            refs.update(_refs_of(user.ref, user.username))
+        for uid in user_ids:
+            if (new := self.new_users.get(uid)) is not None:
+                refs.update(_refs_of(new.ref, new.username))
+        return refs
 
 
-def _group_refs_now(delta: DirectoryDelta, keys: StoredKeys) -> dict[str, str]:
+def _refs_of(ref: str, username: str | None) -> tuple[str, ...]:
+    return (ref, username_ref(username)) if username else (ref,)
+
+
+def _group_refs_now(delta: DirectoryDelta, stored_groups: Mapping[str, str]) -> dict[str, str]:
     """The ref of every group the delta reads or changes, as the mirror will have it (a
     partial change names an unknown group by the ref it gives)."""
     refs = {g.external_id: g.ref for g in delta.groups}
     for change in delta.group_changes:
-        if change.external_id not in refs and change.external_id not in keys.groups:
+        if change.external_id not in refs and change.external_id not in stored_groups:
             refs[change.external_id] = change.ref
     return refs
 
 
-def _user_ids_by_ref(keys: StoredKeys, new_users: Iterable[DirectoryUser]) -> dict[str, set[str]]:
-    """Every ref (and user-name ref) → the ids of the users it names, stored or read now."""
-    found: dict[str, set[str]] = {}
-    for uid, user in keys.users.items():
-        found.setdefault(user.ref, set()).add(uid)
-        if user.username:
-            found.setdefault(username_ref(user.username), set()).add(uid)
-    for new in new_users:
-        found.setdefault(new.ref, set()).add(new.external_id)
-        if new.username:
-            found.setdefault(username_ref(new.username), set()).add(new.external_id)
-    return found
+def scope_of(delta: DirectoryDelta, stored: StoredDirectory) -> Scope:
+    """The users, members and groups the delta can change the plan for (see the module)."""
+    reach = _Reach(stored, delta)
+    users = set(reach.new_users) | delta.deleted_user_ids
+    under: set[str] = set(delta.deleted_group_ids)  # every user below these is in scope
+    touched = set(reach.new_groups) | delta.deleted_group_ids
+    touched.update(c.external_id for c in delta.group_changes)
+    stored_refs = stored.member_refs([g for g in touched if g in stored.groups])
+    changed_refs: set[str] = set()
+    for gid, group in reach.new_groups.items():
+        changed_refs |= stored_refs.get(gid, frozenset()) ^ group.member_refs
+        if gid in stored.groups and stored.groups[gid] != group.ref:
+            under.add(gid)  # renamed: the groups naming its old ref no longer reach it
+    for change in delta.group_changes:
+        changed_refs |= change.added_refs | change.removed_refs
+    for ids in reach.users_named(changed_refs).values():
+        users |= ids
+    under.update(g for ref in changed_refs if (g := reach.group_ids_by_ref.get(ref)) is not None)
+    users |= _users_under(under, reach)
+
+    users, members = _address_closure(users, reach)
+    # a group under a ref it did not have (new, or renamed) is now reached by the groups that
+    # named that ref: they nest it from now on
+    moved = {ref for gid, ref in reach.group_refs_now.items() if stored.groups.get(gid) != ref}
+    touched |= stored.groups_naming(moved)
+    groups = _groups_reaching(users, touched, reach)
+    return Scope(user_ids=frozenset(users), member_ids=frozenset(members), group_ids=groups)
 
 
-def _users_under(
-    roots: set[str],
-    edges: StoredEdges,
-    new_groups: Mapping[str, DirectoryGroup],
-    user_ids_by_ref: Mapping[str, set[str]],
-    group_ids_by_ref: Mapping[str, str],
-) -> set[str]:
+def _users_under(roots: set[str], reach: _Reach) -> set[str]:
     """The users below these groups, through nesting, as stored and as read now."""
     users: set[str] = set()
     seen: set[str] = set()
     frontier = set(roots)
     while frontier:
         seen |= frontier
-        stored = edges.member_refs(frontier)
+        stored = reach.stored.member_refs(frontier)
         refs: set[str] = set()
         for gid in frontier:
             refs |= stored.get(gid, frozenset())
-            if gid in new_groups:
-                refs |= new_groups[gid].member_refs
-        frontier = set()
-        for ref in refs:
-            users.update(user_ids_by_ref.get(ref, ()))
-            if (child := group_ids_by_ref.get(ref)) is not None and child not in seen:
-                frontier.add(child)
+            if gid in reach.new_groups:
+                refs |= reach.new_groups[gid].member_refs
+        for ids in reach.users_named(refs).values():
+            users |= ids
+        frontier = {
+            child
+            for ref in refs
+            if (child := reach.group_ids_by_ref.get(ref)) is not None and child not in seen
+        }
     return users
 
 
-def _address_closure(
-    users: set[str], keys: StoredKeys, new_users: Iterable[DirectoryUser]
-) -> tuple[set[str], set[int]]:
+def _address_closure(users: set[str], reach: _Reach) -> tuple[set[str], set[int]]:
     """Grow the users (and find the members) until no address is shared with the outside."""
-    by_id: dict[str, set[str]] = {}
-    users_by_email: dict[str, set[str]] = {}
-
-    def note(uid: str, raw: str | None) -> None:
-        if (email := normalize_email(raw)) is not None:
-            by_id.setdefault(uid, set()).add(email)
-            users_by_email.setdefault(email, set()).add(uid)
-
-    for uid, user in keys.users.items():
-        note(uid, user.email)
-    for new in new_users:
-        note(new.external_id, new.email)
-    member_by_user: dict[str, int] = {}
-    members_by_email: dict[str, set[int]] = {}
-    for mid, (email, external_id) in keys.members.items():
-        members_by_email.setdefault(email.lower(), set()).add(mid)
-        if external_id is not None:
-            member_by_user[external_id] = mid
-
-    members: set[int] = set()
+    stored = reach.stored
+    members: dict[int, MemberKeys] = {}
     emails: set[str] = set()
-    pending_users = list(users)
-    pending_members: list[int] = []
-    while pending_users or pending_members:
-        new_emails: set[str] = set()
-        for uid in pending_users:
-            new_emails |= by_id.get(uid, set())
-            if (linked := member_by_user.get(uid)) is not None and linked not in members:
-                members.add(linked)
-                pending_members.append(linked)
-        pending_users = []
-        for mid in pending_members:
-            email, external_id = keys.members[mid]
-            new_emails.add(email.lower())
-            if external_id is not None and external_id not in users:
-                users.add(external_id)
-                pending_users.append(external_id)
-        pending_members = []
-        for email in new_emails - emails:
-            emails.add(email)
-            for uid in users_by_email.get(email, ()):
-                if uid not in users:
-                    users.add(uid)
-                    pending_users.append(uid)
-            for mid in members_by_email.get(email, ()):
-                if mid not in members:
-                    members.add(mid)
-                    pending_members.append(mid)
-    return users, members
+    pending_users = set(users)
+    while pending_users:
+        found = dict(stored.members_of(pending_users))
+        addresses = reach.emails_of(pending_users)
+        pending_users = set()
+        while True:
+            fresh_members = {mid: keys for mid, keys in found.items() if mid not in members}
+            members.update(fresh_members)
+            for email, external_id in fresh_members.values():
+                addresses.add(email.lower())
+                if external_id is not None and external_id not in users:
+                    users.add(external_id)
+                    pending_users.add(external_id)
+            fresh = addresses - emails
+            if not fresh:
+                break
+            emails |= fresh
+            for uid in reach.users_at(fresh) - users:
+                users.add(uid)
+                pending_users.add(uid)
+            found = dict(stored.members_at(fresh))
+            addresses = set()
+    return users, set(members)
 
 
-def _groups_reaching(
-    users: set[str],
-    touched: set[str],
-    keys: StoredKeys,
-    edges: StoredEdges,
-    new_users: Iterable[DirectoryUser],
-) -> frozenset[str]:
+def _groups_reaching(users: set[str], touched: set[str], reach: _Reach) -> frozenset[str]:
     """The touched groups and every stored group naming a scope user, with all their stored
     ancestors. (A group whose members the delta sets or changes is touched, so nesting the
     delta adds is covered by the touched groups themselves.)"""
-    refs: set[str] = set()
-    for uid in users:
-        if (stored := keys.users.get(uid)) is not None:
-            refs.add(stored.ref)
-            if stored.username:
-                refs.add(username_ref(stored.username))
-    for new in new_users:
-        if new.external_id in users:
-            refs.add(new.ref)
-            if new.username:
-                refs.add(username_ref(new.username))
-    groups = edges.groups_naming(refs) | touched
+    groups = reach.stored.groups_naming(reach.refs_of(users)) | touched
     frontier = set(groups)
     while frontier:
-        above = set().union(*(keys.parents.get(g, frozenset()) for g in frontier)) - groups
+        parents = reach.stored.parents
+        above = set().union(*(parents.get(g, frozenset()) for g in frontier)) - groups
         groups |= above
         frontier = above
     return frozenset(groups)

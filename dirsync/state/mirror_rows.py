@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Integer, Table, bindparam, delete, select, type_coerce, update
 from sqlalchemy.orm import Session
 
+from dirsync.mapping.desired import normalize_email
 from dirsync.model import DirectoryGroup, DirectoryUser, Mirror
 from dirsync.state.bulk import insert_rows
 from dirsync.state.rows import plain_rows
@@ -79,6 +80,7 @@ def _user_values(user: DirectoryUser) -> dict[str, Any]:
         "email": user.email,
         "name": user.name,
         "disabled": user.disabled,
+        "email_key": normalize_email(user.email),
     }
 
 

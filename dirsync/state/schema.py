@@ -187,6 +187,10 @@ class CollectionAccessRow(Base):
 
 class MirrorUserRow(Base):
     __tablename__ = "mirror_users"
+    __table_args__ = (
+        Index("ix_mirror_users_org_ref", "organization_id", "ref"),
+        Index("ix_mirror_users_org_email_key", "organization_id", "email_key"),
+    )
 
     organization_id: Mapped[int] = mapped_column(_org_fk(), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
@@ -195,6 +199,8 @@ class MirrorUserRow(Base):
     email: Mapped[str | None] = mapped_column(String(EMAIL))
     name: Mapped[str | None] = mapped_column(String(NAME))
     disabled: Mapped[bool] = mapped_column(Boolean)
+    #: the address as the planner normalizes it, for lookups by address (``mapping.scope``)
+    email_key: Mapped[str | None] = mapped_column(String(EMAIL))
 
 
 class MirrorGroupRow(Base):

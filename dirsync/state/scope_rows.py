@@ -1,29 +1,32 @@
-"""Loading only what a delta touches (``mapping.scope``): cheap keys, then the scope's rows.
+"""Loading only what a delta touches (``mapping.scope``): indexed lookups, then its rows.
 
-The keys (every mirror user's ref, user name and email; every member's email and external id;
-the groups and their nesting) are a few narrow columns. Member edges are the bulk of the
-mirror, so they are fetched only for the groups the scope asks about. At 100,000 users this
-reads a fraction of what a whole load reads and builds no object for what the delta leaves
-alone.
+The scope is worked out through ``_Stored``, the ``StoredDirectory`` the pure scope asks:
+users by id, by ref and by normalized address, members by external id and by address, the
+member edges of given groups and the groups naming given refs, each an indexed query (the
+groups and their nesting, a few thousand rows, are read whole). Then only the scope's rows
+are loaded in full. At 100,000 users a delta of a hundred changes reads a few thousand rows
+instead of half a million.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, func, select, type_coerce
+from sqlalchemy import Integer, Select, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from dirsync.mapping.guards import Census
-from dirsync.mapping.scope import (
-    ScopedOrganization,
-    StoredKeys,
-    UserKeys,
-    scope_of,
+from dirsync.mapping.scope import MemberKeys, ScopedOrganization, UserKeys, scope_of
+from dirsync.model import (
+    USERNAME_REF_PREFIX,
+    DirectoryDelta,
+    DirectoryGroup,
+    DirectoryUser,
+    Mirror,
+    username_ref,
 )
-from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Mirror
 from dirsync.organization import SEATED_STATUSES, MemberStatus, OrganizationState, OrgGroup
 from dirsync.state.plan_writes import chunked
 from dirsync.state.queries import load_members
@@ -39,12 +42,114 @@ from dirsync.state.schema import (
 )
 
 
-class _Edges:
-    """``StoredEdges`` over the mirror's member edges, one organization."""
+class _Stored:
+    """``StoredDirectory`` over one organization's rows: each lookup an indexed query."""
 
     def __init__(self, session: Session, org_id: int) -> None:
         self._session = session
         self._org_id = org_id
+        self._users: dict[str, UserKeys | None] = {}
+        self._by_username: dict[str, set[str]] | None = None
+        self.groups: dict[str, str] = {
+            gid: ref
+            for gid, ref in self._rows(
+                select(MirrorGroupRow.external_id, MirrorGroupRow.ref).where(
+                    MirrorGroupRow.organization_id == org_id
+                )
+            )
+        }
+        ids_by_ref = {ref: gid for gid, ref in self.groups.items()}
+        parents: defaultdict[str, set[str]] = defaultdict(set)
+        for parent, ref in self._edges_naming(ids_by_ref):
+            parents[ids_by_ref[ref]].add(parent)
+        self.parents = {gid: frozenset(p) for gid, p in parents.items()}
+
+    def _rows(self, query: Select[Any]) -> Iterator[Sequence[Any]]:
+        return plain_rows(self._session, query)
+
+    def _edges_naming(self, refs: Collection[str]) -> Iterator[Sequence[Any]]:
+        table = MirrorGroupMemberRow
+        for chunk in chunked(sorted(refs)):
+            yield from self._rows(
+                select(table.group_external_id, table.member_ref).where(
+                    table.organization_id == self._org_id, table.member_ref.in_(chunk)
+                )
+            )
+
+    def users(self, ids: Collection[str]) -> Mapping[str, UserKeys]:
+        missing = sorted(uid for uid in ids if uid not in self._users)
+        for chunk in chunked(missing):
+            self._users.update((uid, None) for uid in chunk)
+            query = select(
+                MirrorUserRow.external_id,
+                MirrorUserRow.ref,
+                MirrorUserRow.username,
+                MirrorUserRow.email,
+            ).where(
+                MirrorUserRow.organization_id == self._org_id,
+                MirrorUserRow.external_id.in_(chunk),
+            )
+            for uid, ref, username, email in self._rows(query):
+                self._users[uid] = UserKeys(ref, username, email)
+        return {uid: found for uid in ids if (found := self._users.get(uid)) is not None}
+
+    def users_named(self, refs: Collection[str]) -> Mapping[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        plain = sorted(r for r in refs if not r.startswith(USERNAME_REF_PREFIX))
+        for chunk in chunked(plain):
+            query = select(MirrorUserRow.ref, MirrorUserRow.external_id).where(
+                MirrorUserRow.organization_id == self._org_id, MirrorUserRow.ref.in_(chunk)
+            )
+            for ref, uid in self._rows(query):
+                found.setdefault(ref, set()).add(uid)
+        if by_name := [r for r in refs if r.startswith(USERNAME_REF_PREFIX)]:
+            # posixGroup memberUid: user names are normalized in Python, so they are read
+            # all at once, and only for a delta that reaches such a reference
+            index = self._usernames()
+            found.update((ref, set(index[ref])) for ref in by_name if ref in index)
+        return found
+
+    def _usernames(self) -> dict[str, set[str]]:
+        if self._by_username is None:
+            self._by_username = {}
+            query = select(MirrorUserRow.username, MirrorUserRow.external_id).where(
+                MirrorUserRow.organization_id == self._org_id,
+                MirrorUserRow.username.is_not(None),
+            )
+            for username, uid in self._rows(query):
+                self._by_username.setdefault(username_ref(username), set()).add(uid)
+        return self._by_username
+
+    def users_at(self, emails: Collection[str]) -> Mapping[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for chunk in chunked(sorted(emails)):
+            query = select(MirrorUserRow.email_key, MirrorUserRow.external_id).where(
+                MirrorUserRow.organization_id == self._org_id,
+                MirrorUserRow.email_key.in_(chunk),
+            )
+            for email, uid in self._rows(query):
+                found.setdefault(email, set()).add(uid)
+        return found
+
+    def _members(self, where: Any) -> dict[int, MemberKeys]:
+        query = select(MemberRow.id, MemberRow.email, MemberRow.external_id).where(
+            MemberRow.organization_id == self._org_id, where
+        )
+        return {mid: (email, ext) for mid, email, ext in self._rows(query)}
+
+    def members_of(self, user_ids: Collection[str]) -> Mapping[int, MemberKeys]:
+        found: dict[int, MemberKeys] = {}
+        for chunk in chunked(sorted(user_ids)):
+            found.update(self._members(MemberRow.external_id.in_(chunk)))
+        return found
+
+    def members_at(self, emails: Collection[str]) -> Mapping[int, MemberKeys]:
+        # member addresses are stored as the planner compares them, normalized: every
+        # writer takes them from the plan, whose addresses come from ``normalize_email``
+        found: dict[int, MemberKeys] = {}
+        for chunk in chunked(sorted(emails)):
+            found.update(self._members(MemberRow.email.in_(chunk)))
+        return found
 
     def member_refs(self, group_ids: Collection[str]) -> Mapping[str, frozenset[str]]:
         refs: defaultdict[str, set[str]] = defaultdict(set)
@@ -53,69 +158,12 @@ class _Edges:
             query = select(table.group_external_id, table.member_ref).where(
                 table.organization_id == self._org_id, table.group_external_id.in_(chunk)
             )
-            for group_id, ref in plain_rows(self._session, query):
+            for group_id, ref in self._rows(query):
                 refs[group_id].add(ref)
         return {gid: frozenset(r) for gid, r in refs.items()}
 
     def groups_naming(self, refs: Collection[str]) -> set[str]:
-        table = MirrorGroupMemberRow
-        found: set[str] = set()
-        for chunk in chunked(sorted(refs)):
-            query = (
-                select(table.group_external_id)
-                .where(table.organization_id == self._org_id, table.member_ref.in_(chunk))
-                .distinct()
-            )
-            found.update(row[0] for row in plain_rows(self._session, query))
-        return found
-
-
-def _keys(session: Session, org_id: int) -> StoredKeys:
-    users = {
-        uid: UserKeys(ref, username, email)
-        for uid, ref, username, email in plain_rows(
-            session,
-            select(
-                MirrorUserRow.external_id,
-                MirrorUserRow.ref,
-                MirrorUserRow.username,
-                MirrorUserRow.email,
-            ).where(MirrorUserRow.organization_id == org_id),
-        )
-    }
-    groups: dict[str, str] = {
-        gid: ref
-        for gid, ref in plain_rows(
-            session,
-            select(MirrorGroupRow.external_id, MirrorGroupRow.ref).where(
-                MirrorGroupRow.organization_id == org_id
-            ),
-        )
-    }
-    ids_by_ref = {ref: gid for gid, ref in groups.items()}
-    parents: defaultdict[str, set[str]] = defaultdict(set)
-    table = MirrorGroupMemberRow
-    for chunk in chunked(sorted(ids_by_ref)):
-        query = select(table.group_external_id, table.member_ref).where(
-            table.organization_id == org_id, table.member_ref.in_(chunk)
-        )
-        for parent, ref in plain_rows(session, query):
-            parents[ids_by_ref[ref]].add(parent)
-    members = {
-        mid: (email, external_id)
-        for mid, email, external_id in plain_rows(
-            session,
-            select(MemberRow.id, MemberRow.email, MemberRow.external_id).where(
-                MemberRow.organization_id == org_id
-            ),
-        )
-    }
-    return StoredKeys(
-        users=users,
-        groups=groups,
-        parents={gid: frozenset(p) for gid, p in parents.items()},
-        members=members,
-    )
+        return {group_id for group_id, _ in self._edges_naming(refs)}
 
 
 def _mirror_users(session: Session, org_id: int, ids: Collection[str]) -> dict[str, DirectoryUser]:
@@ -143,7 +191,7 @@ def _mirror_users(session: Session, org_id: int, ids: Collection[str]) -> dict[s
 
 
 def _mirror_groups(
-    session: Session, org_id: int, ids: Collection[str], edges: _Edges
+    session: Session, org_id: int, ids: Collection[str], edges: _Stored
 ) -> dict[str, DirectoryGroup]:
     refs = edges.member_refs(ids)
     groups: dict[str, DirectoryGroup] = {}
@@ -159,10 +207,10 @@ def _mirror_groups(
 
 
 def _org_groups(
-    session: Session, org_id: int, ids: Collection[str], members: Mapping[int, Any]
+    session: Session, org_id: int, ids: Collection[str], members: Mapping[int, str | None]
 ) -> tuple[OrgGroup, ...]:
     """The organization's groups with these external ids, in id order, their members narrowed
-    to ``members`` (member id → the member's (email, external id))."""
+    to ``members`` (member id → the external id it is linked to)."""
     found: list[tuple[int, str, str]] = []
     for chunk in chunked(sorted(ids)):
         query = select(GroupRow.id, GroupRow.external_id, GroupRow.name).where(
@@ -175,60 +223,75 @@ def _org_groups(
             GroupMemberRow.group_id.in_(id_chunk)
         )
         for group_id, member_id in plain_rows(session, edges):
-            if (member := members.get(member_id)) is not None and member[1] is not None:
-                linked[group_id].add(member[1])
+            if (external_id := members.get(member_id)) is not None:
+                linked[group_id].add(external_id)
     return tuple(
         OrgGroup(id=gid, external_id=ext, name=name, member_external_ids=frozenset(linked[gid]))
         for gid, ext, name in sorted(found)
     )
 
 
-def _census(session: Session, org_id: int, directory_users: int) -> Census:
-    seated = [str(s) for s in SEATED_STATUSES]
-    members, managed, seats = session.execute(
-        select(
-            func.count(),
-            func.count(MemberRow.external_id).filter(MemberRow.status != str(MemberStatus.REVOKED)),
-            func.count().filter(MemberRow.status.in_(seated)),
-        ).where(MemberRow.organization_id == org_id)
-    ).one()
+def _census(session: Session, org_id: int, delta: DirectoryDelta, *, seats: bool) -> Census:
+    """The whole organization's counts. Managed and seated members take a scan of every
+    member, so they are counted only when a guard can ask: managed members when the delta
+    deletes as many users as the mirror holds (an emptied directory), seated ones when the
+    organization has a seat limit."""
+    members = session.execute(
+        select(func.count()).where(MemberRow.organization_id == org_id)
+    ).scalar_one()
+    directory_users = session.execute(
+        select(func.count()).where(MirrorUserRow.organization_id == org_id)
+    ).scalar_one()
+    managed = seated = None
+    if len(delta.deleted_user_ids) >= directory_users:
+        managed = session.execute(
+            select(func.count(MemberRow.external_id)).where(
+                MemberRow.organization_id == org_id, MemberRow.status != str(MemberStatus.REVOKED)
+            )
+        ).scalar_one()
+    if seats:
+        seated = session.execute(
+            select(func.count()).where(
+                MemberRow.organization_id == org_id,
+                MemberRow.status.in_([str(s) for s in SEATED_STATUSES]),
+            )
+        ).scalar_one()
     return Census(
         members=members,
         managed=managed,
-        seated=seats,
+        seated=seated,
         directory_users=directory_users,
         previous_users=directory_users,
     )
 
 
-def load_scoped(session: Session, name: str, delta: DirectoryDelta) -> ScopedOrganization | None:
-    """The part of the organization ``delta`` touches; None when it was never written."""
+def load_scoped(
+    session: Session, name: str, delta: DirectoryDelta, *, seats: bool
+) -> ScopedOrganization | None:
+    """The part of the organization ``delta`` touches; None when it was never written.
+    ``seats``: the organization has a seat limit (its guard counts seated members)."""
     org = session.execute(
         select(OrganizationRow.id, OrganizationRow.version).where(OrganizationRow.name == name)
     ).one_or_none()
     if org is None:
         return None
     org_id, version = org
-    edges = _Edges(session, org_id)
-    keys = _keys(session, org_id)
-    scope = scope_of(delta, keys, edges)
-    users = _mirror_users(session, org_id, scope.user_ids & keys.users.keys())
-    groups = _mirror_groups(session, org_id, scope.group_ids & keys.groups.keys(), edges)
+    stored = _Stored(session, org_id)
+    scope = scope_of(delta, stored)
+    users = _mirror_users(session, org_id, scope.user_ids)
+    groups = _mirror_groups(session, org_id, scope.group_ids & stored.groups.keys(), stored)
     mirror = Mirror(users=users, groups=groups)
     members = load_members(session, org_id, share=mirror, only=scope.member_ids)
-    in_scope = {mid: keys.members[mid] for mid in scope.member_ids}
-    in_scope_users = {
-        mid: (email, ext) for mid, (email, ext) in in_scope.items() if ext in scope.user_ids
-    }
+    linked = {m.id: m.external_id for m in members if m.external_id in scope.user_ids}
     state = OrganizationState(
         name=name,
         members=members,
-        groups=_org_groups(session, org_id, scope.group_ids, in_scope_users),
+        groups=_org_groups(session, org_id, scope.group_ids, linked),
     )
     return ScopedOrganization(
         state=state,
         mirror=mirror,
         version=version,
-        directory_groups=len(keys.groups),
-        counted=_census(session, org_id, len(keys.users)),
+        directory_groups=len(stored.groups),
+        counted=_census(session, org_id, delta, seats=seats),
     )

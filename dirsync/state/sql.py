@@ -151,11 +151,15 @@ class Store:
             queries.empty_organization(organization),
         )
 
-    def load_scoped(self, organization: str, delta: DirectoryDelta) -> ScopedOrganization | None:
+    def load_scoped(
+        self, organization: str, delta: DirectoryDelta, *, seats: bool = False
+    ) -> ScopedOrganization | None:
         """Only the part of the organization and mirror that ``delta`` can change the plan
-        for, and the whole organization's counts (see ``mapping.scope``); None when the
-        organization was never written."""
-        return self._read(lambda s: scope_rows.load_scoped(s, organization, delta), None)
+        for, and the whole organization's counts (see ``mapping.scope``; ``seats``: there is
+        a seat limit); None when the organization was never written."""
+        return self._read(
+            lambda s: scope_rows.load_scoped(s, organization, delta, seats=seats), None
+        )
 
     def apply(
         self,

@@ -273,7 +273,7 @@ def test_planning_only_what_a_delta_touches_equals_planning_everything(
 
     delta = Reading(delta=data.draw(deltas(directory)))
     full = _full(store, name, delta, rules)
-    scoped_org = store.load_scoped(name, delta.delta)  # type: ignore[arg-type]
+    scoped_org = store.load_scoped(name, delta.delta, seats=bool(rules.seats))  # type: ignore[arg-type]
     assert scoped_org is not None
     try:
         scoped: PlannedRun | PlanRefused = plan_scoped(scoped_org, delta, rules, now=NOW)

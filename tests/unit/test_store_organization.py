@@ -179,7 +179,7 @@ def test_a_reinvite_records_the_time_and_an_event(store: Store) -> None:
     assert stale.members["invited"] == 3 and stale.stale_invitations == 2
 
 
-def test_a_store_at_revision_0001_upgrades_and_keeps_its_members(tmp_path: Path) -> None:
+def test_a_store_at_revision_0001_upgrades_and_keeps_its_members_and_mirror(tmp_path: Path) -> None:
     from alembic import command
 
     db = tmp_path / "old.db"
@@ -196,6 +196,10 @@ def test_a_store_at_revision_0001_upgrades_and_keeps_its_members(tmp_path: Path)
             "invited_at, updated_at) VALUES (1, 'old@acme.example', 'u-old', NULL, 'invited', "
             "'user', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')"
         )
+        conn.execute(
+            "INSERT INTO mirror_users VALUES (1, 'u-old', 'uid=old', 'old', ' Old@ACME.example ', "
+            "NULL, 0)"
+        )
     with Store.open(f"sqlite:///{db}") as store:
         loaded = store.load(ORG)
         assert loaded.version == 3 and loaded.state.collections == ()
@@ -203,7 +207,11 @@ def test_a_store_at_revision_0001_upgrades_and_keeps_its_members(tmp_path: Path)
         assert old.invited_at == datetime(2026, 1, 1, tzinfo=UTC)
     with sqlite3.connect(db) as conn:
         (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchall()
-        assert revision == ("0002_organization_side",)
+        assert revision == ("0003_scope_indexes",)
+        # the address as the planner normalizes it, for lookups by address
+        assert conn.execute("SELECT email_key FROM mirror_users").fetchall() == [
+            ("old@acme.example",)
+        ]
         assert conn.execute("SELECT count(*) FROM collection_access").fetchone() == (0,)
 
 
