@@ -8,10 +8,10 @@ of users and groups, and inserts and deletes of single member edges, each one ex
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, Table, bindparam, delete, select, type_coerce, update
+from sqlalchemy import Integer, Select, Table, bindparam, delete, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from dirsync.mapping.desired import normalize_email
@@ -25,31 +25,34 @@ T = TypeVar("T")
 _SLICE = 20_000
 
 
+def mirror_users_query(org_id: int) -> Select[Any]:
+    """Mirror users as plain driver tuples (see ``rows``), for ``directory_user``: the
+    boolean read as an integer so that no column needs a result processor on SQLite."""
+    return select(
+        MirrorUserRow.external_id,
+        MirrorUserRow.ref,
+        MirrorUserRow.username,
+        MirrorUserRow.email,
+        MirrorUserRow.name,
+        type_coerce(MirrorUserRow.disabled, Integer),
+    ).where(MirrorUserRow.organization_id == org_id)
+
+
+def directory_user(row: Sequence[Any]) -> DirectoryUser:
+    """A row of ``mirror_users_query``."""
+    external_id, ref, username, email, name, is_disabled = row
+    return DirectoryUser(
+        external_id=external_id,
+        ref=ref,
+        username=username,
+        email=email,
+        name=name,
+        disabled=bool(is_disabled),
+    )
+
+
 def load_mirror(session: Session, org_id: int) -> Mirror:
-    # plain driver tuples (see ``rows``); the boolean read as an integer so that no column
-    # needs a result processor on SQLite, made a bool here
-    disabled = type_coerce(MirrorUserRow.disabled, Integer)
-    users = {
-        external_id: DirectoryUser(
-            external_id=external_id,
-            ref=ref,
-            username=username,
-            email=email,
-            name=name,
-            disabled=bool(is_disabled),
-        )
-        for external_id, ref, username, email, name, is_disabled in plain_rows(
-            session,
-            select(
-                MirrorUserRow.external_id,
-                MirrorUserRow.ref,
-                MirrorUserRow.username,
-                MirrorUserRow.email,
-                MirrorUserRow.name,
-                disabled,
-            ).where(MirrorUserRow.organization_id == org_id),
-        )
-    }
+    users = {row[0]: directory_user(row) for row in plain_rows(session, mirror_users_query(org_id))}
     refs: defaultdict[str, list[str]] = defaultdict(list)
     edges = select(MirrorGroupMemberRow.group_external_id, MirrorGroupMemberRow.member_ref).where(
         MirrorGroupMemberRow.organization_id == org_id

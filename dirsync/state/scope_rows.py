@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Select, func, select, type_coerce
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from dirsync.mapping.guards import Census
@@ -28,6 +28,7 @@ from dirsync.model import (
     username_ref,
 )
 from dirsync.organization import SEATED_STATUSES, MemberStatus, OrganizationState, OrgGroup
+from dirsync.state.mirror_rows import directory_user, mirror_users_query
 from dirsync.state.plan_writes import chunked
 from dirsync.state.queries import load_members
 from dirsync.state.rows import plain_rows
@@ -167,26 +168,10 @@ class _Stored:
 
 
 def _mirror_users(session: Session, org_id: int, ids: Collection[str]) -> dict[str, DirectoryUser]:
-    disabled = type_coerce(MirrorUserRow.disabled, Integer)
     users: dict[str, DirectoryUser] = {}
     for chunk in chunked(sorted(ids)):
-        query = select(
-            MirrorUserRow.external_id,
-            MirrorUserRow.ref,
-            MirrorUserRow.username,
-            MirrorUserRow.email,
-            MirrorUserRow.name,
-            disabled,
-        ).where(MirrorUserRow.organization_id == org_id, MirrorUserRow.external_id.in_(chunk))
-        for uid, ref, username, email, name, is_disabled in plain_rows(session, query):
-            users[uid] = DirectoryUser(
-                external_id=uid,
-                ref=ref,
-                username=username,
-                email=email,
-                name=name,
-                disabled=bool(is_disabled),
-            )
+        query = mirror_users_query(org_id).where(MirrorUserRow.external_id.in_(chunk))
+        users.update((row[0], directory_user(row)) for row in plain_rows(session, query))
     return users
 
 
