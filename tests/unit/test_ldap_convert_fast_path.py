@@ -37,9 +37,7 @@ user_dns = st.one_of(
     st.just("uid=f,ou=People,dc=example,dc=org#'0101'B"),
 )
 group_dns = st.sampled_from(["g1", "g2", "Staff"]).map(lambda v: f"cn={v},ou=Groups,dc=x")
-dn_bytes = st.one_of(
-    user_dns.map(str.encode), group_dns.map(str.encode), st.just(b"uid=\xff,dc=x")
-)
+dn_bytes = st.one_of(user_dns.map(str.encode), group_dns.map(str.encode), st.just(b"uid=\xff,dc=x"))
 
 
 def _attributes(kind: str, items: dict[str, list[Any]]) -> Any:
