@@ -55,11 +55,21 @@ def normalize_dn(dn: str) -> str:
         # '#' or '+', so every ',' separates RDNs and each RDN is one type=value. Parent
         # RDNs repeat endlessly, hence the cache. A malformed DN takes the slow path below,
         # which says precisely what is wrong.
+        leaf, comma, parent = dn.partition(",")
         try:
-            return ",".join(_simple_rdn(part) for part in dn.split(","))
+            # the leaf RDN is unique to its entry: not worth caching; the parent DN
+            # (``ou=People,dc=example,dc=org``) is shared by thousands
+            head = _leaf_rdn(leaf)
+            return f"{head},{_simple_parent(parent)}" if comma else head
         except ValueError:
             pass
     return _normalize_parsed(dn)
+
+
+@functools.lru_cache(maxsize=4096)
+def _simple_parent(dn: str) -> str:
+    """The fast path's normalization of a DN without specials, remembered."""
+    return ",".join(_simple_rdn(part) for part in dn.split(","))
 
 
 def _normalize_parsed(dn: str) -> str:
@@ -71,8 +81,8 @@ def _normalize_parsed(dn: str) -> str:
 _PLAIN_VALUE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*\Z")
 
 
-@functools.lru_cache(maxsize=65536)
-def _simple_rdn(rdn: str) -> str:
+def _leaf_rdn(rdn: str) -> str:
+    """One RDN without specials (the fast path): ``uid=Alice`` → ``uid=alice``."""
     attr_type, equals, value = rdn.partition("=")
     if not equals:
         raise ValueError(rdn)
@@ -81,6 +91,9 @@ def _simple_rdn(rdn: str) -> str:
         return f"{_plain_type(attr_type)}={value.lower()}"
     normalized = _normalize_value(bytearray(value.encode("utf-8", "surrogatepass")), rdn)
     return f"{_normalize_type(attr_type, rdn)}={normalized}"
+
+
+_simple_rdn: Final = functools.lru_cache(maxsize=4096)(_leaf_rdn)
 
 
 @functools.lru_cache(maxsize=256)
