@@ -128,18 +128,28 @@ def decode_entry(
         else:
             size, pos = length(data, pos + 1)
         values_end = pos + size
-        # a name sent twice gets its values appended to the first list
-        append = setdefault(name, []).append
-        while pos < values_end:
-            size = data[pos + 1]
-            if size < 0x80:
-                pos += 2
-            else:
-                size, pos = length(data, pos + 1)
-            append(data[pos : pos + size])
-            pos += size
+        size = values_end - pos - 2
+        if 0 <= size < 0x80 and data[pos + 1] == size:
+            # one short value (most attributes): no loop
+            values = [data[pos + 2 : values_end]]
+            pos = values_end
+        else:
+            values = []
+            append = values.append
+            while pos < values_end:
+                size = data[pos + 1]
+                if size < 0x80:
+                    pos += 2
+                else:
+                    size, pos = length(data, pos + 1)
+                append(data[pos : pos + size])
+                pos += size
         if pos != attribute_end:
             raise WireError("an attribute's values overrun it")
+        # a name sent twice gets its values appended to the first list
+        first = setdefault(name, values)
+        if first is not values:
+            first += values
     if pos != list_end or list_end > end:
         raise WireError("an entry's attributes overrun it")
     return {
@@ -203,7 +213,15 @@ def decode_message(
     """One LDAPMessage between ``pos`` and ``end``: (message id, response dict)."""
     _, start, pos = _tlv(data, pos, 0x02)
     message_id = _integer(data[start:pos])
-    op, start, stop = _tlv(data, pos)
+    op, size = data[pos], data[pos + 1]
+    if size < 0x80:  # the protocolOp's length inline where it is short (once per entry)
+        start = pos + 2
+        stop = start + size
+    elif size == 0x81:
+        start = pos + 3
+        stop = start + data[pos + 2]
+    else:
+        op, start, stop = _tlv(data, pos)
     if op == SEARCH_RESULT_ENTRY:
         response = decode_entry(data, start, stop, names)
     elif op == SEARCH_RESULT_DONE:
