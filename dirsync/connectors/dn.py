@@ -50,25 +50,34 @@ _SPACES: Final = re.compile(" {2,}")
 
 def normalize_dn(dn: str) -> str:
     """The canonical spelling of ``dn``; raises ``ValueError`` if it is not a DN."""
-    if isinstance(dn, str) and dn and _NEEDS_PARSER.search(dn) is None:
-        # Fast path (most DNs; a third of a big read's time otherwise): no escapes, quotes,
-        # '#' or '+', so every ',' separates RDNs and each RDN is one type=value. Parent
-        # RDNs repeat endlessly, hence the cache. A malformed DN takes the slow path below,
-        # which says precisely what is wrong.
+    if isinstance(dn, str):
         leaf, comma, parent = dn.partition(",")
-        try:
-            # the leaf RDN is unique to its entry: not worth caching; the parent DN
-            # (``ou=People,dc=example,dc=org``) is shared by thousands
-            head = _leaf_rdn(leaf)
-            return f"{head},{_simple_parent(parent)}" if comma else head
-        except ValueError:
-            pass
+        attr_type, equals, value = leaf.partition("=")
+        if comma and equals and value.isascii() and value.isalnum():
+            # Fastest path (an entry's own DN: uid=u000123,ou=People,...): a value of ASCII
+            # letters and digits is its own lower case; the type and the parent DN (shared
+            # by thousands of entries) are checked and normalized once, remembered
+            try:
+                return f"{_plain_type(attr_type)}={value.lower()},{_simple_parent(parent)}"
+            except ValueError:
+                pass
+        elif dn and _NEEDS_PARSER.search(dn) is None:
+            # Fast path (most other DNs): no escapes, quotes, '#' or '+', so every ','
+            # separates RDNs and each RDN is one type=value. A malformed DN takes the slow
+            # path below, which says precisely what is wrong.
+            try:
+                head = _leaf_rdn(leaf)  # unique to its entry: not worth caching
+                return f"{head},{_simple_parent(parent)}" if comma else head
+            except ValueError:
+                pass
     return _normalize_parsed(dn)
 
 
 @functools.lru_cache(maxsize=4096)
 def _simple_parent(dn: str) -> str:
     """The fast path's normalization of a DN without specials, remembered."""
+    if _NEEDS_PARSER.search(dn) is not None:
+        raise ValueError(dn)  # for the full parser
     return ",".join(_simple_rdn(part) for part in dn.split(","))
 
 

@@ -488,6 +488,10 @@ class LdapConnector:
         decoded = []
         for raw_value in entry["raw_attributes"].get(member_attribute) or ():
             if isinstance(raw_value, bytes):
+                known = refs.get(raw_value)
+                if known is not None:  # UTF-8 and a DN: no warning to keep in order
+                    members.add(known)
+                    continue
                 try:
                     value = raw_value.decode("utf-8")
                 except UnicodeDecodeError:
