@@ -20,7 +20,7 @@ from pathlib import Path
 
 #: run in the child as ``python -c``: imports ``dirsync`` from the tree on PYTHONPATH
 CHILD = r"""
-import cProfile, hashlib, json, sys, time
+import cProfile, hashlib, json, resource, sys, time
 from dirsync.config import LdapSourceSettings
 from dirsync.connectors.ldap import LdapConnector
 
@@ -42,7 +42,8 @@ for group in snapshot.groups:
                         sorted(group.member_refs))).encode())
 digest.update(repr((reading.entries_read, reading.warnings)).encode())
 if profile: profile.dump_stats(sys.argv[2])
-print(json.dumps({"wall": wall, "cpu": cpu, "entries": reading.entries_read,
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"wall": wall, "cpu": cpu, "entries": reading.entries_read, "rss": rss,
                   "digest": digest.hexdigest()[:16]}))
 """
 
@@ -75,14 +76,14 @@ def main() -> None:
         if args.profile:
             _child(args.trees[0], settings, args.profile)
             return
-        print("| tree | wall s | CPU s | entries/s | digest |")
+        print("| tree | wall s | CPU s | entries/s | peak RSS MB | digest |")
         for _ in range(args.repeat):
             for tree in args.trees:
                 got = _child(tree, settings, "")
                 rate = got["entries"] / got["wall"]
                 print(
                     f"| {tree} | {got['wall']:.2f} | {got['cpu']:.2f} | {rate:,.0f} "
-                    f"| {got['digest']} |",
+                    f"| {got['rss']:.0f} | {got['digest']} |",
                     flush=True,
                 )
     finally:
