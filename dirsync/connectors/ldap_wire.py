@@ -211,10 +211,16 @@ def decode_message(
     data: bytes, pos: int, end: int, names: dict[bytes, str] | None = None
 ) -> tuple[int, dict[str, Any]]:
     """One LDAPMessage between ``pos`` and ``end``: (message id, response dict)."""
-    _, start, pos = _tlv(data, pos, 0x02)
-    message_id = _integer(data[start:pos])
+    size = data[pos + 1]
+    if data[pos] == 0x02 and size < 0x80:  # lengths inline where short (once per entry)
+        start = pos + 2
+        pos = start + size
+        message_id = int.from_bytes(data[start:pos], "big", signed=True)
+    else:
+        _, start, pos = _tlv(data, pos, 0x02)
+        message_id = _integer(data[start:pos])
     op, size = data[pos], data[pos + 1]
-    if size < 0x80:  # the protocolOp's length inline where it is short (once per entry)
+    if size < 0x80:
         start = pos + 2
         stop = start + size
     elif size == 0x81:
@@ -223,7 +229,9 @@ def decode_message(
     else:
         op, start, stop = _tlv(data, pos)
     if op == SEARCH_RESULT_ENTRY:
-        response = decode_entry(data, start, stop, names)
+        # on its own copy: positions within an entry are mostly small ints, which Python
+        # keeps ready-made, where positions within a 256 KiB chunk are allocated per step
+        response = decode_entry(data[start:stop], 0, stop - start, names)
     elif op == SEARCH_RESULT_DONE:
         response = decode_result(data, start, stop)
         response["type"] = "searchResDone"
@@ -265,9 +273,12 @@ class MessageBuffer:
             if data[pos] != 0x30:
                 raise WireError(f"an LDAPMessage starts with 0x30, not 0x{data[pos]:02x}")
             first = data[pos + 1]
-            if first >= 0x80 and total - pos < 2 + (first & 0x7F):
+            if first < 0x80:
+                size, start = first, pos + 2
+            elif total - pos < 2 + (first & 0x7F):
                 break  # the length itself is still incomplete
-            size, start = _length(data, pos + 1)
+            else:
+                size, start = _length(data, pos + 1)
             end = start + size
             if end > total:
                 break
