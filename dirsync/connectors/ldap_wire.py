@@ -94,6 +94,9 @@ def decode_entry(
     size = data[pos + 1]
     if size < 0x80:
         pos += 2
+    elif size == 0x81:  # the usual form for a user's attributes
+        size = data[pos + 2]
+        pos += 3
     else:
         size, pos = _length(data, pos + 1)
     attributes = Attributes()
@@ -277,6 +280,8 @@ class MessageBuffer:
                 size, start = first, pos + 2
             elif total - pos < 2 + (first & 0x7F):
                 break  # the length itself is still incomplete
+            elif first == 0x81:
+                size, start = data[pos + 2], pos + 3
             else:
                 size, start = _length(data, pos + 1)
             end = start + size
