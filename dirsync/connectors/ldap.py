@@ -76,8 +76,9 @@ class _Reader:
         self._normalized: dict[str, str] = {}
         #: raw DN bytes → normalized DN, for the entries' own DNs and the member values read:
         #: a group's member values are the users' DNs byte for byte, so most member lists
-        #: resolve by dict lookups alone. Holds only values that are strict UTF-8 and carry
-        #: no optional uid (``dn#'0101'B``), so a hit means the same as ``member_ref`` would.
+        #: resolve by dict lookups alone. Holds only values that are strict UTF-8 and cannot
+        #: end in a uniqueMember optional uid (``dn#'0101'B``), so a hit is what decoding and
+        #: normalizing the value would give, for ``member`` and ``uniqueMember`` alike.
         self.refs: dict[bytes, str] = {}
 
     def search(
