@@ -50,16 +50,35 @@ _SPACES: Final = re.compile(" {2,}")
 
 def normalize_dn(dn: str) -> str:
     """The canonical spelling of ``dn``; raises ``ValueError`` if it is not a DN."""
-    if isinstance(dn, str) and dn and _NEEDS_PARSER.search(dn) is None:
-        # Fast path (most DNs; a third of a big read's time otherwise): no escapes, quotes,
-        # '#' or '+', so every ',' separates RDNs and each RDN is one type=value. Parent
-        # RDNs repeat endlessly, hence the cache. A malformed DN takes the slow path below,
-        # which says precisely what is wrong.
-        try:
-            return ",".join(_simple_rdn(part) for part in dn.split(","))
-        except ValueError:
-            pass
+    if isinstance(dn, str):
+        leaf, comma, parent = dn.partition(",")
+        attr_type, equals, value = leaf.partition("=")
+        if comma and equals and value.isascii() and value.isalnum():
+            # Fastest path (an entry's own DN: uid=u000123,ou=People,...): a value of ASCII
+            # letters and digits is its own lower case; the type and the parent DN (shared
+            # by thousands of entries) are checked and normalized once, remembered
+            try:
+                return f"{_plain_type(attr_type)}={value.lower()},{_simple_parent(parent)}"
+            except ValueError:
+                pass
+        elif dn and _NEEDS_PARSER.search(dn) is None:
+            # Fast path (most other DNs): no escapes, quotes, '#' or '+', so every ','
+            # separates RDNs and each RDN is one type=value. A malformed DN takes the slow
+            # path below, which says precisely what is wrong.
+            try:
+                head = _leaf_rdn(leaf)  # unique to its entry: not worth caching
+                return f"{head},{_simple_parent(parent)}" if comma else head
+            except ValueError:
+                pass
     return _normalize_parsed(dn)
+
+
+@functools.lru_cache(maxsize=4096)
+def _simple_parent(dn: str) -> str:
+    """The fast path's normalization of a DN without specials, remembered."""
+    if _NEEDS_PARSER.search(dn) is not None:
+        raise ValueError(dn)  # for the full parser
+    return ",".join(_simple_rdn(part) for part in dn.split(","))
 
 
 def _normalize_parsed(dn: str) -> str:
@@ -71,8 +90,8 @@ def _normalize_parsed(dn: str) -> str:
 _PLAIN_VALUE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*\Z")
 
 
-@functools.lru_cache(maxsize=65536)
-def _simple_rdn(rdn: str) -> str:
+def _leaf_rdn(rdn: str) -> str:
+    """One RDN without specials (the fast path): ``uid=Alice`` → ``uid=alice``."""
     attr_type, equals, value = rdn.partition("=")
     if not equals:
         raise ValueError(rdn)
@@ -81,6 +100,9 @@ def _simple_rdn(rdn: str) -> str:
         return f"{_plain_type(attr_type)}={value.lower()}"
     normalized = _normalize_value(bytearray(value.encode("utf-8", "surrogatepass")), rdn)
     return f"{_normalize_type(attr_type, rdn)}={normalized}"
+
+
+_simple_rdn: Final = functools.lru_cache(maxsize=4096)(_leaf_rdn)
 
 
 @functools.lru_cache(maxsize=256)

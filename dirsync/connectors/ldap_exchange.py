@@ -35,6 +35,8 @@ class SearchAnswer:
 
     responses: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    #: the (lower-cased) attribute names of every entry received
+    attribute_names: frozenset[str] = frozenset()
 
     @property
     def controls(self) -> dict[str, bytes | None]:
@@ -63,6 +65,24 @@ def search(
     everything that goes wrong on the wire raises ``ExchangeError``. (syncprov refuses any
     ``deref`` but ``DEREF_NEVER`` with a Sync Request control.)
     """
+    message_id = send(
+        conn, base, search_filter, attributes, controls=controls, scope=scope, deref=deref
+    )
+    return receive(conn, message_id)
+
+
+def send(
+    conn: Any,
+    base: str,
+    search_filter: str,
+    attributes: Sequence[str],
+    *,
+    controls: Sequence[Control] = (),
+    scope: str = ldap3.SUBTREE,
+    deref: str = ldap3.DEREF_ALWAYS,
+) -> int:
+    """``search``'s first half: send the request, return its message id for ``receive``
+    (so a caller can have the server work on one page while it converts the last)."""
     request = search_operation(
         base,
         search_filter,
@@ -78,7 +98,13 @@ def search(
         None,
         check_names=False,
     )
-    message_id = conn.strategy.send("searchRequest", request, list(controls) or None)
+    message_id: int = conn.strategy.send("searchRequest", request, list(controls) or None)
+    return message_id
+
+
+def receive(conn: Any, message_id: int) -> SearchAnswer:
+    """``search``'s second half: every response to ``message_id`` up to its searchResDone;
+    answers to other (abandoned) requests are skipped."""
     try:
         return _receive(conn.socket, message_id)
     finally:
@@ -109,5 +135,6 @@ def _receive(sock: Any, message_id: int) -> SearchAnswer:
                 code = response["result"]
                 response["description"] = RESULT_CODES.get(code, "unknown")
                 answer.result = response
+                answer.attribute_names = frozenset(buffer.names.values())
                 return answer
             answer.responses.append(response)

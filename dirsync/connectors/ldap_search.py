@@ -302,13 +302,28 @@ class LdapSession:
         conn = self._require()
         cookie: bytes | None = None
         count = 0
+        #: the message id of the next page, asked for before this page's entries are yielded
+        #: (fast reader only): the server reads it while the caller converts this one
+        ahead: int | None = None
+
+        def ask(cookie: bytes | None) -> int:
+            return self._send_page(conn, base, search_filter, attributes, cookie, controls)
+
         while True:
             with self._search_errors(
                 what, search_filter, f"search broke off after {count} entries"
             ):
-                responses, result, cookie = self._page(
-                    conn, base, search_filter, attributes, cookie, controls
-                )
+                if self.fast:
+                    if ahead is None:  # the first page
+                        ahead = ask(cookie)
+                    responses, result, cookie = self._receive_page(conn, ahead)
+                    ahead = None
+                    if cookie and result.get("result") == SUCCESS:
+                        ahead = ask(cookie)
+                else:
+                    responses, result, cookie = self._page(
+                        conn, base, search_filter, attributes, cookie, controls
+                    )
             self.check_result(result, what=what, base=base, count=count)
             for item in responses:
                 kind = item.get("type")
@@ -356,6 +371,29 @@ class LdapSession:
             self.settings.type == "ldap" and self.conn is not None and exchange.supported(self.conn)
         )
 
+    def _send_page(
+        self,
+        conn: Any,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        cookie: bytes | None,
+        controls: Sequence[exchange.Control],
+    ) -> int:
+        """Ask for one page (fast reader); returns its message id for ``_receive_page``."""
+        paged = (PAGED_RESULTS_OID, False, encode_paged_control(self.settings.page_size, cookie))
+        return exchange.send(conn, base, search_filter, attributes, controls=[paged, *controls])
+
+    def _receive_page(
+        self, conn: Any, message_id: int
+    ) -> tuple[list[RawEntry], dict[str, Any], bytes | None]:
+        """One page asked for by ``_send_page``: its responses, result and next cookie."""
+        answer = exchange.receive(conn, message_id)
+        if any(";range=" in name for name in answer.attribute_names):
+            raise exchange.ExchangeError("the server sent ranged values")
+        next_cookie = decode_paged_cookie(answer.controls.get(PAGED_RESULTS_OID))
+        return answer.responses, answer.result, next_cookie
+
     def _page(
         self,
         conn: Any,
@@ -365,22 +403,7 @@ class LdapSession:
         cookie: bytes | None,
         controls: Sequence[exchange.Control],
     ) -> tuple[list[RawEntry], dict[str, Any], bytes | None]:
-        """One page: its responses, its result, and the cookie of the next page."""
-        if self.fast:
-            paged = (
-                PAGED_RESULTS_OID,
-                False,
-                encode_paged_control(self.settings.page_size, cookie),
-            )
-            answer = exchange.search(
-                conn, base, search_filter, attributes, controls=[paged, *controls]
-            )
-            for item in answer.responses:
-                names = item.get("raw_attributes") or ()
-                if any(";range=" in name for name in names):
-                    raise exchange.ExchangeError("the server sent ranged values")
-            next_cookie = decode_paged_cookie(answer.controls.get(PAGED_RESULTS_OID))
-            return answer.responses, answer.result, next_cookie
+        """One page read by ldap3: its responses, its result, and the next page's cookie."""
         conn.search(
             base,
             search_filter,

@@ -72,45 +72,87 @@ def _tlv(data: bytes, pos: int, expected: int | None = None) -> tuple[int, int, 
     return tag, start, start + size
 
 
-def decode_entry(data: bytes, pos: int, end: int) -> dict[str, Any]:
-    """A SearchResultEntry's body: objectName, then the attributes (the hot path)."""
+def decode_entry(
+    data: bytes, pos: int, end: int, names: dict[bytes, str] | None = None
+) -> dict[str, Any]:
+    """A SearchResultEntry's body: objectName, then the attributes (the hot path).
+
+    ``names`` remembers each attribute description's lower-cased text (a page repeats the
+    same few names on every entry); ``MessageBuffer`` passes one per buffer.
+    """
     if data[pos] != 0x04:
         raise WireError("an entry must start with its DN")
-    size, pos = _length(data, pos + 1)
+    size = data[pos + 1]
+    if size < 0x80:
+        pos += 2
+    else:
+        size, pos = _length(data, pos + 1)
     raw_dn = data[pos : pos + size]
     pos += size
     if data[pos] != 0x30:
         raise WireError("an entry's attributes must be a SEQUENCE")
-    size, pos = _length(data, pos + 1)
+    size = data[pos + 1]
+    if size < 0x80:
+        pos += 2
+    elif size == 0x81:  # the usual form for a user's attributes
+        size = data[pos + 2]
+        pos += 3
+    else:
+        size, pos = _length(data, pos + 1)
     attributes = Attributes()
+    # dict's own methods: Attributes overrides get/__contains__ to lower-case their argument
+    setdefault = attributes.setdefault
+    if names is None:
+        names = {}
+    name_of = names.get
     list_end = pos + size
     length = _length
+    # lengths inline where short (the hot loop of a big read); long forms via _length
     while pos < list_end:
-        # lengths inline where short (the hot loop of a big read); long forms via _length
-        size = data[pos + 1]
-        pos, size = (pos + 2, size) if size < 0x80 else length(data, pos + 1)[::-1]
+        size = data[pos + 1]  # PartialAttribute: SEQUENCE
+        if size < 0x80:
+            pos += 2
+        else:
+            size, pos = length(data, pos + 1)
         attribute_end = pos + size
         size = data[pos + 1]  # the attribute description: OCTET STRING
-        pos, size = (pos + 2, size) if size < 0x80 else length(data, pos + 1)[::-1]
-        name = data[pos : pos + size].decode("utf-8", "replace").lower()
+        if size < 0x80:
+            pos += 2
+        else:
+            size, pos = length(data, pos + 1)
+        raw_name = data[pos : pos + size]
+        name = name_of(raw_name)
+        if name is None:
+            name = names[raw_name] = raw_name.decode("utf-8", "replace").lower()
         pos += size
         size = data[pos + 1]  # vals: SET OF OCTET STRING
-        pos, size = (pos + 2, size) if size < 0x80 else length(data, pos + 1)[::-1]
+        if size < 0x80:
+            pos += 2
+        else:
+            size, pos = length(data, pos + 1)
         values_end = pos + size
-        values: list[bytes] = []
-        append = values.append
-        while pos < values_end:
-            size = data[pos + 1]
-            if size < 0x80:
-                pos += 2
-            else:
-                size, pos = length(data, pos + 1)
-            append(data[pos : pos + size])
-            pos += size
+        size = values_end - pos - 2
+        if 0 <= size < 0x80 and data[pos + 1] == size:
+            # one short value (most attributes): no loop
+            values = [data[pos + 2 : values_end]]
+            pos = values_end
+        else:
+            values = []
+            append = values.append
+            while pos < values_end:
+                size = data[pos + 1]
+                if size < 0x80:
+                    pos += 2
+                else:
+                    size, pos = length(data, pos + 1)
+                append(data[pos : pos + size])
+                pos += size
         if pos != attribute_end:
             raise WireError("an attribute's values overrun it")
-        previous = attributes.get(name)
-        attributes[name] = values if previous is None else previous + values
+        # a name sent twice gets its values appended to the first list
+        first = setdefault(name, values)
+        if first is not values:
+            first += values
     if pos != list_end or list_end > end:
         raise WireError("an entry's attributes overrun it")
     return {
@@ -168,13 +210,31 @@ def decode_controls(data: bytes, pos: int, end: int) -> dict[str, bytes | None]:
     return controls
 
 
-def decode_message(data: bytes, pos: int, end: int) -> tuple[int, dict[str, Any]]:
+def decode_message(
+    data: bytes, pos: int, end: int, names: dict[bytes, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     """One LDAPMessage between ``pos`` and ``end``: (message id, response dict)."""
-    _, start, pos = _tlv(data, pos, 0x02)
-    message_id = _integer(data[start:pos])
-    op, start, stop = _tlv(data, pos)
+    size = data[pos + 1]
+    if data[pos] == 0x02 and size < 0x80:  # lengths inline where short (once per entry)
+        start = pos + 2
+        pos = start + size
+        message_id = int.from_bytes(data[start:pos], "big", signed=True)
+    else:
+        _, start, pos = _tlv(data, pos, 0x02)
+        message_id = _integer(data[start:pos])
+    op, size = data[pos], data[pos + 1]
+    if size < 0x80:
+        start = pos + 2
+        stop = start + size
+    elif size == 0x81:
+        start = pos + 3
+        stop = start + data[pos + 2]
+    else:
+        op, start, stop = _tlv(data, pos)
     if op == SEARCH_RESULT_ENTRY:
-        response = decode_entry(data, start, stop)
+        # on its own copy: positions within an entry are mostly small ints, which Python
+        # keeps ready-made, where positions within a 256 KiB chunk are allocated per step
+        response = decode_entry(data[start:stop], 0, stop - start, names)
     elif op == SEARCH_RESULT_DONE:
         response = decode_result(data, start, stop)
         response["type"] = "searchResDone"
@@ -205,6 +265,8 @@ class MessageBuffer:
 
     def __init__(self) -> None:
         self._data = b""
+        #: attribute description as sent → its lower-cased text, for every entry fed so far
+        self.names: dict[bytes, str] = {}
 
     def feed(self, chunk: bytes) -> list[tuple[int, dict[str, Any]]]:
         data = self._data + chunk if self._data else chunk
@@ -214,14 +276,19 @@ class MessageBuffer:
             if data[pos] != 0x30:
                 raise WireError(f"an LDAPMessage starts with 0x30, not 0x{data[pos]:02x}")
             first = data[pos + 1]
-            if first >= 0x80 and total - pos < 2 + (first & 0x7F):
+            if first < 0x80:
+                size, start = first, pos + 2
+            elif total - pos < 2 + (first & 0x7F):
                 break  # the length itself is still incomplete
-            size, start = _length(data, pos + 1)
+            elif first == 0x81:
+                size, start = data[pos + 2], pos + 3
+            else:
+                size, start = _length(data, pos + 1)
             end = start + size
             if end > total:
                 break
             try:
-                messages.append(decode_message(data, start, end))
+                messages.append(decode_message(data, start, end, self.names))
             except IndexError as exc:
                 # the hot loop indexes without bounds checks; a length that points past the
                 # message lands here: a damaged message, not a bug

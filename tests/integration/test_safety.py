@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from datetime import timedelta
@@ -105,7 +106,10 @@ def test_a_directory_killed_mid_read_fails_the_run_says_where_and_removes_no_one
             connector.close()
             assert result.outcome == Outcome.FAILED
             assert result.error is not None and "\n" not in result.error
-            assert "acme" in result.error and "after 10 entries" in result.error
+            # the second page is asked for before the first is handed on (the server reads
+            # it while the first is converted), so it may have arrived before the kill
+            assert "acme" in result.error
+            assert re.search(r"after (10|20) entries", result.error)
             assert result.plan.is_empty
             assert _members(store) == before
             (last,) = [r for name, r in store.last_runs().items() if name == "acme"]

@@ -221,3 +221,17 @@ def test_any_string_is_a_dn_or_a_value_error_never_a_crash(text: str) -> None:
 )
 def test_values_written_into_a_filter_are_escaped(value: str, escaped: str) -> None:
     assert escape_filter_value(value) == escaped
+
+
+@given(st.text(alphabet="uidcnoU=,. aZ09-_@é#+\\", max_size=30))
+def test_the_fast_path_and_the_full_parser_agree_on_any_text_errors_included(text: str) -> None:
+    from dirsync.connectors.dn import _normalize_parsed
+
+    try:
+        expected = _normalize_parsed(text)
+    except ValueError as exc:
+        with pytest.raises(ValueError) as raised:
+            normalize_dn(text)
+        assert str(raised.value) == str(exc)
+        return
+    assert normalize_dn(text) == expected

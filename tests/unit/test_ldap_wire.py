@@ -155,3 +155,49 @@ def test_an_undamaged_page_split_anywhere_decodes_whole() -> None:
         messages = _feed_all([page[:cut], page[cut:]])
         assert [m[1].get("type") for m in messages][-1] == "searchResDone"
         assert len(messages) == 3
+
+
+attribute_names = st.sampled_from(["cn", "CN", "member", "entryUUID", "mail", "x-Ä"])
+value_bytes = st.one_of(
+    st.binary(max_size=3),
+    st.binary(max_size=3),
+    st.binary(min_size=120, max_size=300),  # around the short/long length forms
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 2**31 - 1),
+    st.one_of(st.text(max_size=200), st.just("cn=" + "x" * 70_000)),  # three-byte lengths
+    st.lists(st.tuples(attribute_names, st.lists(value_bytes, max_size=4)), max_size=6),
+    st.integers(1, 500),
+)
+def test_any_entry_decodes_to_its_values_by_lower_case_name_however_it_is_chunked(
+    message_id: int, dn: str, attributes: list[tuple[str, list[bytes]]], chunk: int
+) -> None:
+    """Names sent twice (in any case) merge in order; one value, many or none; every length
+    form: what ldap3's encoder wrote comes back, split into chunks of any size."""
+    partials = PartialAttributeList()
+    expected: dict[str, list[bytes]] = {}
+    for index, (name, values) in enumerate(attributes):
+        partial = PartialAttribute()
+        partial["type"] = AttributeDescription(name)
+        vals = Vals()
+        for position, value in enumerate(values):
+            vals.setComponentByPosition(position, AttributeValue(value))
+        partial["vals"] = vals
+        partials.setComponentByPosition(index, partial)
+        expected.setdefault(name.lower(), []).extend(values)
+    entry = SearchResultEntry()
+    entry["object"] = LDAPDN(dn)
+    entry["attributes"] = partials
+    message = LDAPMessage()
+    message["messageID"] = MessageID(message_id)
+    message["protocolOp"] = ProtocolOp().setComponentByName("searchResEntry", entry)
+    data = bytes(encode(message)) + _done_message(message_id, 0, "")
+
+    messages = _feed_all([data[i : i + chunk] for i in range(0, len(data), chunk)])
+
+    [(got_id, got), (_, done)] = messages
+    assert got_id == message_id and done["type"] == "searchResDone"
+    assert got["raw_dn"] == dn.encode("utf-8") and dict(got["raw_attributes"]) == expected
