@@ -99,15 +99,15 @@ def _desired_groups(
 ) -> tuple[DesiredGroup, ...]:
     enabled = {u.external_id for u in users if not u.disabled}
     user_ids_by_ref = {u.ref: u.external_id for u in mirror.users.values()}
-    # user-name refs (posixGroup memberUid) only when some group uses one: building them
-    # costs more than this scan, and a ref no group names is never looked up
-    if any(
-        ref.startswith(USERNAME_REF_PREFIX) for g in mirror.groups.values() for ref in g.member_refs
-    ):
+    flat = flatten_groups(mirror.groups, user_ids_by_ref)
+    # user-name refs (posixGroup memberUid) only when some group uses one, which then did not
+    # resolve: building them, or scanning every member ref for one, costs more at 100,000
+    # users than flattening again in the rare directory that has them
+    if any(r.startswith(USERNAME_REF_PREFIX) for refs in flat.unresolved.values() for r in refs):
         user_ids_by_ref.update(
             (username_ref(u.username), u.external_id) for u in mirror.users.values() if u.username
         )
-    flat = flatten_groups(mirror.groups, user_ids_by_ref)
+        flat = flatten_groups(mirror.groups, user_ids_by_ref)
     groups = []
     for gid, group in sorted(mirror.groups.items(), key=lambda item: (item[1].name, item[0])):
         if missing := flat.unresolved.get(gid):
