@@ -15,7 +15,7 @@ from sqlalchemy import Integer, Table, bindparam, delete, select, type_coerce, u
 from sqlalchemy.orm import Session
 
 from dirsync.model import DirectoryGroup, DirectoryUser, Mirror
-from dirsync.state.bulk import insert_rows
+from dirsync.state.bulk import BulkInsert
 from dirsync.state.rows import plain_rows
 from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
 
@@ -72,14 +72,17 @@ def load_mirror(session: Session, org_id: int) -> Mirror:
     return Mirror(users=users, groups=groups)
 
 
-def _user_values(user: DirectoryUser) -> dict[str, Any]:
-    return {
-        "ref": user.ref,
-        "username": user.username,
-        "email": user.email,
-        "name": user.name,
-        "disabled": user.disabled,
-    }
+#: the mirror's columns besides (organization, external id), in the order ``_values`` gives
+_USER_COLUMNS = ("ref", "username", "email", "name", "disabled")
+_GROUP_COLUMNS = ("ref", "name")
+
+
+def _user_values(user: DirectoryUser) -> tuple[Any, ...]:
+    return (user.ref, user.username, user.email, user.name, user.disabled)
+
+
+def _group_values(group: DirectoryGroup) -> tuple[Any, ...]:
+    return (group.ref, group.name)
 
 
 def _table(model: type[Any]) -> Table:
@@ -94,12 +97,13 @@ def _sync_rows(
     model: type[Any],
     before: Mapping[str, T],
     after: Mapping[str, T],
-    values: Callable[[T], dict[str, Any]],
+    columns: tuple[str, ...],
+    values: Callable[[T], tuple[Any, ...]],
 ) -> None:
     """Make the rows keyed by (organization, external id) go from ``before`` to ``after``.
 
     Entries a delta left alone are the very same objects in both: only the others are
-    compared, and row dicts are built only for what is written, a slice at a time.
+    compared, and rows are built only for what is written, a slice at a time.
     """
     table = _table(model)
     key = (table.c.organization_id == org_id, table.c.external_id == bindparam("b_key"))
@@ -107,12 +111,12 @@ def _sync_rows(
     if gone:
         session.execute(delete(table).where(*key), gone)
     new = sorted(after.keys() - before.keys())
-    for start in range(0, len(new), _SLICE):
-        rows = [
-            {"organization_id": org_id, "external_id": k, **values(after[k])}
-            for k in new[start : start + _SLICE]
-        ]
-        insert_rows(session, table, rows)
+    if new:
+        insert = BulkInsert(
+            session, table, ("external_id", *columns), constants={"organization_id": org_id}
+        )
+        for start in range(0, len(new), _SLICE):
+            insert.write([(k, *values(after[k])) for k in new[start : start + _SLICE]])
     changed = []
     for k, item in sorted(after.items()):
         old = before.get(k)
@@ -120,7 +124,7 @@ def _sync_rows(
             continue
         row = values(item)
         if values(old) != row:
-            changed.append({"b_key": k, **row})
+            changed.append({"b_key": k, **dict(zip(columns, row, strict=True))})
     if changed:
         session.execute(update(table).where(*key), changed)
 
@@ -141,14 +145,11 @@ def _edges(before: Mirror, after: Mirror) -> tuple[set[tuple[str, str]], set[tup
 
 
 def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -> None:
-    _sync_rows(session, org_id, MirrorUserRow, before.users, after.users, _user_values)
     _sync_rows(
-        session,
-        org_id,
-        MirrorGroupRow,
-        before.groups,
-        after.groups,
-        lambda g: {"ref": g.ref, "name": g.name},
+        session, org_id, MirrorUserRow, before.users, after.users, _USER_COLUMNS, _user_values
+    )
+    _sync_rows(
+        session, org_id, MirrorGroupRow, before.groups, after.groups, _GROUP_COLUMNS, _group_values
     )
     old, new = _edges(before, after)
     table = _table(MirrorGroupMemberRow)
@@ -160,10 +161,12 @@ def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -
             table.c.member_ref == bindparam("b_ref"),
         )
         session.execute(stmt, gone)
-    added = sorted(new - old)
-    for start in range(0, len(added), _SLICE):
-        rows = [
-            {"organization_id": org_id, "group_external_id": g, "member_ref": r}
-            for g, r in added[start : start + _SLICE]
-        ]
-        insert_rows(session, table, rows)
+    added = sorted(new - old)  # in key order: the primary key's index grows at its end
+    if added:
+        insert = BulkInsert(
+            session,
+            table,
+            ("group_external_id", "member_ref"),
+            constants={"organization_id": org_id},
+        )
+        insert.write(added)

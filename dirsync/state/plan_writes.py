@@ -1,7 +1,7 @@
 """Writes one plan into the member and group tables, plus one event per plan entry.
 
 Everything is a bulk statement on the Core table (an executemany; inserts go straight to the
-driver, ``bulk.insert_rows``): no ORM flush and no ORM bulk bookkeeping per row, so 100,000
+driver as tuples, ``bulk.BulkInsert``): no ORM flush and no ORM bulk bookkeeping per row, so 100,000
 invites take seconds. Every statement is limited to the organization's rows, so a stale or
 foreign id in a plan can never touch another one.
 """
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from dirsync.organization import MemberStatus, Role
 from dirsync.plan import GroupUpdate, MemberUpdate, Plan
-from dirsync.state.bulk import insert_rows
+from dirsync.state.bulk import BulkInsert, encode_json
 from dirsync.state.rows import plain_rows
 from dirsync.state.schema import EventRow, GroupMemberRow, GroupRow, MemberRow
 
@@ -33,8 +33,13 @@ def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 #: events and invites built and inserted at a time: a first sync of 100,000 users would
-#: otherwise hold 100,000 row dicts (and their before/after dicts) at once, ~150 MB
+#: otherwise hold 100,000 rows (and their encoded before/after) at once
 SLICE = 10_000
+
+
+#: an event row's varying values, in this order; the JSON documents already encoded
+_EVENT_COLUMNS = ("action", "target", "before", "after")
+EventValues = tuple[str, str, str | None, str | None]
 
 
 @dataclass(slots=True)
@@ -46,29 +51,37 @@ class EventLog:
     run_id: str | None
     actor: str
     at: datetime
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[EventValues] = field(default_factory=list)
     session: Session | None = None
+    _insert: BulkInsert | None = None
 
     def add(
         self, action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None
     ) -> None:
-        self.rows.append(
-            {
-                "organization_id": self.organization_id,
-                "run_id": self.run_id,
-                "at": self.at,
-                "actor": self.actor,
-                "action": action,
-                "target": target,
-                "before": before,
-                "after": after,
-            }
-        )
+        self.add_encoded(action, target, encode_json(before), encode_json(after))
+
+    def add_encoded(self, action: str, target: str, before: str | None, after: str | None) -> None:
+        """An event whose before/after are already JSON text (``bulk.encode_json``)."""
+        self.rows.append((action, target, before, after))
         if self.session is not None and len(self.rows) >= SLICE:
             self.write(self.session)
 
     def write(self, session: Session) -> None:
-        insert_rows(session, _table(EventRow), self.rows)
+        if not self.rows:
+            return
+        if self._insert is None:  # compiled once per apply: organization, run, time and
+            # actor are the same in every event of it
+            constants = {
+                "organization_id": self.organization_id,
+                "run_id": self.run_id,
+                "at": self.at,
+                "actor": self.actor,
+            }
+            table = _table(EventRow)
+            self._insert = BulkInsert(
+                session, table, _EVENT_COLUMNS, constants=constants, json_text=("before", "after")
+            )
+        self._insert.write(self.rows)
         self.rows = []
 
 
@@ -103,26 +116,21 @@ def apply_members(session: Session, org_id: int, plan: Plan, now: datetime, log:
     for adopt in (False, True):  # an executemany needs the same keys in every row
         rows = [_update_row(u, now) for u in plan.update if u.adopt is adopt]
         _update_by_id(session, org_id, MemberRow, rows)
-    for invites in chunked(plan.invite, SLICE):
-        insert_rows(
+    if plan.invite:
+        invite = BulkInsert(
             session,
             _table(MemberRow),
-            [
-                {
-                    "organization_id": org_id,
-                    "email": i.email,
-                    "external_id": i.external_id,
-                    "name": i.name,
-                    "status": str(MemberStatus.INVITED),
-                    "role": str(Role.USER),
-                    "restore_status": None,
-                    "revoked_reason": None,
-                    "invited_at": now,
-                    "updated_at": now,
-                }
-                for i in invites
-            ],
+            ("email", "external_id", "name"),
+            constants={
+                "organization_id": org_id,
+                "status": str(MemberStatus.INVITED),
+                "role": str(Role.USER),
+                "invited_at": now,
+                "updated_at": now,
+            },
         )
+        for invites in chunked(plan.invite, SLICE):
+            invite.write([(i.email, i.external_id, i.name) for i in invites])
     revoked = str(MemberStatus.REVOKED)
     _update_by_id(
         session,
@@ -198,14 +206,13 @@ def apply_groups(session: Session, org_id: int, plan: Plan, log: EventLog) -> No
         return
     members = _member_ids(session, org_id)
     if plan.create_groups:
-        insert_rows(
+        create = BulkInsert(
             session,
             _table(GroupRow),
-            [
-                {"organization_id": org_id, "external_id": g.external_id, "name": g.name}
-                for g in plan.create_groups
-            ],
+            ("external_id", "name"),
+            constants={"organization_id": org_id},
         )
+        create.write([(g.external_id, g.name) for g in plan.create_groups])
         stmt = select(GroupRow.external_id, GroupRow.id).where(GroupRow.organization_id == org_id)
         by_external_id = {ext: group_id for ext, group_id in session.execute(stmt) if ext}
         edges = {
@@ -237,11 +244,9 @@ def _resolve(external_ids: Iterable[str], members: dict[str, int]) -> set[int]:
 
 
 def _insert_edges(session: Session, edges: set[tuple[int, int]]) -> None:
-    # a slice of row dicts at a time: a first sync has ~250,000 edges
-    for part in chunked(sorted(edges), SLICE):
-        insert_rows(
-            session, _table(GroupMemberRow), [{"group_id": g, "member_id": m} for g, m in part]
-        )
+    if edges:  # in key order: the primary key's index grows at its end
+        insert = BulkInsert(session, _table(GroupMemberRow), ("group_id", "member_id"))
+        insert.write(sorted(edges))
 
 
 def _update_groups(
