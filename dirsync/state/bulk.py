@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
@@ -106,14 +107,16 @@ def encode_json(value: Any) -> str | None:
     return None if value is None else _encode(value)
 
 
+def json_string(value: str | None) -> str:
+    """A string (or None) as a JSON value, exactly as ``json.dumps`` writes it."""
+    return "null" if value is None else _escape(value)
+
+
 def _json_encoder() -> Callable[[Any], str]:
     """``json.dumps`` with its default settings, without the encoder object ``dumps`` builds
     on every call (half of the cost of a small document)."""
     try:
-        from json.encoder import (  # type: ignore[attr-defined]  # CPython's C accelerator
-            c_make_encoder,
-            encode_basestring_ascii,
-        )
+        from json.encoder import c_make_encoder  # type: ignore[attr-defined]  # CPython's C
     except ImportError:  # pragma: no cover - other interpreters: the ordinary encoder
         return json.JSONEncoder().encode
     if c_make_encoder is None:  # pragma: no cover - CPython built without _json
@@ -138,6 +141,8 @@ def _json_encoder() -> Callable[[Any], str]:
 
 
 _encode = _json_encoder()
+#: json.dumps's own string escaping (the C function where there is one)
+_escape: Callable[[str], str] = encode_basestring_ascii
 
 
 def _process_once(table: Table, key: str, dialect: Any, value: Any) -> Any:

@@ -118,9 +118,9 @@ def _sync_rows(
         for start in range(0, len(new), _SLICE):
             insert.write([(k, *values(after[k])) for k in new[start : start + _SLICE]])
     changed = []
-    for k, item in sorted(after.items()):
-        old = before.get(k)
-        if old is None or old is item:
+    for k in sorted(after.keys() & before.keys()):  # none in a first sync
+        item, old = after[k], before[k]
+        if old is item:
             continue
         row = values(item)
         if values(old) != row:
@@ -129,19 +129,24 @@ def _sync_rows(
         session.execute(update(table).where(*key), changed)
 
 
-def _edges(before: Mirror, after: Mirror) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """The member edges of the groups whose members changed: (before, after)."""
-    old: set[tuple[str, str]] = set()
-    new: set[tuple[str, str]] = set()
-    for group_id in before.groups.keys() | after.groups.keys():
+def _edges(before: Mirror, after: Mirror) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The member edges to delete and to insert, (group, member ref), in key order.
+
+    Only groups whose members changed are compared. Each list is sorted by group, then by
+    member ref within the group: the primary key's order, so the index grows at its end
+    (inserts ~2x faster), at a fraction of the cost of sorting all pairs as tuples.
+    """
+    gone: list[tuple[str, str]] = []
+    added: list[tuple[str, str]] = []
+    for group_id in sorted(before.groups.keys() | after.groups.keys()):
         was, now = before.groups.get(group_id), after.groups.get(group_id)
         if was is now or (was and now and was.member_refs == now.member_refs):
             continue
-        if was is not None:
-            old.update((group_id, r) for r in was.member_refs)
-        if now is not None:
-            new.update((group_id, r) for r in now.member_refs)
-    return old, new
+        old = was.member_refs if was is not None else frozenset()
+        new = now.member_refs if now is not None else frozenset()
+        gone.extend((group_id, ref) for ref in sorted(old - new))
+        added.extend((group_id, ref) for ref in sorted(new - old))
+    return gone, added
 
 
 def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -> None:
@@ -151,17 +156,15 @@ def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -
     _sync_rows(
         session, org_id, MirrorGroupRow, before.groups, after.groups, _GROUP_COLUMNS, _group_values
     )
-    old, new = _edges(before, after)
+    gone, added = _edges(before, after)
     table = _table(MirrorGroupMemberRow)
-    gone = [{"b_group": g, "b_ref": r} for g, r in sorted(old - new)]
     if gone:
         stmt = delete(table).where(
             table.c.organization_id == org_id,
             table.c.group_external_id == bindparam("b_group"),
             table.c.member_ref == bindparam("b_ref"),
         )
-        session.execute(stmt, gone)
-    added = sorted(new - old)  # in key order: the primary key's index grows at its end
+        session.execute(stmt, [{"b_group": g, "b_ref": r} for g, r in gone])
     if added:
         insert = BulkInsert(
             session,

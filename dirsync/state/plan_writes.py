@@ -8,7 +8,8 @@ foreign id in a plan can never touch another one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,8 +18,8 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from dirsync.organization import MemberStatus, Role
-from dirsync.plan import GroupUpdate, MemberUpdate, Plan
-from dirsync.state.bulk import BulkInsert, encode_json
+from dirsync.plan import GroupUpdate, Invite, MemberUpdate, Plan
+from dirsync.state.bulk import BulkInsert, encode_json, json_string
 from dirsync.state.rows import plain_rows
 from dirsync.state.schema import EventRow, GroupMemberRow, GroupRow, MemberRow
 
@@ -63,6 +64,12 @@ class EventLog:
     def add_encoded(self, action: str, target: str, before: str | None, after: str | None) -> None:
         """An event whose before/after are already JSON text (``bulk.encode_json``)."""
         self.rows.append((action, target, before, after))
+        if self.session is not None and len(self.rows) >= SLICE:
+            self.write(self.session)
+
+    def extend(self, events: list[EventValues]) -> None:
+        """Events already as rows (``add_encoded``'s arguments), in order."""
+        self.rows.extend(events)
         if self.session is not None and len(self.rows) >= SLICE:
             self.write(self.session)
 
@@ -172,18 +179,22 @@ def _update_row(u: MemberUpdate, now: datetime) -> dict[str, Any]:
     return row
 
 
+def invite_after(i: Invite) -> str:
+    """An invite event's "after", as ``encode_json`` writes the dict ``{"email", "external_id",
+    "name", "status": "invited"}``: a first sync logs one per user, and filling in the
+    escaped strings costs a fifth of encoding a dict (a property test compares the two)."""
+    return (
+        f'{{"email": {json_string(i.email)}, "external_id": {json_string(i.external_id)}, '
+        f'"name": {json_string(i.name)}, "status": "invited"}}'
+    )
+
+
 def _log_members(plan: Plan, log: EventLog) -> None:
-    for i in plan.invite:
-        after = {
-            "email": i.email,
-            "external_id": i.external_id,
-            "name": i.name,
-            "status": "invited",
-        }
-        log.add("member.invite", i.email, None, after)
+    for invites in chunked(plan.invite, SLICE):
+        log.extend([("member.invite", i.email, None, invite_after(i)) for i in invites])
     for u in plan.update:
         before: dict[str, Any] = {}
-        after = {}
+        after: dict[str, Any] = {}
         if u.email != u.previous_email:
             before["email"], after["email"] = u.previous_email, u.email
         if u.name != u.previous_name:
@@ -215,11 +226,9 @@ def apply_groups(session: Session, org_id: int, plan: Plan, log: EventLog) -> No
         create.write([(g.external_id, g.name) for g in plan.create_groups])
         stmt = select(GroupRow.external_id, GroupRow.id).where(GroupRow.organization_id == org_id)
         by_external_id = {ext: group_id for ext, group_id in session.execute(stmt) if ext}
-        edges = {
-            (by_external_id[g.external_id], member)
-            for g in plan.create_groups
-            for member in _resolve(g.member_external_ids, members)
-        }
+        edges: dict[int, set[int]] = defaultdict(set)
+        for g in plan.create_groups:
+            edges[by_external_id[g.external_id]].update(_resolve(g.member_external_ids, members))
         _insert_edges(session, edges)
     _update_groups(session, org_id, plan.update_groups, members)
     for ids in chunked([g.group_id for g in plan.delete_groups]):
@@ -243,10 +252,21 @@ def _resolve(external_ids: Iterable[str], members: dict[str, int]) -> set[int]:
     return {members[e] for e in external_ids if e in members}
 
 
-def _insert_edges(session: Session, edges: set[tuple[int, int]]) -> None:
-    if edges:  # in key order: the primary key's index grows at its end
-        insert = BulkInsert(session, _table(GroupMemberRow), ("group_id", "member_id"))
-        insert.write(sorted(edges))
+def _insert_edges(session: Session, edges: Mapping[int, Collection[int]]) -> None:
+    """Insert (group, member) rows, given the members of each group."""
+    # in the primary key's order, so that its index grows at its end (~2x faster inserts):
+    # the groups sorted, then each group's members, which costs far less than sorting all
+    # pairs as tuples (a first sync has ~250,000)
+    rows = [(g, m) for g in sorted(edges) for m in sorted(edges[g])]
+    if rows:
+        BulkInsert(session, _table(GroupMemberRow), ("group_id", "member_id")).write(rows)
+
+
+def _by_group(pairs: Iterable[tuple[int, int]]) -> dict[int, set[int]]:
+    groups: dict[int, set[int]] = defaultdict(set)
+    for group_id, member_id in pairs:
+        groups[group_id].add(member_id)
+    return groups
 
 
 def _update_groups(
@@ -272,7 +292,7 @@ def _update_groups(
         if g.group_id in ours:
             add.update((g.group_id, m) for m in _resolve(g.add_member_ids, members))
             remove.update((g.group_id, m) for m in _resolve(g.remove_member_ids, members))
-    _insert_edges(session, add - existing)
+    _insert_edges(session, _by_group(add - existing))
     gone = remove & existing
     if gone:
         table = _table(GroupMemberRow)

@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, Table, create_engine, insert
 from sqlalchemy.orm import Session
 
-from dirsync.state.bulk import BulkInsert, encode_json
+from dirsync.model import DirectoryGroup, DirectoryUser, Mirror
+from dirsync.plan import Invite, Outcome, Plan
+from dirsync.state.bulk import BulkInsert, encode_json, json_string
+from dirsync.state.plan_writes import invite_after
+from dirsync.state.records import RunRecord
 from dirsync.state.schema import EventRow, MemberRow, MirrorUserRow, OrganizationRow
 from dirsync.state.sql import Store
 
@@ -31,6 +35,22 @@ json_values = st.recursive(
 @given(value=json_values)
 def test_encoded_json_is_byte_for_byte_json_dumps(value: Any) -> None:
     assert encode_json(value) == (None if value is None else json.dumps(value))
+
+
+@given(value=st.none() | st.text())
+def test_a_json_string_is_json_dumps(value: str | None) -> None:
+    assert json_string(value) == json.dumps(value)
+
+
+@given(invite=st.builds(Invite, external_id=st.text(), email=st.text(), name=st.none() | st.text()))
+def test_an_invite_event_is_encoded_as_its_dict_would_be(invite: Invite) -> None:
+    after = {
+        "email": invite.email,
+        "external_id": invite.external_id,
+        "name": invite.name,
+        "status": "invited",
+    }
+    assert invite_after(invite) == json.dumps(after)
 
 
 def _table(model: type[Any]) -> Table:
@@ -151,3 +171,60 @@ def test_a_json_text_column_must_be_a_json_column(stores: tuple[Path, Path]) -> 
 
     with pytest.raises(TypeError, match="not a JSON column"):
         _write(stores[0], misuse)
+
+
+mirrors = st.builds(
+    lambda users, groups: Mirror(
+        users={f"u{n}": _user(n, flag) for n, flag in users.items()},
+        groups={
+            f"g{n}": DirectoryGroup(
+                external_id=f"g{n}",
+                ref=f"cn=g{n}",
+                name=f"G{n}",
+                member_refs=frozenset(f"uid=u{m}" for m in refs),
+            )
+            for n, refs in groups.items()
+        },
+    ),
+    st.dictionaries(st.integers(0, 6), st.booleans(), max_size=6),
+    st.dictionaries(st.integers(0, 4), st.sets(st.integers(0, 8), max_size=5), max_size=4),
+)
+
+
+def _user(n: int, disabled: bool) -> DirectoryUser:
+    return DirectoryUser(
+        external_id=f"u{n}",
+        ref=f"uid=u{n}",
+        username=None,
+        email=None,
+        name=None,
+        disabled=disabled,
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(first=mirrors, second=mirrors)
+def test_the_mirror_written_by_difference_loads_back_as_the_new_mirror(
+    tmp_path_factory: pytest.TempPathFactory, first: Mirror, second: Mirror
+) -> None:
+    db = tmp_path_factory.mktemp("mirror") / "store.db"
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    with Store.open(f"sqlite:///{db}") as store:
+        before = Mirror()
+        for run_id, after in (("r1", first), ("r2", second)):
+            run = RunRecord(
+                run_id=run_id, started_at=now, finished_at=now, outcome=Outcome.APPLIED, full=True
+            )
+            version = store.load("acme").version
+            store.apply(
+                "acme",
+                plan=Plan(),
+                mirror_before=before,
+                mirror_after=after,
+                cursor=None,
+                run=run,
+                expected_version=version,
+                now=now,
+            )
+            assert store.load("acme").mirror == after
+            before = after
