@@ -118,10 +118,10 @@ def _sync_rows(
         for start in range(0, len(new), _SLICE):
             insert.write([(k, *values(after[k])) for k in new[start : start + _SLICE]])
     changed = []
-    for k in sorted(after.keys() & before.keys()):  # none in a first sync
+    # kept entries that are not the very same object (none in a first sync, a few in a delta)
+    kept = [k for k in after.keys() & before.keys() if after[k] is not before[k]]
+    for k in sorted(kept):
         item, old = after[k], before[k]
-        if old is item:
-            continue
         row = values(item)
         if values(old) != row:
             changed.append({"b_key": k, **dict(zip(columns, row, strict=True))})

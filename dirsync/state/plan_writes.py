@@ -1,8 +1,8 @@
 """Writes one plan into the member and group tables, plus one event per plan entry.
 
 Everything is a bulk statement on the Core table (an executemany; inserts go straight to the
-driver as tuples, ``bulk.BulkInsert``): no ORM flush and no ORM bulk bookkeeping per row, so 100,000
-invites take seconds. Every statement is limited to the organization's rows, so a stale or
+driver as tuples, ``bulk.BulkInsert``): no ORM flush and no ORM bulk bookkeeping per row, so
+100,000 invites take seconds. Every statement is limited to the organization's rows, so a stale or
 foreign id in a plan can never touch another one.
 """
 
@@ -54,7 +54,8 @@ class EventLog:
     at: datetime
     rows: list[EventValues] = field(default_factory=list)
     session: Session | None = None
-    _insert: BulkInsert | None = None
+    #: the events' INSERT, compiled at the first write, for that write's session
+    _insert: tuple[Session, BulkInsert] | None = field(default=None, init=False, repr=False)
 
     def add(
         self, action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None
@@ -76,8 +77,8 @@ class EventLog:
     def write(self, session: Session) -> None:
         if not self.rows:
             return
-        if self._insert is None:  # compiled once per apply: organization, run, time and
-            # actor are the same in every event of it
+        if self._insert is None or self._insert[0] is not session:
+            # organization, run, time and actor are the same in every event of the log
             constants = {
                 "organization_id": self.organization_id,
                 "run_id": self.run_id,
@@ -85,10 +86,11 @@ class EventLog:
                 "actor": self.actor,
             }
             table = _table(EventRow)
-            self._insert = BulkInsert(
+            insert = BulkInsert(
                 session, table, _EVENT_COLUMNS, constants=constants, json_text=("before", "after")
             )
-        self._insert.write(self.rows)
+            self._insert = (session, insert)
+        self._insert[1].write(self.rows)
         self.rows = []
 
 
