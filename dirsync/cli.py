@@ -10,7 +10,6 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import click
-import structlog
 from sqlalchemy.engine import make_url
 
 from dirsync import logs, views
@@ -26,7 +25,7 @@ from dirsync.state.sql import Store
 from dirsync.sync import RunResult, run_organization, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
-log = structlog.get_logger("dirsync.cli")
+log = logs.get_logger("dirsync.cli")
 
 #: the exit code of each outcome; several organizations → the highest
 _OUTCOME_EXIT = {Outcome.FAILED: 1, Outcome.REFUSED: 3}

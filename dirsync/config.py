@@ -155,7 +155,12 @@ def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    # defer_build: each model's validator is built when first used rather than as the class
+    # is defined; validating a Config builds the whole tree once, and the nested models' own
+    # validators (never used on their own by a sync) are not built at every process start
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
+    )
 
 
 class LdapSourceSettings(_Settings):

@@ -7,9 +7,22 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-import structlog
-
 from dirsync.secrets import MASK, Secret
+
+# structlog imports rich as it loads, when rich is installed, only to offer rich tracebacks in
+# its console renderer: ~0.1 s of every process start (rich and pygments). dirsync prints
+# plain tracebacks instead, so rich is hidden while structlog loads (unless something imported
+# it already); ``render`` still imports it where tables are printed. ``cli`` imports this
+# module before anything that imports structlog; tests/unit/test_start_up.py checks that the
+# command line's imports skip rich.
+_HIDE_RICH = "rich" not in sys.modules and "structlog" not in sys.modules
+if _HIDE_RICH:
+    sys.modules["rich"] = None  # type: ignore[assignment]  # makes `import rich` fail
+try:
+    import structlog
+finally:
+    if _HIDE_RICH:
+        del sys.modules["rich"]
 
 _SECRET_KEYS = ("password", "secret", "token", "passphrase", "credential")
 
@@ -27,7 +40,9 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
 def configure(level: str = "info", fmt: str = "auto") -> None:
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
         if use_console
         else structlog.processors.JSONRenderer()
     )

@@ -1,33 +1,168 @@
-"""Bulk inserts straight to the driver's executemany.
+"""Bulk inserts of plain tuples, straight to the driver's executemany.
 
-``session.execute(insert(table), rows)`` is already one executemany, but SQLAlchemy still
-builds every row's parameters in Python (``construct_params`` and each column type's bind
-processor): at 100,000 invites, events and mirror rows that is most of an apply. Here the
-statement is compiled once, each column's bind processor is looked up once (and applied once
-per distinct value where values repeat, as timestamps do), and the rows go to the DBAPI
-cursor's ``executemany`` in the dialect's parameter style. Same SQL, same types, same
-transaction (the session's connection).
+``session.execute(insert(table), rows)`` is already one executemany, but SQLAlchemy builds
+every row's parameters in Python (``construct_params`` and each column type's bind processor),
+and callers build a dict per row for it: at 100,000 invites, events and mirror rows that is
+most of an apply. Here the INSERT is compiled once for the dialect, the values that are the same
+in every row (organization, timestamps, run) are bound once, and each row is a tuple of the
+varying values, handed to the DBAPI cursor's ``executemany`` in the dialect's parameter style.
+Same SQL, same types (a column whose values need bind processing still gets it), same
+transaction (the session's connection). No dialect is assumed: PostgreSQL works the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import JSON, Table, insert
 from sqlalchemy.orm import Session
 
 #: rows per executemany: the same statement, in slices, so parameter copies stay small
 _CHUNK = 20_000
 
+Process = Callable[[Any], Any]
 
-def _processor(table: Table, key: str, dialect: Any, sample: Any) -> Callable[[Any], Any] | None:
-    process: Callable[[Any], Any] | None = table.c[key].type._cached_bind_processor(dialect)
-    if process is None or not isinstance(sample, datetime):
-        return process
-    memo: dict[Any, Any] = {}  # timestamps repeat (one "now" per apply): process each once
+
+class BulkInsert:
+    """``INSERT INTO table (columns..., constants...)``, compiled once, fed tuples.
+
+    ``constants`` are bound once (their types' bind processing applied once); each row is a
+    tuple of the ``columns``' values in that order. A column listed in ``json_text`` takes
+    JSON documents already encoded (``encode_json``): they go to the driver as they are where
+    the dialect's own processing would produce that very text, and are decoded and processed
+    like any other value where it would not (psycopg 3 binds a JSON adapter, for instance).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        *,
+        constants: Mapping[str, Any] | None = None,
+        json_text: Iterable[str] = (),
+    ) -> None:
+        constants = dict(constants or {})
+        for column in table.columns:  # the INSERT would bind a default: bind it as a constant
+            default = column.default
+            if column.key not in constants and column.key not in columns and default is not None:
+                if not default.is_scalar:
+                    raise TypeError(f"{table.name}.{column.key}: give a value, not a default")
+                constants[column.key] = default.arg  # type: ignore[attr-defined]
+        self._connection = session.connection()
+        dialect = self._connection.dialect
+        keys = [*columns, *constants]
+        compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+        self._sql = compiled.string
+        names = list(compiled.positiontup or ()) if compiled.positional else keys
+        self._names = None if compiled.positional else names
+        # a row's values, then the constants: one tuple, reordered into the statement's order
+        fixed = tuple(_process_once(table, key, dialect, value) for key, value in constants.items())
+        self._fixed = fixed
+        layout = [keys.index(name) for name in names]
+        self._reorder: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
+        if layout != list(range(len(keys))):
+            get = itemgetter(*layout)
+            self._reorder = get if len(layout) > 1 else lambda row: (get(row),)
+        text = set(json_text)
+        self._processors = [
+            (index, process)
+            for index, name in enumerate(columns)
+            if (process := _column_processor(table, name, dialect, json_text=name in text))
+        ]
+
+    def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        for start in range(0, len(rows), _CHUNK):  # bounded copies of the parameters
+            self._execute(rows[start : start + _CHUNK])
+
+    def _execute(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if self._processors:
+            rows = [self._process(row) for row in rows]
+        fixed, reorder = self._fixed, self._reorder
+        if reorder is not None:
+            rows = [reorder(row + fixed) for row in rows]
+        elif fixed:
+            rows = [row + fixed for row in rows]
+        params: Any = rows
+        if self._names is not None:  # a named parameter style (pyformat, named)
+            names = self._names
+            params = [dict(zip(names, row, strict=True)) for row in rows]
+        self._connection.exec_driver_sql(self._sql, params)
+
+    def _process(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        items = list(row)
+        for index, process in self._processors:
+            items[index] = process(items[index])
+        return tuple(items)
+
+
+def encode_json(value: Any) -> str | None:
+    """A JSON column's value as text, as SQLAlchemy's default serialiser writes it; None
+    stays None (SQL NULL, as ``JSON(none_as_null=True)`` stores it)."""
+    return None if value is None else _encode(value)
+
+
+def json_string(value: str | None) -> str:
+    """A string (or None) as a JSON value, exactly as ``json.dumps`` writes it."""
+    return "null" if value is None else _escape(value)
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps`` with its default settings, without the encoder object ``dumps`` builds
+    on every call (half of the cost of a small document)."""
+    try:
+        from json.encoder import c_make_encoder  # type: ignore[attr-defined]  # CPython's C
+    except ImportError:  # pragma: no cover - other interpreters: the ordinary encoder
+        return json.JSONEncoder().encode
+    if c_make_encoder is None:  # pragma: no cover - CPython built without _json
+        return json.JSONEncoder().encode
+    # the arguments JSONEncoder.iterencode passes for the defaults (no indent, sort_keys off)
+    encoder = c_make_encoder(
+        None,
+        json.JSONEncoder().default,
+        encode_basestring_ascii,
+        None,
+        ": ",
+        ", ",
+        False,
+        False,
+        True,
+    )
+
+    def encode(value: Any) -> str:
+        return "".join(encoder(value, 0))
+
+    return encode
+
+
+_encode = _json_encoder()
+#: json.dumps's own string escaping (the C function where there is one)
+_escape: Callable[[str], str] = encode_basestring_ascii
+
+
+def _process_once(table: Table, key: str, dialect: Any, value: Any) -> Any:
+    process: Process | None = table.c[key].type._cached_bind_processor(dialect)
+    return value if process is None else process(value)
+
+
+def _column_processor(table: Table, key: str, dialect: Any, *, json_text: bool) -> Process | None:
+    column_type = table.c[key].type
+    if json_text and not isinstance(column_type, JSON):
+        raise TypeError(f"{table.name}.{key} is not a JSON column")
+    process: Process | None = column_type._cached_bind_processor(dialect)
+    if process is None:
+        return None
+    if json_text:
+        sample = {"a": [1, 2.5, "é", None], "b": {"c": True}}
+        if process(sample) == encode_json(sample) and process(None) is None:
+            return None  # the text is what the dialect would bind: as it is
+        return lambda text: process(None if text is None else json.loads(text))
+    memo: dict[Any, Any] = {}
 
     def cached(value: Any) -> Any:
         try:
@@ -36,45 +171,9 @@ def _processor(table: Table, key: str, dialect: Any, sample: Any) -> Callable[[A
             memo[value] = result = process(value)
             return result
 
-    return cached
-
-
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT every row (all with the same keys) in one executemany."""
-    if not rows:
-        return
-    connection = session.connection()
-    dialect = connection.dialect
-    keys = list(rows[0])
-    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    names = list(compiled.positiontup or ()) if compiled.positional else keys
-    processors = [
-        (index, process)
-        for index, name in enumerate(names)
-        if (process := _processor(table, name, dialect, rows[0][name])) is not None
-    ]
-    for start in range(0, len(rows), _CHUNK):  # bounded copies of the parameters
-        _execute(connection, compiled, names, processors, rows[start : start + _CHUNK])
-
-
-def _execute(
-    connection: Any,
-    compiled: Any,
-    names: list[str],
-    processors: list[tuple[int, Callable[[Any], Any]]],
-    rows: Sequence[dict[str, Any]],
-) -> None:
-    get = itemgetter(*names)
-    values = [get(row) for row in rows] if len(names) > 1 else [(get(row),) for row in rows]
-    if processors:
-        converted = []
-        for row in values:
-            items = list(row)
-            for index, process in processors:
-                items[index] = process(items[index])
-            converted.append(tuple(items))
-        values = converted
-    params: list[Any] = (
-        values if compiled.positional else [dict(zip(names, v, strict=True)) for v in values]
-    )
-    connection.exec_driver_sql(compiled.string, params)
+    # timestamps and flags repeat (one "now" per apply): process each distinct value once
+    try:
+        python_type = column_type.python_type
+    except NotImplementedError:
+        return process
+    return cached if python_type in (datetime, bool) else process

@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import StaticPool
 
+from dirsync.state import fresh_schema
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -139,14 +141,23 @@ def at_head(engine: Engine) -> bool:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision, in one transaction."""
+    """Bring the schema to the newest revision, in one transaction.
+
+    An empty database gets the newest schema straight from the models (``fresh_schema``),
+    without importing Alembic; only an existing store is migrated revision by revision. The
+    emptiness is checked inside the write transaction, so of two processes creating the same
+    store, the second finds the first one's tables and has nothing left to do.
+    """
     if at_head(engine):
         return
-    from alembic import command  # only when there is something to migrate
-
     with engine.connect() as connection:
         connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():
+            if fresh_schema.is_empty(connection):
+                fresh_schema.create_schema(connection, head_revisions())
+                return
+            from alembic import command  # only when there is something to migrate
+
             command.upgrade(alembic_config(connection), "head")
 
 

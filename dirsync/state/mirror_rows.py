@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dirsync.mapping.desired import normalize_email
 from dirsync.model import DirectoryGroup, DirectoryUser, Mirror
-from dirsync.state.bulk import insert_rows
+from dirsync.state.bulk import BulkInsert
 from dirsync.state.rows import plain_rows
 from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
 
@@ -76,15 +76,18 @@ def load_mirror(session: Session, org_id: int) -> Mirror:
     return Mirror(users=users, groups=groups)
 
 
-def _user_values(user: DirectoryUser) -> dict[str, Any]:
-    return {
-        "ref": user.ref,
-        "username": user.username,
-        "email": user.email,
-        "name": user.name,
-        "disabled": user.disabled,
-        "email_key": normalize_email(user.email),
-    }
+#: the mirror's columns besides (organization, external id), in the order ``_values`` gives
+_USER_COLUMNS = ("ref", "username", "email", "name", "disabled", "email_key")
+_GROUP_COLUMNS = ("ref", "name")
+
+
+def _user_values(user: DirectoryUser) -> tuple[Any, ...]:
+    email_key = normalize_email(user.email)
+    return (user.ref, user.username, user.email, user.name, user.disabled, email_key)
+
+
+def _group_values(group: DirectoryGroup) -> tuple[Any, ...]:
+    return (group.ref, group.name)
 
 
 def _table(model: type[Any]) -> Table:
@@ -99,12 +102,13 @@ def _sync_rows(
     model: type[Any],
     before: Mapping[str, T],
     after: Mapping[str, T],
-    values: Callable[[T], dict[str, Any]],
+    columns: tuple[str, ...],
+    values: Callable[[T], tuple[Any, ...]],
 ) -> None:
     """Make the rows keyed by (organization, external id) go from ``before`` to ``after``.
 
     Entries a delta left alone are the very same objects in both: only the others are
-    compared, and row dicts are built only for what is written, a slice at a time.
+    compared, and rows are built only for what is written, a slice at a time.
     """
     table = _table(model)
     key = (table.c.organization_id == org_id, table.c.external_id == bindparam("b_key"))
@@ -112,63 +116,65 @@ def _sync_rows(
     if gone:
         session.execute(delete(table).where(*key), gone)
     new = sorted(after.keys() - before.keys())
-    for start in range(0, len(new), _SLICE):
-        rows = [
-            {"organization_id": org_id, "external_id": k, **values(after[k])}
-            for k in new[start : start + _SLICE]
-        ]
-        insert_rows(session, table, rows)
+    if new:
+        insert = BulkInsert(
+            session, table, ("external_id", *columns), constants={"organization_id": org_id}
+        )
+        for start in range(0, len(new), _SLICE):
+            insert.write([(k, *values(after[k])) for k in new[start : start + _SLICE]])
     changed = []
-    for k, item in sorted(after.items()):
-        old = before.get(k)
-        if old is None or old is item:
-            continue
+    # kept entries that are not the very same object (none in a first sync, a few in a delta)
+    kept = [k for k in after.keys() & before.keys() if after[k] is not before[k]]
+    for k in sorted(kept):
+        item, old = after[k], before[k]
         row = values(item)
         if values(old) != row:
-            changed.append({"b_key": k, **row})
+            changed.append({"b_key": k, **dict(zip(columns, row, strict=True))})
     if changed:
         session.execute(update(table).where(*key), changed)
 
 
-def _edges(before: Mirror, after: Mirror) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """The member edges of the groups whose members changed: (before, after)."""
-    old: set[tuple[str, str]] = set()
-    new: set[tuple[str, str]] = set()
-    for group_id in before.groups.keys() | after.groups.keys():
+def _edges(before: Mirror, after: Mirror) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The member edges to delete and to insert, (group, member ref), in key order.
+
+    Only groups whose members changed are compared. Each list is sorted by group, then by
+    member ref within the group: the primary key's order, so the index grows at its end
+    (inserts ~2x faster), at a fraction of the cost of sorting all pairs as tuples.
+    """
+    gone: list[tuple[str, str]] = []
+    added: list[tuple[str, str]] = []
+    for group_id in sorted(before.groups.keys() | after.groups.keys()):
         was, now = before.groups.get(group_id), after.groups.get(group_id)
         if was is now or (was and now and was.member_refs == now.member_refs):
             continue
-        if was is not None:
-            old.update((group_id, r) for r in was.member_refs)
-        if now is not None:
-            new.update((group_id, r) for r in now.member_refs)
-    return old, new
+        old = was.member_refs if was is not None else frozenset()
+        new = now.member_refs if now is not None else frozenset()
+        gone.extend((group_id, ref) for ref in sorted(old - new))
+        added.extend((group_id, ref) for ref in sorted(new - old))
+    return gone, added
 
 
 def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -> None:
-    _sync_rows(session, org_id, MirrorUserRow, before.users, after.users, _user_values)
     _sync_rows(
-        session,
-        org_id,
-        MirrorGroupRow,
-        before.groups,
-        after.groups,
-        lambda g: {"ref": g.ref, "name": g.name},
+        session, org_id, MirrorUserRow, before.users, after.users, _USER_COLUMNS, _user_values
     )
-    old, new = _edges(before, after)
+    _sync_rows(
+        session, org_id, MirrorGroupRow, before.groups, after.groups, _GROUP_COLUMNS, _group_values
+    )
+    gone, added = _edges(before, after)
     table = _table(MirrorGroupMemberRow)
-    gone = [{"b_group": g, "b_ref": r} for g, r in sorted(old - new)]
     if gone:
         stmt = delete(table).where(
             table.c.organization_id == org_id,
             table.c.group_external_id == bindparam("b_group"),
             table.c.member_ref == bindparam("b_ref"),
         )
-        session.execute(stmt, gone)
-    added = sorted(new - old)
-    for start in range(0, len(added), _SLICE):
-        rows = [
-            {"organization_id": org_id, "group_external_id": g, "member_ref": r}
-            for g, r in added[start : start + _SLICE]
-        ]
-        insert_rows(session, table, rows)
+        session.execute(stmt, [{"b_group": g, "b_ref": r} for g, r in gone])
+    if added:
+        insert = BulkInsert(
+            session,
+            table,
+            ("group_external_id", "member_ref"),
+            constants={"organization_id": org_id},
+        )
+        insert.write(added)

@@ -2,7 +2,8 @@
 
 Portable types only (SQLite by default, PostgreSQL for several nodes). Every datetime is stored
 as UTC and comes back timezone-aware, whatever the backend (``UTCDateTime``). The schema itself
-is created and changed by Alembic (``state/migrations``), never by ``metadata.create_all``.
+is changed by Alembic (``state/migrations``); an empty database gets it whole from these models
+(``state/fresh_schema``), which a test proves equal to what the migrations make.
 """
 
 from __future__ import annotations

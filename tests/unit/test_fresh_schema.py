@@ -1,0 +1,132 @@
+"""A fresh store's schema, created from the models, is the schema Alembic's migrations make."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, inspect
+
+from dirsync.state.engine import WRITE_OPTION, alembic_config, head_revisions
+from dirsync.state.schema import Base
+from dirsync.state.sql import Store
+
+
+def _migrated(path: Path) -> Engine:
+    """An empty SQLite database brought to head by Alembic, revision by revision."""
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            command.upgrade(alembic_config(connection), "head")
+    return engine
+
+
+def _created(path: Path) -> Engine:
+    Store.open(f"sqlite:///{path}").close()
+    return create_engine(f"sqlite:///{path}")
+
+
+def _schema(engine: Engine) -> dict[str, dict[str, Any]]:
+    """Every table's columns (name, type, nullability, default), keys, indexes; order-free
+    where the database does not care about order."""
+    found: dict[str, dict[str, Any]] = {}
+    with engine.connect() as connection:
+        inspector = inspect(connection)
+        for table in inspector.get_table_names():
+            found[table] = {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"], c["default"])
+                    for c in inspector.get_columns(table)
+                ],
+                "primary_key": inspector.get_pk_constraint(table),
+                "foreign_keys": sorted(
+                    (
+                        fk["name"],
+                        tuple(fk["constrained_columns"]),
+                        fk["referred_table"],
+                        tuple(fk["referred_columns"]),
+                        tuple(sorted(fk["options"].items())),
+                    )
+                    for fk in inspector.get_foreign_keys(table)
+                ),
+                "unique": sorted(
+                    (u["name"], tuple(u["column_names"]))
+                    for u in inspector.get_unique_constraints(table)
+                ),
+                "indexes": sorted(
+                    (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                    for i in inspector.get_indexes(table)
+                ),
+            }
+    return found
+
+
+def _versions(path: Path) -> list[tuple[str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT version_num FROM alembic_version").fetchall()
+
+
+def test_a_fresh_store_has_the_schema_the_migrations_make(tmp_path: Path) -> None:
+    migrated, created = _migrated(tmp_path / "migrated.db"), _created(tmp_path / "created.db")
+    try:
+        expected, actual = _schema(migrated), _schema(created)
+        assert set(actual) == set(expected) == {*Base.metadata.tables, "alembic_version"}
+        for table in expected:
+            assert actual[table] == expected[table], table
+    finally:
+        migrated.dispose()
+        created.dispose()
+    assert _versions(tmp_path / "created.db") == _versions(tmp_path / "migrated.db")
+
+
+def test_a_fresh_store_is_at_the_alembic_head_and_matches_the_models(tmp_path: Path) -> None:
+    db = tmp_path / "created.db"
+    engine = _created(db)
+    try:
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert head is not None and {head} == head_revisions()
+        assert _versions(db) == [(head,)]
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_alembic_upgrade_on_a_fresh_store_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "created.db"
+    _created(db).dispose()
+    with sqlite3.connect(db) as conn:
+        before = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    _migrated(db).dispose()  # what `dirsync db upgrade` runs when the store is not at head
+    with sqlite3.connect(db) as conn:
+        after = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    assert sorted(after) == sorted(before)
+    assert len(_versions(db)) == 1
+
+
+def test_a_database_with_tables_is_migrated_not_recreated(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            command.upgrade(alembic_config(connection), "0001")
+    engine.dispose()
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO organizations VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)")
+    Store.open(f"sqlite:///{db}").close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT name, version FROM organizations").fetchall() == [("acme", 3)]
+    upgraded, migrated = create_engine(f"sqlite:///{db}"), _migrated(tmp_path / "migrated.db")
+    try:
+        assert _schema(upgraded) == _schema(migrated)
+    finally:
+        upgraded.dispose()
+        migrated.dispose()
