@@ -217,7 +217,7 @@ def _log_members(plan: Plan, log: EventLog) -> None:
 def apply_groups(session: Session, org_id: int, plan: Plan, log: EventLog) -> None:
     if not (plan.create_groups or plan.update_groups or plan.delete_groups):
         return
-    members = _member_ids(session, org_id)
+    members = _member_ids(session, org_id, _named_members(plan))
     if plan.create_groups:
         create = BulkInsert(
             session,
@@ -241,12 +241,33 @@ def apply_groups(session: Session, org_id: int, plan: Plan, log: EventLog) -> No
     _log_groups(plan, log)
 
 
-def _member_ids(session: Session, org_id: int) -> dict[str, int]:
-    """Linked members of the organization by external id, invites of this apply included."""
-    stmt = select(MemberRow.external_id, MemberRow.id).where(
-        MemberRow.organization_id == org_id, MemberRow.external_id.is_not(None)
-    )
-    return {external_id: member_id for external_id, member_id in plain_rows(session, stmt)}
+def _named_members(plan: Plan) -> set[str]:
+    """The external ids the plan's group changes name."""
+    named: set[str] = set()
+    for create in plan.create_groups:
+        named |= create.member_external_ids
+    for change in plan.update_groups:
+        named |= change.add_member_ids | change.remove_member_ids
+    return named
+
+
+#: up to this many named members are looked up one chunk at a time; more (a first sync),
+#: and reading every linked member at once is cheaper
+_LOOKUP_LIMIT = 20_000
+
+
+def _member_ids(session: Session, org_id: int, named: set[str]) -> dict[str, int]:
+    """Linked members by external id, invites of this apply included: those ``named``, or
+    all of them when that is cheaper (a delta run names a few of 100,000 members)."""
+    linked = (MemberRow.organization_id == org_id, MemberRow.external_id.is_not(None))
+    select_ids = select(MemberRow.external_id, MemberRow.id)
+    if len(named) > _LOOKUP_LIMIT:
+        return {ext: mid for ext, mid in plain_rows(session, select_ids.where(*linked))}
+    found: dict[str, int] = {}
+    for chunk in chunked(sorted(named)):
+        query = select_ids.where(*linked, MemberRow.external_id.in_(chunk))
+        found.update((ext, mid) for ext, mid in plain_rows(session, query))
+    return found
 
 
 def _resolve(external_ids: Iterable[str], members: dict[str, int]) -> set[int]:
