@@ -28,6 +28,7 @@ from dirsync.plan import (
     Revoke,
 )
 from dirsync.state import apply as apply_module
+from dirsync.state import plan_writes
 from dirsync.state.records import RunRecord, StoredOrganization
 from dirsync.state.sql import Store
 
@@ -373,9 +374,13 @@ def test_a_removed_members_email_can_be_invited_again_in_the_same_plan(store: St
     assert member(store.load(ORG), "u1@acme.example").external_id == "u1-new"
 
 
+@pytest.mark.parametrize("lookup_limit", [20_000, 0], ids=["named-members", "all-members"])
 def test_groups_resolve_members_invited_in_the_same_apply_and_ignore_unknown_ids(
-    store: Store,
+    store: Store, lookup_limit: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both ways of finding member ids: by the external ids the plan names (a delta run), and
+    by reading every linked member (a first sync naming more than the limit)."""
+    monkeypatch.setattr(plan_writes, "_LOOKUP_LIMIT", lookup_limit)
     seeded(store)
     groups = {g.external_id: g for g in store.load(ORG).state.groups}
     plan = Plan(
