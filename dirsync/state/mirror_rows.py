@@ -8,10 +8,21 @@ of users and groups, and inserts and deletes of single member edges, each one ex
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, Select, Table, bindparam, delete, select, type_coerce, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from dirsync.mapping.desired import normalize_email
@@ -154,10 +165,40 @@ def _edges(before: Mirror, after: Mirror) -> tuple[list[tuple[str, str]], list[t
     return gone, added
 
 
+#: at least this many new mirror users, more than the table holds, rebuild its lookup
+#: indexes after inserting rather than maintaining them row by row
+_REBUILD_AT = 10_000
+
+
+@contextmanager
+def _indexes_rebuilt_after(session: Session, table: Table, adding: int) -> Iterator[None]:
+    """For a first sync of a large directory on SQLite: drop the table's secondary indexes,
+    insert, and create them again, all inside the caller's transaction (SQLite's DDL is
+    transactional, so a crash or rollback leaves them as they were). Building an index from
+    100,000 rows at once costs a fraction of updating it for each of 100,000 inserts (~1 s).
+    Other dialects, and tables already holding more rows, keep their indexes as they are."""
+    connection = session.connection()
+    rebuild = adding >= _REBUILD_AT and connection.dialect.name == "sqlite"
+    if rebuild:
+        held = session.execute(select(func.count()).select_from(table)).scalar_one()
+        rebuild = held < adding
+    if not rebuild:
+        yield
+        return
+    indexes = sorted(table.indexes, key=lambda index: str(index.name))
+    for index in indexes:
+        index.drop(connection)
+    yield
+    for index in indexes:
+        index.create(connection)
+
+
 def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -> None:
-    _sync_rows(
-        session, org_id, MirrorUserRow, before.users, after.users, _USER_COLUMNS, _user_values
-    )
+    adding = len(after.users) - len(before.users)
+    with _indexes_rebuilt_after(session, _table(MirrorUserRow), adding):
+        _sync_rows(
+            session, org_id, MirrorUserRow, before.users, after.users, _USER_COLUMNS, _user_values
+        )
     _sync_rows(
         session, org_id, MirrorGroupRow, before.groups, after.groups, _GROUP_COLUMNS, _group_values
     )

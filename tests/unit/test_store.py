@@ -28,7 +28,7 @@ from dirsync.plan import (
     Revoke,
 )
 from dirsync.state import apply as apply_module
-from dirsync.state import plan_writes
+from dirsync.state import mirror_rows, plan_writes
 from dirsync.state.records import RunRecord, StoredOrganization
 from dirsync.state.sql import Store
 
@@ -511,6 +511,57 @@ def test_a_crash_at_any_stage_leaves_every_table_as_it_was(
         "G3": frozenset({"u4"}),
     }
     assert member(after, "u2@acme.example").status is MemberStatus.REVOKED
+
+
+def _mirror_user_indexes(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mirror_users' "
+            "AND sql IS NOT NULL ORDER BY name"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
+    store: Store, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first sync of many users drops the mirror's lookup indexes and builds them after
+    the inserts; a crash in between leaves them (and everything else) as they were."""
+    monkeypatch.setattr(mirror_rows, "_REBUILD_AT", 2)
+    indexes = _mirror_user_indexes(db)
+    assert indexes == ["ix_mirror_users_org_email_key", "ix_mirror_users_org_ref"]
+    users = [user(1), user(2), user(3)]
+    snapshot = dump(db)
+
+    def crash(at: str) -> None:
+        if at == "after_mirror":
+            raise RuntimeError("crash after_mirror")
+
+    monkeypatch.setattr(apply_module, "_fault_hook", crash)
+    with pytest.raises(RuntimeError):
+        apply(store, Plan(invite=(invite(1),)), after=mirror(users), run_id="crash")
+    assert dump(db) == snapshot and _mirror_user_indexes(db) == indexes
+
+    monkeypatch.setattr(apply_module, "_fault_hook", None)
+    apply(store, Plan(invite=(invite(1),)), after=mirror(users), run_id="first")
+    assert _mirror_user_indexes(db) == indexes
+    assert store.load(ORG).mirror == mirror(users)
+    with sqlite3.connect(db) as conn:  # the rebuilt index holds every row
+        plan = " ".join(
+            str(r)
+            for r in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT external_id FROM mirror_users "
+                "WHERE organization_id = 1 AND ref = ?",
+                (users[1].ref,),
+            )
+        )
+        assert "ix_mirror_users_org_ref" in plan
+        found = conn.execute(
+            "SELECT external_id FROM mirror_users INDEXED BY ix_mirror_users_org_ref "
+            "WHERE organization_id = 1 AND ref = ?",
+            (users[1].ref,),
+        ).fetchall()
+    assert found == [(users[1].external_id,)]
 
 
 # -- scale -------------------------------------------------------------------------------------
