@@ -6,25 +6,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect
 
-from dirsync.state.engine import WRITE_OPTION, alembic_config, head_revisions
+from dirsync.state.engine import alembic_config, head_revisions
 from dirsync.state.schema import Base
 from dirsync.state.sql import Store
-
-
-def _migrated(path: Path) -> Engine:
-    """An empty SQLite database brought to head by Alembic, revision by revision."""
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE_OPTION: True})
-        with connection.begin():
-            command.upgrade(alembic_config(connection), "head")
-    return engine
+from dirsync.testing.store_files import store_at_revision
 
 
 def _created(path: Path) -> Engine:
@@ -73,7 +63,8 @@ def _versions(path: Path) -> list[tuple[str]]:
 
 
 def test_a_fresh_store_has_the_schema_the_migrations_make(tmp_path: Path) -> None:
-    migrated, created = _migrated(tmp_path / "migrated.db"), _created(tmp_path / "created.db")
+    migrated = store_at_revision(tmp_path / "migrated.db")
+    created = _created(tmp_path / "created.db")
     try:
         expected, actual = _schema(migrated), _schema(created)
         assert set(actual) == set(expected) == {*Base.metadata.tables, "alembic_version"}
@@ -104,7 +95,7 @@ def test_alembic_upgrade_on_a_fresh_store_changes_nothing(tmp_path: Path) -> Non
     _created(db).dispose()
     with sqlite3.connect(db) as conn:
         before = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
-    _migrated(db).dispose()  # what `dirsync db upgrade` runs when the store is not at head
+    store_at_revision(db).dispose()  # what `dirsync db upgrade` runs when the store is not at head
     with sqlite3.connect(db) as conn:
         after = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
     assert sorted(after) == sorted(before)
@@ -113,18 +104,14 @@ def test_alembic_upgrade_on_a_fresh_store_changes_nothing(tmp_path: Path) -> Non
 
 def test_a_database_with_tables_is_migrated_not_recreated(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
-    engine = create_engine(f"sqlite:///{db}")
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE_OPTION: True})
-        with connection.begin():
-            command.upgrade(alembic_config(connection), "0001")
-    engine.dispose()
+    store_at_revision(db, "0001").dispose()
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO organizations VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)")
     Store.open(f"sqlite:///{db}").close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT name, version FROM organizations").fetchall() == [("acme", 3)]
-    upgraded, migrated = create_engine(f"sqlite:///{db}"), _migrated(tmp_path / "migrated.db")
+    upgraded = create_engine(f"sqlite:///{db}")
+    migrated = store_at_revision(tmp_path / "migrated.db")
     try:
         assert _schema(upgraded) == _schema(migrated)
     finally:

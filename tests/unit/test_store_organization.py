@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 
 from dirsync.model import Mirror
 from dirsync.organization import Permission
@@ -25,9 +24,9 @@ from dirsync.plan import (
     Reinvite,
 )
 from dirsync.state import apply as apply_module
-from dirsync.state.engine import WRITE_OPTION, alembic_config
 from dirsync.state.records import RunRecord
 from dirsync.state.sql import Store
+from dirsync.testing.store_files import store_at_revision
 
 ORG = "acme"
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -180,15 +179,8 @@ def test_a_reinvite_records_the_time_and_an_event(store: Store) -> None:
 
 
 def test_a_store_at_revision_0001_upgrades_and_keeps_its_members_and_mirror(tmp_path: Path) -> None:
-    from alembic import command
-
     db = tmp_path / "old.db"
-    engine = create_engine(f"sqlite:///{db}")
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE_OPTION: True})
-        with connection.begin():
-            command.upgrade(alembic_config(connection), "0001")
-    engine.dispose()
+    store_at_revision(db, "0001").dispose()
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO organizations VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)")
         conn.execute(
