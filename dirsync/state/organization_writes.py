@@ -15,7 +15,8 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from dirsync.plan import CollectionCreate, CollectionUpdate, GroupAccess, Plan
-from dirsync.state.plan_writes import EventLog, chunked
+from dirsync.state.plan_writes import EventLog
+from dirsync.state.rows import chunked
 from dirsync.state.schema import CollectionAccessRow, CollectionRow, GroupRow, MemberRow
 
 

@@ -9,10 +9,10 @@ foreign id in a plan can never touch another one.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
@@ -20,18 +20,8 @@ from sqlalchemy.orm import Session
 from dirsync.organization import MemberStatus, Role
 from dirsync.plan import GroupUpdate, Invite, MemberUpdate, Plan
 from dirsync.state.bulk import BulkInsert, encode_json, json_string
-from dirsync.state.rows import plain_rows
+from dirsync.state.rows import chunked, plain_rows
 from dirsync.state.schema import EventRow, GroupMemberRow, GroupRow, MemberRow
-
-T = TypeVar("T")
-#: below SQLite's 32,766 bound parameters per statement, with room to spare
-CHUNK = 10_000
-
-
-def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
 
 #: events and invites built and inserted at a time: a first sync of 100,000 users would
 #: otherwise hold 100,000 rows (and their encoded before/after) at once

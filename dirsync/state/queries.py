@@ -23,9 +23,8 @@ from dirsync.organization import (
 from dirsync.plan import Outcome
 from dirsync.state.mirror_rows import load_mirror
 from dirsync.state.org_queries import load_collections
-from dirsync.state.plan_writes import chunked
 from dirsync.state.records import EventView, GroupView, MemberView, RunRecord, StoredOrganization
-from dirsync.state.rows import plain_rows
+from dirsync.state.rows import chunked, plain_rows
 from dirsync.state.schema import (
     CursorRow,
     EventRow,

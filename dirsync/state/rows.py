@@ -11,13 +11,23 @@ compiled and executed by SQLAlchemy, in the session's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+T = TypeVar("T")
+
 #: rows fetched from the driver at a time
 _BATCH = 10_000
+#: values in one ``IN (...)`` or one statement's rows: below SQLite's 32,766 bound
+#: parameters per statement (and PostgreSQL's 65,535), with room to spare
+CHUNK = 10_000
+
+
+def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def plain_rows(session: Session, stmt: Select[Any]) -> Iterator[Sequence[Any]]:

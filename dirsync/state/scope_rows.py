@@ -29,9 +29,8 @@ from dirsync.model import (
 )
 from dirsync.organization import SEATED_STATUSES, MemberStatus, OrganizationState, OrgGroup
 from dirsync.state.mirror_rows import directory_user, mirror_users_query
-from dirsync.state.plan_writes import chunked
 from dirsync.state.queries import load_members
-from dirsync.state.rows import plain_rows
+from dirsync.state.rows import chunked, plain_rows
 from dirsync.state.schema import (
     GroupMemberRow,
     GroupRow,
