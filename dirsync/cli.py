@@ -20,6 +20,7 @@ from dirsync.json_stream import write_json
 from dirsync.locks import LockBusy, runtime_directory, take_locks
 from dirsync.organization import MemberStatus
 from dirsync.plan import Outcome
+from dirsync.process_exit import exit_code_of, finish
 from dirsync.schedule import overdue_problem, read_schedule
 from dirsync.state.sql import Store
 from dirsync.sync import RunResult, run_organization, utcnow
@@ -410,4 +411,9 @@ def main() -> None:
         cli.main(prog_name="dirsync", standalone_mode=True)
     except NotFound as exc:  # raised outside a command wrapper (e.g. while parsing)
         click.echo(f"dirsync: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
+    except SystemExit as exc:  # click ends every command this way
+        code = exit_code_of(exc)
+    else:
+        code = 0
+    finish(code)
