@@ -152,7 +152,7 @@ def run_report(result: RunResult) -> list[Any]:
     ]
     if result.refusal:
         parts.extend(f"  [red]refused:[/red] {reason}" for reason in result.refusal)
-        digest = result.plan.digest()
+        digest = result.digest()
         parts.append(
             f"  plan {digest}: to apply this exact plan once anyway, review it and run "
             f"dirsync sync --org {result.organization} --approve {digest}"

@@ -45,6 +45,11 @@ class RunResult:
     #: users and groups in the directory's mirror after the run (None when it did not plan)
     directory_users: int | None = None
     directory_groups: int | None = None
+    #: the plan's digest once a step needed it (~0.3 s to compute at 100,000 entries)
+    plan_digest: str | None = None
+
+    def digest(self) -> str:
+        return self.plan_digest if self.plan_digest is not None else self.plan.digest()
 
     def to_json(self, *, plan_as_is: bool = False) -> dict[str, Any]:
         """The contract's result object; ``plan_as_is`` leaves the ``Plan`` itself under
@@ -56,7 +61,7 @@ class RunResult:
             "outcome": str(self.outcome),
             "plan": self.plan if plan_as_is else self.plan.to_json(),
             "counts": self.plan.counts(),
-            "plan_digest": self.plan.digest(),
+            "plan_digest": self.digest(),
             "entries_read": self.entries_read,
             "warnings": list(self.warnings),
             "refusal": list(self.refusal),
@@ -213,6 +218,7 @@ def run_organization(
         result.done(outcome, plan, planned.warnings, reading.entries_read),
         directory_users=users,
         directory_groups=groups,
+        plan_digest=plan.digest(),
     )
     record = _record(done, started, now(), full=reading.is_full)
     try:
@@ -294,6 +300,7 @@ class _Result:
             ),
             refusal=tuple(refused.reasons),
             entries_read=entries_read,
+            plan_digest=digest,
         )
 
 
@@ -323,7 +330,7 @@ def _record(result: RunResult, started: datetime, finished: datetime, *, full: b
         entries_read=result.entries_read,
         error=result.error,
         warnings=result.warnings,
-        plan_digest=result.plan.digest(),
+        plan_digest=result.digest(),
     )
 
 

@@ -93,6 +93,9 @@ def test_a_directory_killed_mid_read_fails_the_run_says_where_and_removes_no_one
                 "acme", org.rules(), LdapConnector(org.source, organization="acme"), store
             )
             assert first.outcome == Outcome.APPLIED and len(_members(store)) == 40
+            # computed once for the run record and the JSON, and it is the plan's
+            assert first.plan_digest == first.plan.digest()
+            assert store.last_runs()["acme"].plan_digest == first.plan_digest
             before = _members(store)
 
             def kill_after_the_first_page(entries: int) -> None:
