@@ -1,3 +1,3 @@
-from dirsync.cli import main
+from dirsync.entry import main
 
 main()

@@ -65,3 +65,19 @@ def test_the_console_log_prints_an_exception_as_a_plain_traceback(
         structlog.reset_defaults()
     assert "sync.failed" in err
     assert "Traceback (most recent call last)" in err and "RuntimeError: boom" in err
+
+
+def test_the_executable_runs_the_command_line_with_the_collector_on_and_start_up_frozen() -> None:
+    body = """
+import gc
+import dirsync.cli
+dirsync.cli.main = lambda: print(json.dumps([gc.isenabled(), gc.get_freeze_count()]))
+from dirsync.entry import main
+main()
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", "import json\n" + body], capture_output=True, text=True, check=True
+    )
+    enabled, frozen = json.loads(result.stdout)
+    assert enabled is True
+    assert frozen > 10_000  # the imported modules' objects, out of the collector's passes
