@@ -28,6 +28,8 @@ from dirsync.model import Cursor
 if TYPE_CHECKING:
     from dirsync.connectors.ldap import _Reader
 
+_NIL_UUID: Final = "00000000-0000-0000-0000-000000000000"
+
 CURSOR_KIND: Final = "ldap-syncrepl"
 log = structlog.get_logger("dirsync.connectors.ldap")
 
@@ -87,7 +89,10 @@ def current_cookies(reader: _Reader) -> Cookies | None:
     cookies = []
     for users in (True, False):
         base, search_filter, _ = _filters(reader, users)
-        nothing = f"(&{search_filter}(!{search_filter}))"
+        # matches nothing through the entryUUID index that syncprov needs anyway: no entry has
+        # the nil UUID. ``(&F(!F))`` made slapd test every entry F matches (0.13-0.18 s for
+        # 100,000 users); without the index, or the attribute, it still matches nothing
+        nothing = f"(&{search_filter}(entryUUID={_NIL_UUID}))"
         what = "users" if users else "groups"
         try:
             _, result = reader.session.sync_search(
