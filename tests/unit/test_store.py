@@ -567,6 +567,46 @@ def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
 # -- scale -------------------------------------------------------------------------------------
 
 
+def test_group_edges_written_a_slice_at_a_time_all_land_in_their_groups(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Created groups' edges stream out in slices, the groups in id order whatever the plan's
+    order; an update's added edges go the same way."""
+    monkeypatch.setattr(plan_writes, "SLICE", 3)
+    members = {"g3": {1, 2, 3, 4}, "g1": {2, 5}, "g2": set(), "g4": {1, 3, 5, 6, 7}}
+    plan = Plan(
+        invite=tuple(invite(i) for i in range(1, 8)),
+        create_groups=tuple(
+            GroupCreate(external_id=g, name=g, member_external_ids=frozenset(f"u{m}" for m in ms))
+            for g, ms in members.items()
+        ),
+    )
+    apply(store, plan)
+    loaded = {g.external_id: g for g in store.load(ORG).state.groups}
+    assert {g: set(v.member_external_ids) for g, v in loaded.items()} == {
+        g: {f"u{m}" for m in ms} for g, ms in members.items()
+    }
+    update = tuple(
+        GroupUpdate(
+            group_id=loaded[g].id,
+            external_id=g,
+            name=g,
+            previous_name=g,
+            add_member_ids=frozenset({"u6", "u7"}),
+            remove_member_ids=frozenset(),
+        )
+        for g in ("g3", "g2", "g1")
+    )
+    apply(store, Plan(update_groups=update), run_id="r2")
+    after = {g.external_id: set(g.member_external_ids) for g in store.load(ORG).state.groups}
+    assert after == {
+        "g1": {"u2", "u5", "u6", "u7"},
+        "g2": {"u6", "u7"},
+        "g3": {"u1", "u2", "u3", "u4", "u6", "u7"},
+        "g4": {"u1", "u3", "u5", "u6", "u7"},
+    }
+
+
 def test_twenty_thousand_invites_and_their_mirror_apply_in_one_go(store: Store) -> None:
     n = 20_000
     users = [user(i) for i in range(n)]
