@@ -76,6 +76,13 @@ def _memory_mb(field: str) -> float:
     return 0.0
 
 
+def _io() -> dict[str, int]:
+    """This process's read/write syscalls and bytes so far (Linux): steady where wall time is
+    not, and they show what a page cache saves (spills to the WAL and reads back)."""
+    fields = (line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return {key: int(value) for key, value in fields}
+
+
 def _reset_peak() -> None:
     """Linux: let VmHWM restart from the current RSS, so it shows the apply's own peak."""
     Path("/proc/self/clear_refs").write_text("5")
@@ -101,7 +108,7 @@ def main() -> None:
         rss_before = _memory_mb("VmRSS")
         _reset_peak()
         try:
-            started, cpu = time.perf_counter(), time.process_time()
+            io, started, cpu = _io(), time.perf_counter(), time.process_time()
             store.apply(
                 "bench",
                 plan=run.plan,
@@ -113,6 +120,7 @@ def main() -> None:
                 now=now,
             )
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            io = {key: value - io[key] for key, value in _io().items()}
         finally:
             store.close()
         with sqlite3.connect(path) as connection:
@@ -122,7 +130,10 @@ def main() -> None:
         print(
             f"invites {len(run.plan.invite)} groups {len(run.plan.create_groups)}: "
             f"apply {wall:.2f} s wall, {cpu:.2f} s CPU; RSS {rss_before:.0f} MB before the apply, "
-            f"peak during it {peak:.0f} MB (+{peak - rss_before:.0f}); store {size / 2**20:.1f} MB"
+            f"peak during it {peak:.0f} MB (+{peak - rss_before:.0f}); "
+            f"store {size / 2**20:.1f} MB; "
+            f"I/O {io['syscr']} reads {io['rchar'] / 2**20:.0f} MB, "
+            f"{io['syscw']} writes {io['wchar'] / 2**20:.0f} MB"
         )
 
 
