@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, event
 
 from dirsync.errors import ConcurrentRunError, StoreError
 from dirsync.model import Cursor, DirectoryGroup, DirectoryUser, Mirror
@@ -29,6 +31,7 @@ from dirsync.plan import (
 )
 from dirsync.state import apply as apply_module
 from dirsync.state import mirror_rows, plan_writes
+from dirsync.state.engine import APPLY_CACHE_KIB
 from dirsync.state.records import RunRecord, StoredOrganization
 from dirsync.state.sql import Store
 
@@ -511,6 +514,45 @@ def test_a_crash_at_any_stage_leaves_every_table_as_it_was(
         "G3": frozenset({"u4"}),
     }
     assert member(after, "u2@acme.example").status is MemberStatus.REVOKED
+
+
+@contextmanager
+def _cache_pragmas() -> Iterator[list[str]]:
+    """The ``PRAGMA cache_size`` statements every engine runs meanwhile, in order."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("PRAGMA cache_size"):
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_an_apply_writes_with_a_larger_page_cache_and_restores_it(
+    crash: bool, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded(store)
+
+    def fail(at: str) -> None:
+        if crash and at == "before_commit":
+            raise RuntimeError("crash")
+
+    monkeypatch.setattr(apply_module, "_fault_hook", fail)
+    with _cache_pragmas() as seen, ExitStack() as stack:
+        if crash:
+            stack.enter_context(pytest.raises(RuntimeError, match="crash"))
+        apply(store, Plan(invite=(invite(9),)), run_id="r2")
+    assert seen == [
+        "PRAGMA cache_size",
+        f"PRAGMA cache_size = -{APPLY_CACHE_KIB}",
+        "PRAGMA cache_size = -2000",  # SQLite's default, as the connection had it
+    ]
+    assert len(store.load(ORG).state.members) == (3 if crash else 4)
 
 
 def _mirror_user_indexes(db: Path) -> list[str]:
