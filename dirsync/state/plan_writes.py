@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session
 
 from dirsync.organization import MemberStatus, Role
 from dirsync.plan import GroupUpdate, Invite, MemberUpdate, Plan
-from dirsync.state.bulk import BulkInsert, encode_json, json_string
+from dirsync.state.bulk import (
+    REBUILD_AT,
+    BulkInsert,
+    encode_json,
+    indexes_rebuilt_after,
+    json_string,
+)
 from dirsync.state.rows import chunked, plain_rows
 from dirsync.state.schema import EventRow, GroupMemberRow, GroupRow, MemberRow
 
@@ -225,9 +231,12 @@ def apply_groups(session: Session, org_id: int, plan: Plan, log: EventLog) -> No
         created = sorted(
             ((by_external_id[g.external_id], g) for g in plan.create_groups), key=itemgetter(0)
         )
-        _insert_edges(
-            session, ((gid, _resolve(g.member_external_ids, members)) for gid, g in created)
-        )
+        # a first sync: the member index is built once after the edges, not edge by edge
+        adding = sum(len(g.member_external_ids) for g in plan.create_groups)
+        with indexes_rebuilt_after(session, _table(GroupMemberRow), adding, at=_REBUILD_AT):
+            _insert_edges(
+                session, ((gid, _resolve(g.member_external_ids, members)) for gid, g in created)
+            )
     _update_groups(session, org_id, plan.update_groups, members)
     for ids in chunked([g.group_id for g in plan.delete_groups]):
         session.execute(
@@ -246,6 +255,10 @@ def _named_members(plan: Plan) -> set[str]:
         named |= change.add_member_ids | change.remove_member_ids
     return named
 
+
+#: at least this many new group edges, more than the table holds, rebuild its member index
+#: afterwards (``bulk.indexes_rebuilt_after``)
+_REBUILD_AT = REBUILD_AT
 
 #: up to this many named members are looked up one chunk at a time; more (a first sync),
 #: and reading every linked member at once is cheaper

@@ -517,13 +517,13 @@ def test_a_crash_at_any_stage_leaves_every_table_as_it_was(
 
 
 @contextmanager
-def _cache_pragmas() -> Iterator[list[str]]:
-    """The ``PRAGMA cache_size`` statements every engine runs meanwhile, in order."""
+def _statements(prefix: str) -> Iterator[list[str]]:
+    """The statements starting with ``prefix`` that every engine runs meanwhile, in order."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("PRAGMA cache_size"):
-            seen.append(statement)
+        if statement.strip().startswith(prefix):
+            seen.append(statement.strip())
 
     event.listen(Engine, "before_cursor_execute", record)
     try:
@@ -543,7 +543,7 @@ def test_an_apply_writes_with_a_larger_page_cache_and_restores_it(
             raise RuntimeError("crash")
 
     monkeypatch.setattr(apply_module, "_fault_hook", fail)
-    with _cache_pragmas() as seen, ExitStack() as stack:
+    with _statements("PRAGMA cache_size") as seen, ExitStack() as stack:
         if crash:
             stack.enter_context(pytest.raises(RuntimeError, match="crash"))
         apply(store, Plan(invite=(invite(9),)), run_id="r2")
@@ -604,6 +604,62 @@ def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
             (users[1].ref,),
         ).fetchall()
     assert found == [(users[1].external_id,)]
+
+
+def _edge_indexes(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'group_members' "
+            "AND sql IS NOT NULL ORDER BY name"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_first_sync_with_many_group_edges_rebuilds_their_member_index_in_its_transaction(
+    store: Store, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_writes, "_REBUILD_AT", 2)
+    assert _edge_indexes(db) == ["ix_group_members_member_id"]
+    plan = Plan(
+        invite=(invite(1), invite(2), invite(3)),
+        create_groups=(
+            GroupCreate(external_id="g1", name="G1", member_external_ids=frozenset({"u1", "u2"})),
+            GroupCreate(external_id="g2", name="G2", member_external_ids=frozenset({"u2", "u3"})),
+        ),
+    )
+    snapshot = dump(db)
+
+    def crash(at: str) -> None:
+        if at == "after_groups":
+            raise RuntimeError("crash after_groups")
+
+    monkeypatch.setattr(apply_module, "_fault_hook", crash)
+    with pytest.raises(RuntimeError):
+        apply(store, plan, run_id="crash")
+    assert dump(db) == snapshot and _edge_indexes(db) == ["ix_group_members_member_id"]
+
+    monkeypatch.setattr(apply_module, "_fault_hook", None)
+    with _statements("DROP INDEX") as dropped:
+        apply(store, plan, run_id="first")
+    assert dropped == ["DROP INDEX ix_group_members_member_id"]
+    assert _edge_indexes(db) == ["ix_group_members_member_id"]
+    with sqlite3.connect(db) as conn:  # the rebuilt index holds every edge
+        (u2,) = conn.execute("SELECT id FROM members WHERE external_id = 'u2'").fetchone()
+        found = conn.execute(
+            "SELECT g.external_id FROM group_members INDEXED BY ix_group_members_member_id "
+            "JOIN groups g ON g.id = group_id WHERE member_id = ? ORDER BY 1",
+            (u2,),
+        ).fetchall()
+    assert found == [("g1",), ("g2",)]
+    # removing a member still unlinks it from every group (the cascade finds it by the index)
+    loaded = store.load(ORG)
+    gone = member(loaded, "u2@acme.example")
+    remove = Remove(
+        member_id=gone.id, external_id="u2", email=gone.email, previous_status=gone.status
+    )
+    apply(store, Plan(remove=(remove,)), run_id="second")
+    groups = {g.external_id: g.member_external_ids for g in store.load(ORG).state.groups}
+    assert groups == {"g1": frozenset({"u1"}), "g2": frozenset({"u3"})}
 
 
 # -- scale -------------------------------------------------------------------------------------
