@@ -10,6 +10,8 @@ the busy timeout for another writer instead of failing half-way.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +100,39 @@ def _install_sqlite_listeners(engine: Engine, *, wal: bool) -> None:
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+#: SQLite's page cache while an apply writes, in KiB (SQLite's default is 2,000 KiB). Measured
+#: on a first sync of 100,000 users and 10,000 groups (bench/first_sync_apply): 16 MiB takes
+#: the transaction's writes to the WAL from 140,000 to 82,000 (what the commit writes anyway)
+#: and its reads back from 239,000 to 157,000, ~0.3 s less system time, for ~17 MB of RSS
+#: while the apply runs; 64 MiB saves ~0.7 s but costs ~60 MB, beyond the sync's RSS budget.
+APPLY_CACHE_KIB = 16 * 1024
+
+
+@contextmanager
+def page_cache(connection: Connection, kib: int = APPLY_CACHE_KIB) -> Iterator[None]:
+    """A larger SQLite page cache while the caller's transaction writes, the connection's
+    own size restored afterwards (also on an error); other databases: nothing.
+
+    A first sync writes ~100 MB of pages in one transaction. With the default cache SQLite
+    keeps spilling dirty pages to the WAL mid-transaction and reading them back, e.g. for the
+    foreign-key lookup of every group member edge. The cache grows only as pages are used (a
+    small run costs nothing), and pages beyond the restored size are freed as the commit or
+    rollback releases them, so no pooled connection keeps the memory.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):  # the write's own error is the one to report
+            connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+        raise
+    connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

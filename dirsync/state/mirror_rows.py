@@ -8,8 +8,7 @@ of users and groups, and inserts and deletes of single member edges, each one ex
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -18,7 +17,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    func,
     select,
     type_coerce,
     update,
@@ -27,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from dirsync.mapping.desired import normalize_email
 from dirsync.model import DirectoryGroup, DirectoryUser, Mirror
-from dirsync.state.bulk import BulkInsert
+from dirsync.state.bulk import REBUILD_AT, BulkInsert, indexes_rebuilt_after
 from dirsync.state.rows import plain_rows
 from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
 
@@ -167,35 +165,12 @@ def _edges(before: Mirror, after: Mirror) -> tuple[list[tuple[str, str]], list[t
 
 #: at least this many new mirror users, more than the table holds, rebuild its lookup
 #: indexes after inserting rather than maintaining them row by row
-_REBUILD_AT = 10_000
-
-
-@contextmanager
-def _indexes_rebuilt_after(session: Session, table: Table, adding: int) -> Iterator[None]:
-    """For a first sync of a large directory on SQLite: drop the table's secondary indexes,
-    insert, and create them again, all inside the caller's transaction (SQLite's DDL is
-    transactional, so a crash or rollback leaves them as they were). Building an index from
-    100,000 rows at once costs a fraction of updating it for each of 100,000 inserts (~1 s).
-    Other dialects, and tables already holding more rows, keep their indexes as they are."""
-    connection = session.connection()
-    rebuild = adding >= _REBUILD_AT and connection.dialect.name == "sqlite"
-    if rebuild:
-        held = session.execute(select(func.count()).select_from(table)).scalar_one()
-        rebuild = held < adding
-    if not rebuild:
-        yield
-        return
-    indexes = sorted(table.indexes, key=lambda index: str(index.name))
-    for index in indexes:
-        index.drop(connection)
-    yield
-    for index in indexes:
-        index.create(connection)
+_REBUILD_AT = REBUILD_AT
 
 
 def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -> None:
     adding = len(after.users) - len(before.users)
-    with _indexes_rebuilt_after(session, _table(MirrorUserRow), adding):
+    with indexes_rebuilt_after(session, _table(MirrorUserRow), adding, at=_REBUILD_AT):
         _sync_rows(
             session, org_id, MirrorUserRow, before.users, after.users, _USER_COLUMNS, _user_values
         )

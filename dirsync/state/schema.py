@@ -146,9 +146,15 @@ class GroupRow(Base):
     name: Mapped[str] = mapped_column(String(NAME))
 
 
+#: SQLite: a table that is its primary key's b-tree (no rowid, no second copy of each row in
+#: a primary-key index); for tables whose rows are little more than their key. Other
+#: databases ignore it.
+WITHOUT_ROWID = {"sqlite_with_rowid": False}
+
+
 class GroupMemberRow(Base):
     __tablename__ = "group_members"
-    __table_args__ = (Index("ix_group_members_member_id", "member_id"),)
+    __table_args__ = (Index("ix_group_members_member_id", "member_id"), WITHOUT_ROWID)
 
     group_id: Mapped[int] = mapped_column(
         ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
@@ -215,6 +221,7 @@ class MirrorGroupRow(Base):
 
 class MirrorGroupMemberRow(Base):
     __tablename__ = "mirror_group_members"
+    __table_args__ = (WITHOUT_ROWID,)
 
     organization_id: Mapped[int] = mapped_column(_org_fk(), primary_key=True)
     group_external_id: Mapped[str] = mapped_column(String(ID), primary_key=True)

@@ -31,6 +31,7 @@ from dirsync.state.engine import (
     create_store_engine,
     has_schema,
     is_sqlite,
+    page_cache,
     sqlite_path,
     upgrade,
 )
@@ -184,7 +185,7 @@ class Store:
             expected_version=expected_version,
             now=now,
         )
-        with self._transaction(write=True) as session:
+        with self._transaction(write=True) as session, page_cache(session.connection()):
             return apply_module.apply_run(session, job)
 
     def begin_run(self, organization: str, run: RunRecord) -> int:

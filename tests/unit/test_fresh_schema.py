@@ -22,14 +22,23 @@ def _created(path: Path) -> Engine:
     return create_engine(f"sqlite:///{path}")
 
 
+def _without_rowid(engine: Engine) -> set[str]:
+    """Tables created ``WITHOUT ROWID`` (SQLAlchemy's inspector does not report it)."""
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type='table'")
+        return {name for name, sql in rows if sql.rstrip().upper().endswith("WITHOUT ROWID")}
+
+
 def _schema(engine: Engine) -> dict[str, dict[str, Any]]:
-    """Every table's columns (name, type, nullability, default), keys, indexes; order-free
-    where the database does not care about order."""
+    """Every table's columns (name, type, nullability, default), keys, indexes, rowid or
+    not; order-free where the database does not care about order."""
     found: dict[str, dict[str, Any]] = {}
+    without_rowid = _without_rowid(engine)
     with engine.connect() as connection:
         inspector = inspect(connection)
         for table in inspector.get_table_names():
             found[table] = {
+                "without_rowid": table in without_rowid,
                 "columns": [
                     (c["name"], str(c["type"]), c["nullable"], c["default"])
                     for c in inspector.get_columns(table)
@@ -74,6 +83,17 @@ def test_a_fresh_store_has_the_schema_the_migrations_make(tmp_path: Path) -> Non
         migrated.dispose()
         created.dispose()
     assert _versions(tmp_path / "created.db") == _versions(tmp_path / "migrated.db")
+
+
+def test_the_edge_tables_have_no_rowid_in_fresh_and_migrated_stores(tmp_path: Path) -> None:
+    migrated = store_at_revision(tmp_path / "migrated.db")
+    created = _created(tmp_path / "created.db")
+    try:
+        edges = {"group_members", "mirror_group_members"}
+        assert _without_rowid(migrated) == _without_rowid(created) == edges
+    finally:
+        migrated.dispose()
+        created.dispose()
 
 
 def test_a_fresh_store_is_at_the_alembic_head_and_matches_the_models(tmp_path: Path) -> None:

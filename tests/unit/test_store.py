@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, event
 
 from dirsync.errors import ConcurrentRunError, StoreError
 from dirsync.model import Cursor, DirectoryGroup, DirectoryUser, Mirror
@@ -29,6 +31,7 @@ from dirsync.plan import (
 )
 from dirsync.state import apply as apply_module
 from dirsync.state import mirror_rows, plan_writes
+from dirsync.state.engine import APPLY_CACHE_KIB
 from dirsync.state.records import RunRecord, StoredOrganization
 from dirsync.state.sql import Store
 
@@ -513,6 +516,45 @@ def test_a_crash_at_any_stage_leaves_every_table_as_it_was(
     assert member(after, "u2@acme.example").status is MemberStatus.REVOKED
 
 
+@contextmanager
+def _statements(prefix: str) -> Iterator[list[str]]:
+    """The statements starting with ``prefix`` that every engine runs meanwhile, in order."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.strip().startswith(prefix):
+            seen.append(statement.strip())
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_an_apply_writes_with_a_larger_page_cache_and_restores_it(
+    crash: bool, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded(store)
+
+    def fail(at: str) -> None:
+        if crash and at == "before_commit":
+            raise RuntimeError("crash")
+
+    monkeypatch.setattr(apply_module, "_fault_hook", fail)
+    with _statements("PRAGMA cache_size") as seen, ExitStack() as stack:
+        if crash:
+            stack.enter_context(pytest.raises(RuntimeError, match="crash"))
+        apply(store, Plan(invite=(invite(9),)), run_id="r2")
+    assert seen == [
+        "PRAGMA cache_size",
+        f"PRAGMA cache_size = -{APPLY_CACHE_KIB}",
+        "PRAGMA cache_size = -2000",  # SQLite's default, as the connection had it
+    ]
+    assert len(store.load(ORG).state.members) == (3 if crash else 4)
+
+
 def _mirror_user_indexes(db: Path) -> list[str]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
@@ -564,7 +606,103 @@ def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
     assert found == [(users[1].external_id,)]
 
 
+def _edge_indexes(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'group_members' "
+            "AND sql IS NOT NULL ORDER BY name"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_first_sync_with_many_group_edges_rebuilds_their_member_index_in_its_transaction(
+    store: Store, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_writes, "_REBUILD_AT", 2)
+    assert _edge_indexes(db) == ["ix_group_members_member_id"]
+    plan = Plan(
+        invite=(invite(1), invite(2), invite(3)),
+        create_groups=(
+            GroupCreate(external_id="g1", name="G1", member_external_ids=frozenset({"u1", "u2"})),
+            GroupCreate(external_id="g2", name="G2", member_external_ids=frozenset({"u2", "u3"})),
+        ),
+    )
+    snapshot = dump(db)
+
+    def crash(at: str) -> None:
+        if at == "after_groups":
+            raise RuntimeError("crash after_groups")
+
+    monkeypatch.setattr(apply_module, "_fault_hook", crash)
+    with pytest.raises(RuntimeError):
+        apply(store, plan, run_id="crash")
+    assert dump(db) == snapshot and _edge_indexes(db) == ["ix_group_members_member_id"]
+
+    monkeypatch.setattr(apply_module, "_fault_hook", None)
+    with _statements("DROP INDEX") as dropped:
+        apply(store, plan, run_id="first")
+    assert dropped == ["DROP INDEX ix_group_members_member_id"]
+    assert _edge_indexes(db) == ["ix_group_members_member_id"]
+    with sqlite3.connect(db) as conn:  # the rebuilt index holds every edge
+        (u2,) = conn.execute("SELECT id FROM members WHERE external_id = 'u2'").fetchone()
+        found = conn.execute(
+            "SELECT g.external_id FROM group_members INDEXED BY ix_group_members_member_id "
+            "JOIN groups g ON g.id = group_id WHERE member_id = ? ORDER BY 1",
+            (u2,),
+        ).fetchall()
+    assert found == [("g1",), ("g2",)]
+    # removing a member still unlinks it from every group (the cascade finds it by the index)
+    loaded = store.load(ORG)
+    gone = member(loaded, "u2@acme.example")
+    remove = Remove(
+        member_id=gone.id, external_id="u2", email=gone.email, previous_status=gone.status
+    )
+    apply(store, Plan(remove=(remove,)), run_id="second")
+    groups = {g.external_id: g.member_external_ids for g in store.load(ORG).state.groups}
+    assert groups == {"g1": frozenset({"u1"}), "g2": frozenset({"u3"})}
+
+
 # -- scale -------------------------------------------------------------------------------------
+
+
+def test_group_edges_written_a_slice_at_a_time_all_land_in_their_groups(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Created groups' edges stream out in slices, the groups in id order whatever the plan's
+    order; an update's added edges go the same way."""
+    monkeypatch.setattr(plan_writes, "SLICE", 3)
+    members = {"g3": {1, 2, 3, 4}, "g1": {2, 5}, "g2": set(), "g4": {1, 3, 5, 6, 7}}
+    plan = Plan(
+        invite=tuple(invite(i) for i in range(1, 8)),
+        create_groups=tuple(
+            GroupCreate(external_id=g, name=g, member_external_ids=frozenset(f"u{m}" for m in ms))
+            for g, ms in members.items()
+        ),
+    )
+    apply(store, plan)
+    loaded = {g.external_id: g for g in store.load(ORG).state.groups}
+    assert {g: set(v.member_external_ids) for g, v in loaded.items()} == {
+        g: {f"u{m}" for m in ms} for g, ms in members.items()
+    }
+    update = tuple(
+        GroupUpdate(
+            group_id=loaded[g].id,
+            external_id=g,
+            name=g,
+            previous_name=g,
+            add_member_ids=frozenset({"u6", "u7"}),
+            remove_member_ids=frozenset(),
+        )
+        for g in ("g3", "g2", "g1")
+    )
+    apply(store, Plan(update_groups=update), run_id="r2")
+    after = {g.external_id: set(g.member_external_ids) for g in store.load(ORG).state.groups}
+    assert after == {
+        "g1": {"u2", "u5", "u6", "u7"},
+        "g2": {"u6", "u7"},
+        "g3": {"u1", "u2", "u3", "u4", "u6", "u7"},
+        "g4": {"u1", "u3", "u5", "u6", "u7"},
+    }
 
 
 def test_twenty_thousand_invites_and_their_mirror_apply_in_one_go(store: Store) -> None:

@@ -24,6 +24,7 @@ from dirsync.plan import (
     Reinvite,
 )
 from dirsync.state import apply as apply_module
+from dirsync.state.engine import head_revisions
 from dirsync.state.records import RunRecord
 from dirsync.state.sql import Store
 from dirsync.testing.store_files import store_at_revision
@@ -199,7 +200,7 @@ def test_a_store_at_revision_0001_upgrades_and_keeps_its_members_and_mirror(tmp_
         assert old.invited_at == datetime(2026, 1, 1, tzinfo=UTC)
     with sqlite3.connect(db) as conn:
         (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchall()
-        assert revision == ("0003_scope_indexes",)
+        assert set(revision) == head_revisions()
         # the address as the planner normalizes it, for lookups by address
         assert conn.execute("SELECT email_key FROM mirror_users").fetchall() == [
             ("old@acme.example",)
