@@ -18,16 +18,14 @@ import resource
 import sqlite3
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.generate import Directory, entry_uuid
+from bench.store_bench import apply_first_sync
 from dirsync.mapping.pipeline import PlannedRun, plan_run
 from dirsync.model import DirectoryGroup, DirectorySnapshot, DirectoryUser, Mirror, Reading
 from dirsync.organization import OrganizationState
-from dirsync.plan import Outcome
 from dirsync.rules import SyncRules
-from dirsync.state.records import RunRecord
 from dirsync.state.sql import Store
 
 
@@ -99,10 +97,6 @@ def main() -> None:
     run = planned(args.users, args.groups)
     if args.no_apply:
         return
-    now = datetime.now(UTC)
-    record = RunRecord(
-        run_id="bench", started_at=now, finished_at=now, outcome=Outcome.APPLIED, full=True
-    )
     with tempfile.TemporaryDirectory(prefix="dirsync-apply-bench-") as tmp:
         path = args.keep or Path(tmp) / "store.db"
         store = Store.open(f"sqlite:///{path}")
@@ -111,16 +105,7 @@ def main() -> None:
         try:
             usage, io = resource.getrusage(resource.RUSAGE_SELF), _io()
             started = time.perf_counter()
-            store.apply(
-                "bench",
-                plan=run.plan,
-                mirror_before=Mirror(),
-                mirror_after=run.mirror,
-                cursor=None,
-                run=record,
-                expected_version=0,
-                now=now,
-            )
+            apply_first_sync(store, run)
             wall, done = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
             io = {key: value - io[key] for key, value in _io().items()}
         finally:

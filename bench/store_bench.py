@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dirsync.mapping.pipeline import plan_run
+from dirsync.mapping.pipeline import PlannedRun, plan_run
 from dirsync.model import DirectorySnapshot, DirectoryUser, Mirror, Reading
 from dirsync.organization import OrganizationState
 from dirsync.plan import Outcome
@@ -30,6 +30,24 @@ class StoreFigures:
     peak_rss_mb: float
     #: the apply's CPU time: steadier than its wall time on a machine shared with other work
     apply_cpu_seconds: float = 0.0
+
+
+def apply_first_sync(store: Store, planned: PlannedRun) -> None:
+    """Apply a first sync's plan and mirror to an empty organization "bench", as one run."""
+    now = datetime.now(UTC)
+    record = RunRecord(
+        run_id="bench", started_at=now, finished_at=now, outcome=Outcome.APPLIED, full=True
+    )
+    store.apply(
+        "bench",
+        plan=planned.plan,
+        mirror_before=Mirror(),
+        mirror_after=planned.mirror,
+        cursor=None,
+        run=record,
+        expected_version=0,
+        now=now,
+    )
 
 
 def run(users: int = 100_000) -> StoreFigures:
@@ -52,24 +70,11 @@ def run(users: int = 100_000) -> StoreFigures:
         current=OrganizationState(name="bench"),
         rules=SyncRules(),
     )
-    now = datetime.now(UTC)
-    record = RunRecord(
-        run_id="bench", started_at=now, finished_at=now, outcome=Outcome.APPLIED, full=True
-    )
     with tempfile.TemporaryDirectory(prefix="dirsync-store-bench-") as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'store.db'}")
         try:
             started, cpu = time.perf_counter(), time.process_time()
-            store.apply(
-                "bench",
-                plan=planned.plan,
-                mirror_before=Mirror(),
-                mirror_after=planned.mirror,
-                cursor=None,
-                run=record,
-                expected_version=0,
-                now=now,
-            )
+            apply_first_sync(store, planned)
             applied, applied_cpu = time.perf_counter() - started, time.process_time() - cpu
             started = time.perf_counter()
             store.load("bench")

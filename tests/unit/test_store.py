@@ -555,11 +555,13 @@ def test_an_apply_writes_with_a_larger_page_cache_and_restores_it(
     assert len(store.load(ORG).state.members) == (3 if crash else 4)
 
 
-def _mirror_user_indexes(db: Path) -> list[str]:
+def _indexes(db: Path, table: str) -> list[str]:
+    """The table's explicitly created indexes (not the primary key's or unique constraints')."""
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mirror_users' "
-            "AND sql IS NOT NULL ORDER BY name"
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL ORDER BY name",
+            (table,),
         ).fetchall()
     return [r[0] for r in rows]
 
@@ -570,7 +572,7 @@ def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
     """A first sync of many users drops the mirror's lookup indexes and builds them after
     the inserts; a crash in between leaves them (and everything else) as they were."""
     monkeypatch.setattr(mirror_rows, "_REBUILD_AT", 2)
-    indexes = _mirror_user_indexes(db)
+    indexes = _indexes(db, "mirror_users")
     assert indexes == ["ix_mirror_users_org_email_key", "ix_mirror_users_org_ref"]
     users = [user(1), user(2), user(3)]
     snapshot = dump(db)
@@ -582,11 +584,11 @@ def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
     monkeypatch.setattr(apply_module, "_fault_hook", crash)
     with pytest.raises(RuntimeError):
         apply(store, Plan(invite=(invite(1),)), after=mirror(users), run_id="crash")
-    assert dump(db) == snapshot and _mirror_user_indexes(db) == indexes
+    assert dump(db) == snapshot and _indexes(db, "mirror_users") == indexes
 
     monkeypatch.setattr(apply_module, "_fault_hook", None)
     apply(store, Plan(invite=(invite(1),)), after=mirror(users), run_id="first")
-    assert _mirror_user_indexes(db) == indexes
+    assert _indexes(db, "mirror_users") == indexes
     assert store.load(ORG).mirror == mirror(users)
     with sqlite3.connect(db) as conn:  # the rebuilt index holds every row
         plan = " ".join(
@@ -606,20 +608,11 @@ def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
     assert found == [(users[1].external_id,)]
 
 
-def _edge_indexes(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'group_members' "
-            "AND sql IS NOT NULL ORDER BY name"
-        ).fetchall()
-    return [r[0] for r in rows]
-
-
 def test_a_first_sync_with_many_group_edges_rebuilds_their_member_index_in_its_transaction(
     store: Store, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(plan_writes, "_REBUILD_AT", 2)
-    assert _edge_indexes(db) == ["ix_group_members_member_id"]
+    assert _indexes(db, "group_members") == ["ix_group_members_member_id"]
     plan = Plan(
         invite=(invite(1), invite(2), invite(3)),
         create_groups=(
@@ -636,13 +629,13 @@ def test_a_first_sync_with_many_group_edges_rebuilds_their_member_index_in_its_t
     monkeypatch.setattr(apply_module, "_fault_hook", crash)
     with pytest.raises(RuntimeError):
         apply(store, plan, run_id="crash")
-    assert dump(db) == snapshot and _edge_indexes(db) == ["ix_group_members_member_id"]
+    assert dump(db) == snapshot and _indexes(db, "group_members") == ["ix_group_members_member_id"]
 
     monkeypatch.setattr(apply_module, "_fault_hook", None)
     with _statements("DROP INDEX") as dropped:
         apply(store, plan, run_id="first")
     assert dropped == ["DROP INDEX ix_group_members_member_id"]
-    assert _edge_indexes(db) == ["ix_group_members_member_id"]
+    assert _indexes(db, "group_members") == ["ix_group_members_member_id"]
     with sqlite3.connect(db) as conn:  # the rebuilt index holds every edge
         (u2,) = conn.execute("SELECT id FROM members WHERE external_id = 'u2'").fetchone()
         found = conn.execute(
