@@ -1,0 +1,152 @@
+"""A/B runs of two versions of dirsync against one slapd, alternating, for a noisy machine.
+
+On a shared 2-core machine the same code's wall time can vary by 1.6-2x within an hour, so
+figures from two ``bench/run`` runs do not compare. This runs the older revision (checked out
+into a temporary git worktree) and the working tree in turn, round after round, against the
+same directory. Each round, for each version, it runs a first ``sync --full`` into an empty
+store and then a no-change sync. It prints every run and the medians. ``--instructions``
+adds one callgrind run of each step: it counts instructions, which is steady whatever the
+machine is doing, but not kernel time.
+
+    .venv/bin/python -m bench.ab 8842fb5 --users 20000 --groups 400 --rounds 6 [--instructions]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.ldap_bench import Bench, Scenario
+from bench.measure import Measurement, run
+
+REPO = Path(__file__).resolve().parent.parent
+STEPS = (("first sync --full", ("--full",)), ("no-change sync", ()))
+
+
+def _worktree(revision: str, directory: Path) -> Path:
+    tree = directory / "a"
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(tree), revision],
+        check=True,
+    )
+    return tree
+
+
+def _compiled(tree: Path) -> None:
+    # as an installed package is: with PYTHONDONTWRITEBYTECODE set, an uncompiled tree would be
+    # compiled again in every measured process
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "dirsync")], check=True)
+
+
+def _config(bench: Bench, store: Path) -> Path:
+    """The bench's config with its own store (one per version and round)."""
+    text = bench.config.read_text(encoding="utf-8")
+    config = store.parent / "dirsync.toml"
+    config.write_text(
+        re.sub(r'url = "sqlite:[^"]+"', f'url = "sqlite:///{store}"', text, count=1),
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    return config
+
+
+def _command(config: Path, flags: Sequence[str], *, callgrind: Path | None = None) -> list[str]:
+    command = [sys.executable, "-m", "dirsync", "--config", str(config), "sync", "--json"]
+    if callgrind is not None:
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={callgrind}", *command]
+    return [*command, *flags]
+
+
+def _environment(tree: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree), "LDAPNOINIT": "1"}
+
+
+def _rounds(
+    bench: Bench, versions: dict[str, Path], rounds: int, scratch: Path
+) -> dict[tuple[str, str], list[Measurement]]:
+    results: dict[tuple[str, str], list[Measurement]] = {}
+    for number in range(rounds):
+        for name, tree in versions.items():
+            store = scratch / f"{name}-{number}" / "dirsync.db"
+            store.parent.mkdir(parents=True)
+            config = _config(bench, store)
+            for label, flags in STEPS:
+                measured, _ = run(label, _command(config, flags), env=_environment(tree))
+                results.setdefault((name, label), []).append(measured)
+                print(f"{name} {label}: {measured.wall:.2f} s", file=sys.stderr, flush=True)
+    return results
+
+
+def _instructions(bench: Bench, versions: dict[str, Path], scratch: Path) -> dict[str, str]:
+    """Instructions per version and step, from one callgrind run each."""
+    counted: dict[str, str] = {}
+    for name, tree in versions.items():
+        store = scratch / f"{name}-callgrind" / "dirsync.db"
+        store.parent.mkdir(parents=True)
+        config = _config(bench, store)
+        for label, flags in STEPS:
+            out = store.parent / f"callgrind.{len(counted)}"
+            done = subprocess.run(
+                _command(config, flags, callgrind=out),
+                env=_environment(tree),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            counted[f"{name} {label}"] = f"{int(found.group(1)) / 1e9:.2f} G" if found else "?"
+    return counted
+
+
+def _table(results: dict[tuple[str, str], list[Measurement]]) -> str:
+    lines = ["| version | step | runs, wall s | median wall s | median CPU s | peak RSS MB |"]
+    lines.append("| --- | --- | --- | ---: | ---: | ---: |")
+    for (name, label), runs in results.items():
+        walls = ", ".join(f"{m.wall:.2f}" for m in runs)
+        wall = statistics.median(m.wall for m in runs)
+        cpu = statistics.median(m.cpu for m in runs)
+        rss = max(m.peak_rss_mb for m in runs)
+        lines.append(f"| {name} | {label} | {walls} | {wall:.2f} | {cpu:.2f} | {rss:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab")
+    parser.add_argument("revision", help="the older version: a commit, branch or tag")
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--groups", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="dirsync-ab-"))
+    (scratch / "slapd").mkdir()
+    bench = Bench(Scenario(users=args.users, groups=args.groups), scratch / "slapd")
+    tree = _worktree(args.revision, scratch)
+    try:
+        versions = {args.revision: tree, "working tree": REPO}
+        for path in versions.values():
+            _compiled(path)
+        bench.start()
+        results = _rounds(bench, versions, args.rounds, scratch)
+        print(f"{args.users:,} users, {args.groups:,} groups; {args.rounds} alternating rounds\n")
+        print(_table(results))
+        if args.instructions:
+            print()
+            for key, count in _instructions(bench, versions, scratch).items():
+                print(f"- {key}: {count} instructions")
+    finally:
+        bench.stop()
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)])
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
