@@ -69,6 +69,21 @@ def _environment(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(tree), "LDAPNOINIT": "1"}
 
 
+def _check_versions(versions: dict[str, Path]) -> None:
+    """Each version's interpreter imports dirsync from its own tree (``-m`` puts the current
+    directory first on sys.path: run from a checkout, it would shadow PYTHONPATH)."""
+    for tree in versions.values():
+        found = subprocess.run(
+            [sys.executable, "-c", "import dirsync; print(dirsync.__file__)"],
+            env=_environment(tree),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if not Path(found).resolve().is_relative_to(tree.resolve()):
+            raise SystemExit(f"bench.ab: {tree} would run {found}")
+
+
 def _rounds(
     bench: Bench, versions: dict[str, Path], rounds: int, scratch: Path
 ) -> dict[tuple[str, str], list[Measurement]]:
@@ -134,6 +149,8 @@ def main() -> None:
         versions = {args.revision: tree, "working tree": REPO}
         for path in versions.values():
             _compiled(path)
+        os.chdir(scratch)  # see _check_versions
+        _check_versions(versions)
         bench.start()
         results = _rounds(bench, versions, args.rounds, scratch)
         print(f"{args.users:,} users, {args.groups:,} groups; {args.rounds} alternating rounds\n")
