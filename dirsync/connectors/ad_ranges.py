@@ -26,7 +26,7 @@ def ranged_keys(attributes: dict[str, Any]) -> dict[str, tuple[str, int, int | N
     """``{"member;range=0-1499": ("member", 0, 1499)}`` for every ranged key present."""
     found = {}
     for key in attributes:
-        if match := _RANGE.match(key):
+        if ";" in key and (match := _RANGE.match(key)):  # most keys: no options, no regex
             high = match.group("high")
             found[key] = (
                 match.group("name"),

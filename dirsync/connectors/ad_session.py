@@ -17,6 +17,7 @@ from dirsync.connectors.ad_controls import (
 from dirsync.connectors.ad_ranges import RangeError, complete_ranges, ranged_keys
 from dirsync.connectors.ad_values import bind_failure_reason, guid_to_str, parse_int
 from dirsync.connectors.ldap_search import SUCCESS, LdapSession, RawEntry
+from dirsync.connectors.ldap_wire import Attributes
 from dirsync.errors import SourceAuthFailed, SourceError, SourceReadIncomplete
 
 
@@ -63,6 +64,9 @@ class AdSession(LdapSession):
                 base, search_filter, attributes, what=what, controls=controls
             )
             return
+        # completing ranged values asks the DC again, which must wait until this search is
+        # over: the fast reader has already asked for the next page on the same connection
+        ranged: list[RawEntry] = []
         for entry in super().paged_search(
             base,
             search_filter,
@@ -71,6 +75,11 @@ class AdSession(LdapSession):
             on_page=on_page,
             allow_continuation_references=True,
         ):
+            if ranged_keys(entry["raw_attributes"]):
+                ranged.append(entry)
+            else:
+                yield self.normalize(entry, what)
+        for entry in ranged:
             yield self.normalize(entry, what)
 
     def paged_control_search(
@@ -105,12 +114,14 @@ class AdSession(LdapSession):
         raw = entry["raw_attributes"]
         if ranged_keys(raw):
             try:
-                raw = complete_ranges(str(entry.get("dn", "")), raw, self._fetch_range)
+                completed = complete_ranges(str(entry.get("dn", "")), raw, self._fetch_range)
             except RangeError as exc:
                 raise SourceReadIncomplete(
                     f"{self._where()}: the {what} search could not read all values: {exc}; "
                     "nothing was changed"
                 ) from exc
+            # the fast reader's names are lower-cased and looked up in any case: keep it so
+            raw = Attributes(completed) if isinstance(raw, Attributes) else completed
             entry["raw_attributes"] = raw
         s = self.settings
         fallback = s.email_fallback_attribute

@@ -362,14 +362,13 @@ class LdapSession:
 
     @property
     def fast(self) -> bool:
-        """Whether searches read the socket with ``ldap_wire`` rather than ldap3's decoder.
-
-        Only for generic LDAP: Active Directory cuts big member lists into ranges, which
-        ldap3's auto_range stitches together and the fast reader does not.
+        """Whether searches read the socket with ``ldap_wire`` rather than ldap3's decoder:
+        wherever the messages are plain BER on the socket (simple or anonymous binds, with or
+        without TLS). Ranged values (``member;range=0-1499``) are not stitched together by the
+        fast reader: a session that leaves them to ldap3's auto_range refuses them there
+        (``_receive_page``), and Active Directory's completes them with its own checked loop.
         """
-        return (
-            self.settings.type == "ldap" and self.conn is not None and exchange.supported(self.conn)
-        )
+        return self.conn is not None and exchange.supported(self.conn)
 
     def _send_page(
         self,
@@ -389,7 +388,7 @@ class LdapSession:
     ) -> tuple[list[RawEntry], dict[str, Any], bytes | None]:
         """One page asked for by ``_send_page``: its responses, result and next cookie."""
         answer = exchange.receive(conn, message_id)
-        if any(";range=" in name for name in answer.attribute_names):
+        if self.AUTO_RANGE and any(";range=" in name for name in answer.attribute_names):
             raise exchange.ExchangeError("the server sent ranged values")
         next_cookie = decode_paged_cookie(answer.controls.get(PAGED_RESULTS_OID))
         return answer.responses, answer.result, next_cookie

@@ -47,6 +47,10 @@ class Attributes(dict[str, list[bytes]]):
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and dict.__contains__(self, key.lower())
 
+    def __setitem__(self, key: str, values: list[bytes]) -> None:
+        # a caller's own name (``email_attribute = "userPrincipalName"``) is found again by get
+        dict.__setitem__(self, key.lower(), values)
+
 
 def _length(data: bytes, pos: int) -> tuple[int, int]:
     """The length at ``pos`` and the position of the value after it."""

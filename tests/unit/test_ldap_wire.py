@@ -67,6 +67,16 @@ def test_an_entry_decodes_to_its_dn_and_raw_values_by_case_insensitive_name() ->
     assert "EntryUuid" in entry["raw_attributes"]
 
 
+def test_a_value_set_under_any_case_of_a_name_is_found_under_any_other() -> None:
+    # Active Directory's session sets its email fallback under the configured name
+    data = _entry_message(1, "cn=b,dc=x", {"userPrincipalName": [b"b@upn.example"]})
+    [(_, entry)] = wire.MessageBuffer().feed(data)
+    raw = entry["raw_attributes"]
+    raw["Mail"] = raw["USERPRINCIPALNAME"]
+    assert raw.get("mail") == raw["MAIL"] == [b"b@upn.example"]
+    assert sorted(raw) == ["mail", "userprincipalname"]
+
+
 def test_messages_split_across_chunks_come_out_whole_and_in_order() -> None:
     data = _entry_message(3, "cn=one", {"cn": [b"one"]}) + _done_message(3, 0, "")
     buffer = wire.MessageBuffer()

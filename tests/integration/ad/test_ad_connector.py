@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from dirsync.connectors.ad_cursor import AdCursor, parse_cursor
 from dirsync.connectors.dn import normalize_dn
+from dirsync.connectors.ldap_search import LdapSession, RawEntry
+from dirsync.connectors.ldap_wire import Attributes
 from dirsync.errors import (
     CursorExpired,
     SourceAuthFailed,
@@ -104,7 +108,17 @@ def test_in_chain_resolution_adds_transitive_members_and_keeps_direct_ones(ad_ou
     assert found["Outer"].member_refs == {normalize_dn(x) for x in (inner, bob, alice)}
 
 
-def test_ranged_member_values_are_completed_from_the_real_dc(ad_ou: AdOu) -> None:
+def test_a_full_read_decodes_the_dcs_answers_with_dirsyncs_own_ber_reader(ad_ou: AdOu) -> None:
+    # ldap3's decoder is ~5x slower: a big domain's first sync would spend most of its read there
+    session = ad_ou.connector()._open()
+    with session:
+        assert session.fast
+
+
+@pytest.mark.parametrize("mapping", [dict, Attributes], ids=["ldap3", "fast reader"])
+def test_ranged_member_values_are_completed_from_the_real_dc(
+    ad_ou: AdOu, mapping: type[dict[str, list[bytes]]]
+) -> None:
     members = ad_ou.users(*(f"m{i}" for i in range(30)))
     big = ad_ou.group("Big", members)
     connector = ad_ou.connector()
@@ -113,12 +127,42 @@ def test_ranged_member_values_are_completed_from_the_real_dc(ad_ou: AdOu) -> Non
         # what Windows answers for a big group: an empty member plus the first range
         (entry,) = session.paged_search(big, "(objectClass=group)", ["member"], what="groups")
         everything = entry["raw_attributes"]["member"]
-        shaped = {"member": [], "member;range=0-9": everything[:10]}
+        shaped = mapping({"member": [], "member;range=0-9": everything[:10]})
         completed = session.normalize(
             {"dn": big, "raw_attributes": shaped}, "groups"
         )  # asks the DC for member;range=10-*
-    assert sorted(completed["raw_attributes"]["member"]) == sorted(everything)
+    raw = completed["raw_attributes"]
+    assert sorted(raw["member"]) == sorted(everything)
     assert len(everything) == 30
+    assert isinstance(raw, mapping) and (mapping is dict or raw.get("MEMBER") == raw["member"])
+
+
+def test_ranged_values_in_a_search_of_many_pages_are_completed_once_it_is_over(
+    ad_ou: AdOu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fast reader asks for the next page before this one's entries are handed on: a range
+    # fetched right then would share the connection with that page on its way
+    members = ad_ou.users(*(f"m{i}" for i in range(12)))
+    big = ad_ou.group("Big", members)
+    for i in range(6):
+        ad_ou.group(f"Small{i}", [members[i]])
+    search = LdapSession.paged_search
+
+    def windows_like(self: LdapSession, *args: Any, **kwargs: Any) -> Iterator[RawEntry]:
+        for entry in search(self, *args, **kwargs):
+            raw = entry["raw_attributes"]
+            if normalize_dn(entry["dn"]) == normalize_dn(big):
+                values = raw["member"]
+                raw["member"] = []
+                raw["member;range=0-4"] = values[:5]
+            yield entry
+
+    monkeypatch.setattr(LdapSession, "paged_search", windows_like)
+    found = groups(ad_ou.read(page_size=2))
+    assert found["Big"].member_refs == {normalize_dn(m) for m in members}
+    assert {g: found[g].member_refs for g in (f"Small{i}" for i in range(6))} == {
+        f"Small{i}": {normalize_dn(members[i])} for i in range(6)
+    }
 
 
 # -- binds, TLS and domain controllers -----------------------------------------------------
