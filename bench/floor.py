@@ -32,7 +32,6 @@ from pathlib import Path
 
 from bench.ldap_bench import GROUP_ATTRIBUTES, USER_ATTRIBUTES, Bench, Scenario, _dirsync
 from bench.measure import run
-from dirsync.config import LdapSourceSettings
 from dirsync.connectors.ldap_search import LdapSession
 from dirsync.state import schema
 from dirsync.state.engine import APPLY_CACHE_KIB, BUSY_TIMEOUT_MS
@@ -41,18 +40,8 @@ from dirsync.state.sql import Store
 
 def read_entries(bench: Bench) -> int:
     """The users and groups searches, entries decoded by ldap_wire and dropped."""
-    s, directory = bench.slapd, bench.directory
-    settings = LdapSourceSettings.model_validate(
-        {
-            "type": "ldap",
-            "url": s.url,
-            "bind_dn": s.reader_dn,
-            "bind_password": s.reader_password,
-            "base_dn": s.base_dn,
-            "page_size": 1000,
-        }
-    )
-    session = LdapSession(settings, organization="bench")
+    directory = bench.directory
+    session = LdapSession(bench.source_settings(), organization="bench")
     session.open()
     try:
         searches = (

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.generate import Directory
 from bench.measure import Measurement, run, sync_summary
+from dirsync.config import LdapSourceSettings
 from dirsync.testing.slapd import Slapd
 
 LDAPSEARCH = "/usr/bin/ldapsearch"
@@ -53,6 +54,20 @@ class Bench:
 
     def stop(self) -> None:
         self.slapd.stop()
+
+    def source_settings(self) -> LdapSourceSettings:
+        """The bench's source as settings, for in-process reads (no config file)."""
+        s = self.slapd
+        return LdapSourceSettings.model_validate(
+            {
+                "type": "ldap",
+                "url": s.url,
+                "bind_dn": s.reader_dn,
+                "bind_password": s.reader_password,
+                "base_dn": s.base_dn,
+                "page_size": 1000,
+            }
+        )
 
     def _config_toml(self) -> str:
         s = self.slapd

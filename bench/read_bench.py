@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from bench.ldap_bench import Bench, Scenario
-from dirsync.config import LdapSourceSettings
 from dirsync.connectors.ldap_search import LdapSession
 
 
@@ -27,16 +26,7 @@ def main(users: int) -> None:
     bench.start()
     try:
         s = bench.slapd
-        settings = LdapSourceSettings.model_validate(
-            {
-                "type": "ldap",
-                "url": s.url,
-                "bind_dn": s.reader_dn,
-                "bind_password": s.reader_password,
-                "base_dn": s.base_dn,
-                "page_size": 1000,
-            }
-        )
+        settings = bench.source_settings()
         for name, cls in (("ldap_wire", LdapSession), ("ldap3", Ldap3Session)):
             session = cls(settings, organization="bench")
             session.open()
