@@ -7,7 +7,7 @@ skip already add up to more. This measures, against one slapd, in one run:
 1. the reference: ``ldapsearch`` dumping the users and groups (as ``bench/run``);
 2. process start and end: ``dirsync --help``, what every ``dirsync`` command pays;
 3. the read alone: the same searches through dirsync's BER reader, entries decoded and
-   dropped (no DN normalisation, no ``DirectoryUser``, no planning);
+   dropped (no DN normalisation, no ``DirectoryUser``, no planning), the collector paused;
 4. the store's writes alone: every row a real first sync wrote, read back from its store and
    inserted again into an empty store by plain ``sqlite3`` ``executemany`` of ready-made tuples
    (no Python per row beyond the driver's binding), with the same pragmas, page cache,
@@ -33,13 +33,16 @@ from pathlib import Path
 from bench.ldap_bench import GROUP_ATTRIBUTES, USER_ATTRIBUTES, Bench, Scenario, _dirsync
 from bench.measure import run
 from dirsync.connectors.ldap_search import LdapSession
+from dirsync.gcpause import paused_gc
 from dirsync.state import schema
 from dirsync.state.engine import APPLY_CACHE_KIB, BUSY_TIMEOUT_MS
 from dirsync.state.sql import Store
 
 
+@paused_gc()
 def read_entries(bench: Bench) -> int:
-    """The users and groups searches, entries decoded by ldap_wire and dropped."""
+    """The users and groups searches, entries decoded by ldap_wire and dropped (the cyclic
+    collector paused, as a sync pauses it for its run)."""
     directory = bench.directory
     session = LdapSession(bench.source_settings(), organization="bench")
     session.open()
