@@ -247,13 +247,9 @@ def _read_changed(
     refs = {u.ref for u in users.values()} | {g.ref for g in groups.values()}
     # the groups named by back-links, then, for objects that showed none (in no group, or
     # memberOf not readable for this account), every group that holds them by member value
-    terms = [f"(distinguishedName={escape_filter_value(dn)})" for dn in sorted(holders)]
-    searches = [terms[start : start + _CHUNK] for start in range(0, len(terms), _CHUNK)]
-    unlinked = sorted(refs - linked)
-    searches += [
-        [f"(member={escape_filter_value(r)})" for r in chunk] for chunk in _chunks(unlinked)
-    ]
-    for chunk in searches:
+    by_name = [f"(distinguishedName={escape_filter_value(dn)})" for dn in sorted(holders)]
+    by_member = [f"(member={escape_filter_value(r)})" for r in sorted(refs - linked)]
+    for chunk in [*_chunks(by_name), *_chunks(by_member)]:
         view = connector.scoped(groups="(|" + "".join(chunk) + ")")
         reader = _Reader(view, session, None)
         for group in view._read_groups(reader):
@@ -282,15 +278,16 @@ def _back_links(
         for entry in reader.stream(
             "group memberships", path, object_class, [search_filter], ["memberOf"], counted=False
         ):
-            values = entry["raw_attributes"].get("memberOf") or ()
+            values = entry["raw_attributes"].get("memberOf")
+            if not values:
+                continue
             try:
                 names = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
-                ref = normalize_dn(str(entry.get("dn", "")))
+                ref = reader.normalize(reader.dn(entry))
             except (UnicodeDecodeError, ValueError):
                 continue  # unreadable: the object is looked for by member value
-            if names:
-                holders.update(names)
-                linked.add(ref)
+            holders.update(names)
+            linked.add(ref)
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:

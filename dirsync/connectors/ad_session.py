@@ -78,7 +78,7 @@ class AdSession(LdapSession):
             if ranged_keys(entry["raw_attributes"]):
                 ranged.append(entry)
             else:
-                yield self.normalize(entry, what)
+                yield self._with_email_fallback(entry)
         for entry in ranged:
             yield self.normalize(entry, what)
 
@@ -121,8 +121,14 @@ class AdSession(LdapSession):
                     "nothing was changed"
                 ) from exc
             # the fast reader's names are lower-cased and looked up in any case: keep it so
-            raw = Attributes(completed) if isinstance(raw, Attributes) else completed
-            entry["raw_attributes"] = raw
+            entry["raw_attributes"] = (
+                Attributes(completed) if isinstance(raw, Attributes) else completed
+            )
+        return self._with_email_fallback(entry)
+
+    def _with_email_fallback(self, entry: RawEntry) -> RawEntry:
+        """The email falls back to ``email_fallback_attribute`` where it is empty."""
+        raw = entry["raw_attributes"]
         s = self.settings
         fallback = s.email_fallback_attribute
         if fallback and not raw.get(s.email_attribute) and raw.get(fallback):
