@@ -21,8 +21,8 @@ from pathlib import Path
 #: run in the child as ``python -c``: imports ``dirsync`` from the tree on PYTHONPATH
 CHILD = r"""
 import cProfile, hashlib, json, resource, sys, time
-from dirsync.config import LdapSourceSettings
-from dirsync.connectors.ldap import LdapConnector
+from dirsync.config.settings import LdapSourceSettings
+from dirsync.connectors.ldap.connector import LdapConnector
 
 settings = LdapSourceSettings.model_validate(json.loads(sys.argv[1]))
 connector = LdapConnector(settings, organization="bench")

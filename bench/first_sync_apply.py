@@ -26,7 +26,7 @@ from dirsync.mapping.pipeline import PlannedRun, plan_run
 from dirsync.model import DirectoryGroup, DirectorySnapshot, DirectoryUser, Mirror, Reading
 from dirsync.organization import OrganizationState
 from dirsync.rules import SyncRules
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 
 
 def snapshot(users: int, groups: int) -> DirectorySnapshot:

@@ -32,11 +32,11 @@ from pathlib import Path
 
 from bench.ldap_bench import GROUP_ATTRIBUTES, USER_ATTRIBUTES, Bench, Scenario, _dirsync
 from bench.measure import run
-from dirsync.connectors.ldap_search import LdapSession
-from dirsync.gcpause import paused_gc
+from dirsync.connectors.ldap.session import LdapSession
 from dirsync.state import schema
 from dirsync.state.engine import APPLY_CACHE_KIB, BUSY_TIMEOUT_MS
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
+from dirsync.sync.gcpause import paused_gc
 
 
 @paused_gc()

@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from dirsync.config import AzureAdSourceSettings
-from dirsync.connectors.azure_ad import AzureAdConnector
+from dirsync.config.settings import AzureAdSourceSettings
+from dirsync.connectors.azure_ad.connector import AzureAdConnector
 from dirsync.connectors.base import ProgressCallback
 from dirsync.model import Cursor, Reading, SourceInfo
 from dirsync.rules import RemovalLimit, SyncRules
-from dirsync.state.sql import Store
-from dirsync.sync import RunResult, run_organization
+from dirsync.state.store import Store
+from dirsync.sync.run import RunResult, run_organization
 from dirsync.testing.graph_fake import GraphFake
 from dirsync.testing.graph_tenant import Paging, Tenant
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.ldap_bench import Bench, Scenario
-from dirsync.connectors.ldap_search import LdapSession
+from dirsync.connectors.ldap.session import LdapSession
 
 
 class Ldap3Session(LdapSession):

@@ -19,7 +19,7 @@ from dirsync.organization import OrganizationState
 from dirsync.plan import Outcome
 from dirsync.rules import SyncRules
 from dirsync.state.records import RunRecord
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,3 +1,3 @@
-from dirsync.entry import main
+from dirsync.cli.entry import main
 
 main()

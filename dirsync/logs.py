@@ -7,7 +7,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-from dirsync.secrets import MASK, Secret
+from dirsync.config.secrets import MASK, Secret
 
 # structlog imports rich as it loads, when rich is installed, only to offer rich tracebacks in
 # its console renderer: ~0.1 s of every process start (rich and pygments). dirsync prints

@@ -14,8 +14,8 @@ from typing import Any
 import click
 import structlog
 
-from dirsync import views
-from dirsync.cli import Context, _emit_json, cli, handle_errors, json_option, pass_context
+from dirsync.cli import views
+from dirsync.cli.app import Context, _emit_json, cli, handle_errors, json_option, pass_context
 from dirsync.errors import NotFound, UsageError
 from dirsync.lifecycle import AdminAction, decide
 from dirsync.organization import Role
@@ -139,7 +139,7 @@ def events(ctx: Context, org: str | None, since: str | None, as_json: bool) -> N
     if as_json:
         _emit_json([e.to_json() for e in found])
     else:
-        from dirsync import render  # rich: imported only to print tables
+        from dirsync.cli import render  # rich: imported only to print tables
 
         render.console().print(render.events_table(found))
 
@@ -157,7 +157,7 @@ def collections(ctx: Context, org: str | None, as_json: bool) -> None:
     if as_json:
         _emit_json([c.to_json() for c in found])
     else:
-        from dirsync import render  # rich: imported only to print tables
+        from dirsync.cli import render  # rich: imported only to print tables
 
         render.console().print(render.collections_table(found))
 

@@ -12,19 +12,20 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.engine import make_url
 
-from dirsync import logs, views
-from dirsync.config import Config, OrganizationSettings, find_config_path, load_config
+from dirsync import logs
+from dirsync.cli import views
+from dirsync.cli.json_stream import write_json
+from dirsync.cli.process_exit import exit_code_of, finish
+from dirsync.config.settings import Config, OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.registry import create_connector
+from dirsync.daemon.schedule import overdue_problem, read_schedule
 from dirsync.errors import DirsyncError, NotFound, UsageError
-from dirsync.gcpause import paused_gc
-from dirsync.json_stream import write_json
-from dirsync.locks import LockBusy, runtime_directory, take_locks
 from dirsync.organization import MemberStatus
 from dirsync.plan import Outcome
-from dirsync.process_exit import exit_code_of, finish
-from dirsync.schedule import overdue_problem, read_schedule
-from dirsync.state.sql import Store
-from dirsync.sync import RunResult, run_organization, utcnow
+from dirsync.state.store import Store
+from dirsync.sync.gcpause import paused_gc
+from dirsync.sync.locks import LockBusy, runtime_directory, take_locks
+from dirsync.sync.run import RunResult, run_organization, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logs.get_logger("dirsync.cli")
@@ -194,7 +195,7 @@ def _print_results(results: list[RunResult], skipped: list[LockBusy], *, as_json
             sys.stdout.write("\n")
             sys.stdout.flush()
     else:
-        from dirsync import render  # rich: imported only to print tables
+        from dirsync.cli import render  # rich: imported only to print tables
 
         out = render.console()
         for result in results:
@@ -238,7 +239,7 @@ def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
     if as_json:
         _emit_json(view)
         return
-    from dirsync import render  # rich: imported only to print tables
+    from dirsync.cli import render  # rich: imported only to print tables
 
     out = render.console()
     out.print(f"[bold]{settings.name}[/bold]: connected, {reading.entries_read} entries read")
@@ -269,7 +270,10 @@ def status(ctx: Context, orgs: tuple[str, ...], check: bool, intervals: int, as_
     Without --org, one overview of every client organization: seats, members by status,
     pending invitations, the last sync's outcome, age and warnings.
     """
-    from dirsync import overview, render  # rich: imported only where tables are printed
+    from dirsync.cli import (
+        overview,
+        render,  # rich: imported only where tables are printed
+    )
 
     selected = ctx.config.select(orgs)
     now = utcnow()
@@ -312,7 +316,7 @@ def _show_store_listing(
     if as_json:
         _emit_json([row.to_json() for row in found])
     else:
-        from dirsync import render  # rich: imported only to print tables
+        from dirsync.cli import render  # rich: imported only to print tables
 
         render.console().print(getattr(render, table)(found))
 
@@ -386,7 +390,7 @@ def config_check(ctx: Context, as_json: bool) -> None:
 
 # The administrator commands live in their own module, which adds them to ``cli`` when it is
 # imported; it needs the names above (Context, handle_errors...), hence the import down here.
-from dirsync import cli_admin  # noqa: E402, F401
+from dirsync.cli import admin as cli_admin  # noqa: E402, F401
 
 
 @cli.command()
@@ -394,7 +398,7 @@ from dirsync import cli_admin  # noqa: E402, F401
 @handle_errors
 def run(ctx: Context) -> None:
     """The daemon: sync every organization on its schedule until SIGTERM; SIGHUP reloads."""
-    from dirsync import service  # the scheduler's imports, only for the daemon
+    from dirsync.daemon import process as service  # the scheduler's imports, only for the daemon
 
     sys.exit(service.serve(ctx.config_path))
 

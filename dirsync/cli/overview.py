@@ -13,9 +13,9 @@ from typing import Any
 
 from rich.table import Table
 
-from dirsync.config import OrganizationSettings
+from dirsync.cli.render import table
+from dirsync.config.settings import OrganizationSettings
 from dirsync.organization import SEATED_STATUSES
-from dirsync.render import table
 from dirsync.state.records import OrganizationSummary, RunRecord
 
 

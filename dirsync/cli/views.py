@@ -6,11 +6,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from dirsync.config import OrganizationSettings
+from dirsync.config.settings import OrganizationSettings
+from dirsync.daemon.schedule import next_after
 from dirsync.mapping.desired import desired_organization
 from dirsync.mapping.mirror import mirror_of
 from dirsync.model import Reading
-from dirsync.schedule import next_after
 from dirsync.state.records import MemberView, RunRecord
 
 

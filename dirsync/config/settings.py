@@ -26,11 +26,11 @@ from pydantic import (
     model_validator,
 )
 
-from dirsync.config_audit import exposure_warnings
+from dirsync.config.audit import exposure_warnings
+from dirsync.config.secrets import Secret, SecretResolutionError, resolve_file, resolve_inline
 from dirsync.errors import ConfigError, NotFound
 from dirsync.organization import Permission
 from dirsync.rules import CollectionRule, Deprovision, RemovalLimit, SyncRules
-from dirsync.secrets import Secret, SecretResolutionError, resolve_file, resolve_inline
 
 DEFAULT_CONFIG_PATHS = (Path("/etc/dirsync/config.toml"), Path("dirsync.toml"))
 CONFIG_ENV = "DIRSYNC_CONFIG"

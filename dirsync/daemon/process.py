@@ -20,12 +20,13 @@ from types import FrameType
 
 import structlog
 
-from dirsync import logs, metrics, systemd
-from dirsync.config import load_config
-from dirsync.daemon import Daemon
+from dirsync import logs
+from dirsync.config.settings import load_config
+from dirsync.daemon import metrics, systemd
+from dirsync.daemon.scheduler import Daemon
 from dirsync.errors import ConfigError
-from dirsync.locks import runtime_directory
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
+from dirsync.sync.locks import runtime_directory
 
 log = structlog.get_logger("dirsync.service")
 

@@ -20,7 +20,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from dirsync.config import Config, OrganizationSettings
+from dirsync.config.settings import Config, OrganizationSettings
 
 SCHEDULE_FILE = "schedule.json"
 MAX_DEFAULT_JITTER = timedelta(seconds=60)

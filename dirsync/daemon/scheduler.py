@@ -28,16 +28,16 @@ from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED, BaseScheduler
 
-from dirsync import schedule
-from dirsync.config import Config, OrganizationSettings
+from dirsync.config.settings import Config, OrganizationSettings
 from dirsync.connectors.base import Connector
 from dirsync.connectors.registry import create_connector
+from dirsync.daemon import schedule
+from dirsync.daemon.metrics import Metrics
 from dirsync.errors import DirsyncError
-from dirsync.locks import LockBusy, LockError, OrganizationLock
-from dirsync.metrics import Metrics
 from dirsync.plan import Outcome, Plan
-from dirsync.state.sql import Store
-from dirsync.sync import Clock, RunResult, run_organization, utcnow
+from dirsync.state.store import Store
+from dirsync.sync.locks import LockBusy, LockError, OrganizationLock
+from dirsync.sync.run import Clock, RunResult, run_organization, utcnow
 
 log = structlog.get_logger("dirsync.daemon")
 

@@ -10,17 +10,17 @@ from typing import Any
 
 import structlog
 
-from dirsync import quiet
 from dirsync.connectors.base import Connector, ProgressCallback
 from dirsync.errors import CursorExpired, PlanRefused, SourceError, StoreError
-from dirsync.gcpause import paused_gc
 from dirsync.mapping.pipeline import plan_run
 from dirsync.mapping.scope import ScopedOrganization, may_scope, plan_scoped
 from dirsync.model import Reading
 from dirsync.plan import Outcome, Plan
 from dirsync.rules import SyncRules
 from dirsync.state.records import RunRecord, StoredOrganization
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
+from dirsync.sync import quiet
+from dirsync.sync.gcpause import paused_gc
 
 log = structlog.get_logger("dirsync.sync")
 

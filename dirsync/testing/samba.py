@@ -30,7 +30,7 @@ from typing import Any
 
 import ldap3
 
-from dirsync.connectors.ad_controls import tree_delete_control
+from dirsync.connectors.active_directory.controls import tree_delete_control
 from dirsync.testing.child import ChildProcess, ThrowawayServer
 
 SAMBA = "/usr/sbin/samba"

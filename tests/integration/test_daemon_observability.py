@@ -17,11 +17,11 @@ from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from prometheus_client.parser import text_string_to_metric_families
 
-from dirsync.cli import cli
-from dirsync.config import load_config
-from dirsync.daemon import Daemon
-from dirsync.metrics import Metrics, serve
-from dirsync.state.sql import Store
+from dirsync.cli.app import cli
+from dirsync.config.settings import load_config
+from dirsync.daemon.metrics import Metrics, serve
+from dirsync.daemon.scheduler import Daemon
+from dirsync.state.store import Store
 from dirsync.testing.scheduler import ManualScheduler
 from tests.integration.conftest import LdapTree
 from tests.integration.daemon_support import DaemonConfig, company

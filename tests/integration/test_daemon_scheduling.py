@@ -19,14 +19,14 @@ from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from structlog.testing import capture_logs
 
-from dirsync.config import load_config
-from dirsync.daemon import Daemon
-from dirsync.locks import OrganizationLock
-from dirsync.metrics import Metrics
-from dirsync.service import reload
+from dirsync.config.settings import load_config
+from dirsync.daemon.metrics import Metrics
+from dirsync.daemon.process import reload
+from dirsync.daemon.scheduler import Daemon
+from dirsync.daemon.systemd import Notifier
 from dirsync.state import apply
-from dirsync.state.sql import Store
-from dirsync.systemd import Notifier
+from dirsync.state.store import Store
+from dirsync.sync.locks import OrganizationLock
 from dirsync.testing.scheduler import ManualScheduler
 from tests.integration.conftest import LdapTree
 from tests.integration.daemon_support import DaemonConfig, company

@@ -10,9 +10,9 @@ from pathlib import Path
 import ldap3
 import pytest
 
-from dirsync.connectors.ldap import LdapConnector
-from dirsync.connectors.ldap_delta import fingerprint
-from dirsync.connectors.ldap_syncrepl import Cookies
+from dirsync.connectors.ldap.connector import LdapConnector
+from dirsync.connectors.ldap.delta import fingerprint
+from dirsync.connectors.ldap.syncrepl import Cookies
 from dirsync.errors import CursorExpired
 from dirsync.mapping.mirror import apply_delta, mirror_of, update_mirror
 from dirsync.model import Cursor, DirectoryDelta, Reading

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from dirsync.cli_admin import os_user
+from dirsync.cli.admin import os_user
 from tests.integration.conftest import LdapTree
 from tests.integration.test_sync_cli import Dirsync, _toml, company, modify, set_disabled
 

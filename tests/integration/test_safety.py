@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import trustme
 
-from dirsync.config import OrganizationSettings, parse_config
-from dirsync.connectors.dn import escape_filter_value
-from dirsync.connectors.ldap import LdapConnector
+from dirsync.config.settings import OrganizationSettings, parse_config
+from dirsync.connectors.ldap.connector import LdapConnector
+from dirsync.connectors.ldap.dn import escape_filter_value
 from dirsync.plan import Outcome
-from dirsync.state.sql import Store
-from dirsync.sync import run_organization
+from dirsync.state.store import Store
+from dirsync.sync.run import run_organization
 from dirsync.testing.fault_proxy import FaultProxy, Mode, silent_listener
 from dirsync.testing.slapd import Slapd
 from tests.integration.conftest import LdapTree

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from dirsync.config import parse_config
-from dirsync.connectors import ber
-from dirsync.connectors.ad_controls import (
+from dirsync.config.settings import parse_config
+from dirsync.connectors.active_directory.controls import (
     DIRSYNC_INCREMENTAL_VALUES,
     BerError,
     DirSyncResponse,
@@ -21,9 +20,9 @@ from dirsync.connectors.ad_controls import (
     paged_results_control,
     paged_results_cookie,
 )
-from dirsync.connectors.ad_cursor import AdCursor, parse_cursor
-from dirsync.connectors.ad_ranges import RangeError, complete_ranges
-from dirsync.connectors.ad_values import (
+from dirsync.connectors.active_directory.cursor import AdCursor, parse_cursor
+from dirsync.connectors.active_directory.ranges import RangeError, complete_ranges
+from dirsync.connectors.active_directory.values import (
     account_disabled,
     account_expired,
     bind_failure_reason,
@@ -31,6 +30,7 @@ from dirsync.connectors.ad_values import (
     guid_to_bytes,
     guid_to_str,
 )
+from dirsync.connectors.ldap import ber
 from dirsync.errors import ConfigError, CursorExpired
 from dirsync.model import Cursor
 
@@ -285,7 +285,7 @@ def test_a_paged_results_control_carries_its_size_and_cookie_both_ways() -> None
 
 
 def _connector(tmp_path: Any, **source: Any) -> Any:
-    from dirsync.connectors.active_directory import ActiveDirectoryConnector
+    from dirsync.connectors.active_directory.connector import ActiveDirectoryConnector
 
     return ActiveDirectoryConnector(
         _ad_config(tmp_path, url="ldaps://dc1.acme.example", **source), organization="acme"

@@ -21,7 +21,7 @@ from dirsync.state.bulk import BulkInsert, encode_json, json_string
 from dirsync.state.plan_writes import invite_after
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import EventRow, MemberRow, MirrorUserRow, OrganizationRow
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 
 NOW = datetime(2026, 11, 25, 9, 30, 1, 250, tzinfo=UTC)
 

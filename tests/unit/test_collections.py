@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dirsync.config import parse_config
+from dirsync.config.settings import parse_config
 from dirsync.errors import ConfigError
 from dirsync.mapping.pipeline import plan_run
 from dirsync.model import Mirror, Reading

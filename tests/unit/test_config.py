@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from dirsync.config import find_config_path, load_config, parse_config, parse_duration
+from dirsync.config.secrets import Secret
+from dirsync.config.settings import find_config_path, load_config, parse_config, parse_duration
 from dirsync.errors import ConfigError
 from dirsync.rules import Deprovision, RemovalLimit
-from dirsync.secrets import Secret
 
 ROOT = Path(__file__).resolve().parents[2]
 

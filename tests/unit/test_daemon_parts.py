@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from dirsync.config import parse_config
+from dirsync.config.settings import parse_config
+from dirsync.daemon.schedule import read_schedule, retry_delay, write_schedule
+from dirsync.daemon.systemd import Notifier, watchdog_interval
 from dirsync.errors import ConfigError
-from dirsync.locks import LockBusy, LockError, OrganizationLock, runtime_directory
-from dirsync.schedule import read_schedule, retry_delay, write_schedule
-from dirsync.systemd import Notifier, watchdog_interval
+from dirsync.sync.locks import LockBusy, LockError, OrganizationLock, runtime_directory
 
 SOURCE = {"type": "ldap", "url": "ldap://127.0.0.1", "base_dn": "dc=example,dc=org"}
 
@@ -73,7 +73,7 @@ def test_a_second_holder_is_refused_with_the_first_holders_pid(tmp_path: Path) -
 
 def test_a_lock_dies_with_its_process(tmp_path: Path) -> None:
     hold = (
-        "import sys; from pathlib import Path; from dirsync.locks import OrganizationLock; "
+        "import sys; from pathlib import Path; from dirsync.sync.locks import OrganizationLock; "
         "OrganizationLock(Path(sys.argv[1]), 'acme').acquire(); print('held', flush=True); "
         "sys.stdin.read()"
     )

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dirsync.connectors.dn import (
+from dirsync.connectors.ldap.dn import (
     escape_filter_value,
     is_valid_dn,
     normalize_dn,
@@ -135,7 +135,7 @@ def test_strip_optional_uid_drops_only_a_trailing_bit_string(value: str, strippe
     ],
 )
 def test_the_fast_path_agrees_with_the_full_parser(dn: str) -> None:
-    from dirsync.connectors.dn import _normalize_parsed
+    from dirsync.connectors.ldap.dn import _normalize_parsed
 
     assert normalize_dn(dn) == _normalize_parsed(dn)
 
@@ -153,7 +153,7 @@ def test_the_fast_path_agrees_with_the_full_parser(dn: str) -> None:
 def test_plain_and_near_plain_values_normalize_as_the_full_parser_does(
     rdns: list[tuple[str, str]],
 ) -> None:
-    from dirsync.connectors.dn import _normalize_parsed
+    from dirsync.connectors.ldap.dn import _normalize_parsed
 
     dn = ",".join(f"{t}={v}" for t, v in rdns)
     try:
@@ -166,7 +166,7 @@ def test_plain_and_near_plain_values_normalize_as_the_full_parser_does(
 
 
 def test_a_search_path_is_joined_to_the_base_unless_it_already_ends_with_it() -> None:
-    from dirsync.connectors.ldap import join_dn
+    from dirsync.connectors.ldap.connector import join_dn
 
     assert join_dn("ou=People", "dc=acme,dc=example") == "ou=People,dc=acme,dc=example"
     assert join_dn("", "dc=acme,dc=example") == "dc=acme,dc=example"
@@ -225,7 +225,7 @@ def test_values_written_into_a_filter_are_escaped(value: str, escaped: str) -> N
 
 @given(st.text(alphabet="uidcnoU=,. aZ09-_@é#+\\", max_size=30))
 def test_the_fast_path_and_the_full_parser_agree_on_any_text_errors_included(text: str) -> None:
-    from dirsync.connectors.dn import _normalize_parsed
+    from dirsync.connectors.ldap.dn import _normalize_parsed
 
     try:
         expected = _normalize_parsed(text)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, inspect
 
 from dirsync.state.engine import alembic_config, head_revisions
 from dirsync.state.schema import Base
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 from dirsync.testing.store_files import store_at_revision
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dirsync.gcpause import paused_gc
+from dirsync.sync.gcpause import paused_gc
 
 
 @pytest.fixture(autouse=True)

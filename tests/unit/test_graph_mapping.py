@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from dirsync.config import parse_config
-from dirsync.connectors.graph_cursor import GraphCursor
-from dirsync.connectors.graph_delta import USER_SELECT, DeltaMerger, UserRules, user_of
-from dirsync.connectors.graph_filters import apply_filters
+from dirsync.config.settings import parse_config
+from dirsync.connectors.azure_ad.cursor import GraphCursor
+from dirsync.connectors.azure_ad.delta import USER_SELECT, DeltaMerger, UserRules, user_of
+from dirsync.connectors.azure_ad.filters import apply_filters
 from dirsync.errors import ConfigError, CursorExpired
 from dirsync.mapping.mirror import apply_delta
 from dirsync.model import (

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dirsync.json_stream import write_json
+from dirsync.cli.json_stream import write_json
 from dirsync.plan import GroupCreate, GroupUpdate, Invite, Plan
 
 texts = st.text(max_size=10)

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap3.utils.ciDict import CaseInsensitiveDict
 
-from dirsync.config import LdapSourceSettings
-from dirsync.connectors.ldap import LdapConnector, _Reader
-from dirsync.connectors.ldap_wire import Attributes
+from dirsync.config.settings import LdapSourceSettings
+from dirsync.connectors.ldap.connector import LdapConnector, _Reader
+from dirsync.connectors.ldap.wire import Attributes
 from dirsync.model import DirectoryGroup, DirectoryUser
 
 # plain values (the fast path's), near-plain ones and hostile ones

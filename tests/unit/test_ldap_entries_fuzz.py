@@ -13,9 +13,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dirsync.config import LdapSourceSettings
-from dirsync.connectors.ldap import LdapConnector, _Reader
-from dirsync.connectors.ldap_wire import Attributes
+from dirsync.config.settings import LdapSourceSettings
+from dirsync.connectors.ldap.connector import LdapConnector, _Reader
+from dirsync.connectors.ldap.wire import Attributes
 from dirsync.errors import PlanRefused
 from dirsync.mapping.pipeline import plan_run
 from dirsync.model import DirectorySnapshot, Mirror, Reading

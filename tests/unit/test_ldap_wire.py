@@ -22,7 +22,7 @@ from ldap3.protocol.rfc4511 import (
 )
 from ldap3.utils.asn1 import encode
 
-from dirsync.connectors import ldap_wire as wire
+from dirsync.connectors.ldap import wire
 
 
 def _entry_message(message_id: int, dn: str, attributes: dict[str, list[bytes]]) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 from dirsync.testing.store_files import store_at_revision
 
 ORG = "acme"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from dirsync.process_exit import exit_code_of, may_exit_fast
+from dirsync.cli.process_exit import exit_code_of, may_exit_fast
 
 _SCRIPT = """
 import atexit, sys
 from pathlib import Path
-from dirsync.process_exit import finish
+from dirsync.cli.process_exit import finish
 atexit.register(lambda: Path({marker!r}).write_text("atexit ran"))
 sys.stdout.write("x" * 1_000_000)  # more than a pipe buffer: only a flush gets it all out
 print("done", file=sys.stderr, end="")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dirsync.cli.render import ROWS_PER_KIND, plan_rows
 from dirsync.plan import Invite, Plan
-from dirsync.render import ROWS_PER_KIND, plan_rows
 
 
 def test_a_big_plan_shows_the_first_entries_of_each_kind_and_a_count_of_the_rest() -> None:

@@ -37,7 +37,7 @@ from dirsync.plan import Outcome, Plan
 from dirsync.rules import Deprovision, RemovalLimit, SyncRules
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import MemberRow, OrganizationRow
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 _orgs = count(1)

@@ -32,14 +32,14 @@ def _loaded(body: str) -> set[str]:
 
 
 def test_the_command_line_starts_without_rich_or_alembic() -> None:
-    loaded = _loaded("import dirsync.cli")
+    loaded = _loaded("import dirsync.cli.app")
     assert {"dirsync", "structlog", "sqlalchemy", "click"} <= loaded
     assert not loaded & {"rich", "pygments", "alembic"}
 
 
 def test_creating_a_fresh_store_does_not_import_alembic(tmp_path: Path) -> None:
     body = f"""
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 Store.open("sqlite:///{tmp_path / "fresh.db"}").close()
 """
     assert "alembic" not in _loaded(body)
@@ -70,9 +70,9 @@ def test_the_console_log_prints_an_exception_as_a_plain_traceback(
 def test_the_executable_runs_the_command_line_with_the_collector_on_and_start_up_frozen() -> None:
     body = """
 import gc
-import dirsync.cli
-dirsync.cli.main = lambda: print(json.dumps([gc.isenabled(), gc.get_freeze_count()]))
-from dirsync.entry import main
+import dirsync.cli.app
+dirsync.cli.app.main = lambda: print(json.dumps([gc.isenabled(), gc.get_freeze_count()]))
+from dirsync.cli.entry import main
 main()
 """
     result = subprocess.run(

@@ -33,7 +33,7 @@ from dirsync.state import apply as apply_module
 from dirsync.state import mirror_rows, plan_writes
 from dirsync.state.engine import APPLY_CACHE_KIB
 from dirsync.state.records import RunRecord, StoredOrganization
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ORG = "acme"

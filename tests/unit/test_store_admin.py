@@ -19,7 +19,7 @@ from dirsync.plan import Invite, Outcome, Plan
 from dirsync.state import admin
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import OrganizationRow
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 
 ORG = "acme"
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -26,7 +26,7 @@ from dirsync.plan import (
 from dirsync.state import apply as apply_module
 from dirsync.state.engine import head_revisions
 from dirsync.state.records import RunRecord
-from dirsync.state.sql import Store
+from dirsync.state.store import Store
 from dirsync.testing.store_files import store_at_revision
 
 ORG = "acme"

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from dirsync.connectors import syncrepl_ber as ber
+from dirsync.connectors.ldap import syncrepl_ber as ber
 
 COOKIE = b"rid=000,csn=20261125104805.245560Z#000000#000#000000"
 UUID_A = uuid.UUID("70385aee-7d09-1041-9e89-7f3454a9b940")

@@ -19,21 +19,21 @@ from typing import Any
 
 import structlog
 
-from dirsync.config import ActiveDirectorySourceSettings
-from dirsync.connectors import ad_incremental
-from dirsync.connectors.ad_controls import IN_CHAIN_RULE
-from dirsync.connectors.ad_cursor import parse_cursor
-from dirsync.connectors.ad_session import AdSession
-from dirsync.connectors.ad_values import (
+from dirsync.config.settings import ActiveDirectorySourceSettings
+from dirsync.connectors.active_directory import incremental as ad_incremental
+from dirsync.connectors.active_directory.controls import IN_CHAIN_RULE
+from dirsync.connectors.active_directory.cursor import parse_cursor
+from dirsync.connectors.active_directory.session import AdSession
+from dirsync.connectors.active_directory.values import (
     account_disabled,
     account_expired,
     guid_to_str,
     parse_int,
 )
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.dn import escape_filter_value, normalize_dn
-from dirsync.connectors.ldap import LdapConnector, _Reader, join_dn
-from dirsync.connectors.ldap_search import RawEntry
+from dirsync.connectors.ldap.connector import LdapConnector, _Reader, join_dn
+from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn
+from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import SourceUnreachable
 from dirsync.model import Cursor, DirectoryGroup, DirectorySnapshot, Reading
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from dirsync.connectors import ber
+from dirsync.connectors.ldap import ber
 
 DIRSYNC_OID: Final = "1.2.840.113556.1.4.841"
 PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from dirsync.connectors.ad_controls import (
+from dirsync.connectors.active_directory.controls import (
     DIRSYNC_INCREMENTAL_VALUES,
     BerError,
     DirSyncResponse,
@@ -19,9 +19,9 @@ from dirsync.connectors.ad_controls import (
     dirsync_rounds,
     show_deleted_control,
 )
-from dirsync.connectors.ad_session import AdSession
-from dirsync.connectors.dn import normalize_dn
-from dirsync.connectors.ldap_search import SUCCESS, RawEntry
+from dirsync.connectors.active_directory.session import AdSession
+from dirsync.connectors.ldap.dn import normalize_dn
+from dirsync.connectors.ldap.session import SUCCESS, RawEntry
 from dirsync.errors import SourceError, SourceReadIncomplete
 
 #: the result codes with which a DC refuses DirSync to an account without replication rights

@@ -23,26 +23,26 @@ from typing import TYPE_CHECKING, Final
 
 import structlog
 
-from dirsync.connectors.ad_controls import show_deleted_control
-from dirsync.connectors.ad_cursor import AdCursor
-from dirsync.connectors.ad_dirsync import (
+from dirsync.connectors.active_directory.controls import show_deleted_control
+from dirsync.connectors.active_directory.cursor import AdCursor
+from dirsync.connectors.active_directory.dirsync_reads import (
     DirSyncFailed,
     DirSyncRefused,
     dirsync,
     naming_context,
     tombstones_readable,
 )
-from dirsync.connectors.ad_session import AdSession
-from dirsync.connectors.ad_values import guid_filter_value, guid_to_str
+from dirsync.connectors.active_directory.session import AdSession
+from dirsync.connectors.active_directory.values import guid_filter_value, guid_to_str
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.dn import escape_filter_value, normalize_dn
-from dirsync.connectors.ldap import _Reader, join_dn
-from dirsync.connectors.ldap_search import RawEntry
+from dirsync.connectors.ldap.connector import _Reader, join_dn
+from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn
+from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired, SourceError, SourceUnreachable
 from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Reading
 
 if TYPE_CHECKING:
-    from dirsync.connectors.active_directory import ActiveDirectoryConnector
+    from dirsync.connectors.active_directory.connector import ActiveDirectoryConnector
 
 log = structlog.get_logger("dirsync.connectors.active_directory")
 

@@ -7,17 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from dirsync.config import ActiveDirectorySourceSettings
-from dirsync.connectors.ad_controls import (
+from dirsync.config.settings import ActiveDirectorySourceSettings
+from dirsync.connectors.active_directory.controls import (
     BerError,
     Control,
     paged_results_control,
     paged_results_cookie,
 )
-from dirsync.connectors.ad_ranges import RangeError, complete_ranges, ranged_keys
-from dirsync.connectors.ad_values import bind_failure_reason, guid_to_str, parse_int
-from dirsync.connectors.ldap_search import SUCCESS, LdapSession, RawEntry
-from dirsync.connectors.ldap_wire import Attributes
+from dirsync.connectors.active_directory.ranges import RangeError, complete_ranges, ranged_keys
+from dirsync.connectors.active_directory.values import bind_failure_reason, guid_to_str, parse_int
+from dirsync.connectors.ldap.session import SUCCESS, LdapSession, RawEntry
+from dirsync.connectors.ldap.wire import Attributes
 from dirsync.errors import SourceAuthFailed, SourceError, SourceReadIncomplete
 
 

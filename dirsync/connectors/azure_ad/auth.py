@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from dirsync.config.secrets import Secret
 from dirsync.errors import (
     ConfigError,
     SourceAuthFailed,
@@ -28,7 +29,6 @@ from dirsync.errors import (
     SourceTLSError,
     SourceUnreachable,
 )
-from dirsync.secrets import Secret
 
 #: AADSTS codes with a message an administrator can act on
 _AADSTS_HINTS = {

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import structlog
 
-from dirsync.connectors.graph_auth import TokenProvider, TokenUnavailable
+from dirsync.connectors.azure_ad.auth import TokenProvider, TokenUnavailable
 from dirsync.errors import (
     CursorExpired,
     SourceAuthFailed,

@@ -22,11 +22,10 @@ from urllib.parse import quote
 
 import structlog
 
-from dirsync.config import AzureAdSourceSettings
-from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.graph_client import GraphClient, ObjectGone, Sleeper
-from dirsync.connectors.graph_cursor import GraphCursor
-from dirsync.connectors.graph_delta import (
+from dirsync.config.settings import AzureAdSourceSettings
+from dirsync.connectors.azure_ad.client import GraphClient, ObjectGone, Sleeper
+from dirsync.connectors.azure_ad.cursor import GraphCursor
+from dirsync.connectors.azure_ad.delta import (
     GROUP_SELECT,
     USER_SELECT,
     DeltaMerger,
@@ -35,8 +34,9 @@ from dirsync.connectors.graph_delta import (
     member_ref,
     user_of,
 )
-from dirsync.connectors.graph_filters import apply_filters
-from dirsync.connectors.graph_transport import GraphTransport, token_settings
+from dirsync.connectors.azure_ad.filters import apply_filters
+from dirsync.connectors.azure_ad.transport import GraphTransport, token_settings
+from dirsync.connectors.base import ProgressCallback
 from dirsync.errors import SourceReadIncomplete
 from dirsync.model import (
     Cursor,

@@ -19,9 +19,9 @@ import certifi
 import httpx
 import requests
 
-from dirsync.config import AzureAdSourceSettings
-from dirsync.connectors.graph_auth import TokenProvider, TokenSettings, certificate_credential
-from dirsync.connectors.graph_client import GraphClient, RetryPolicy, Sleeper
+from dirsync.config.settings import AzureAdSourceSettings
+from dirsync.connectors.azure_ad.auth import TokenProvider, TokenSettings, certificate_credential
+from dirsync.connectors.azure_ad.client import GraphClient, RetryPolicy, Sleeper
 
 
 def token_settings(settings: AzureAdSourceSettings, *, organization: str) -> TokenSettings:

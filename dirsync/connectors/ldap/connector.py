@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from dirsync.config import LdapSourceSettings
+from dirsync.config.settings import LdapSourceSettings
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.dn import escape_filter_value, normalize_dn, strip_optional_uid
-from dirsync.connectors.ldap_search import LdapSession, RawEntry
-from dirsync.connectors.ldap_wire import Attributes
+from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn, strip_optional_uid
+from dirsync.connectors.ldap.session import LdapSession, RawEntry
+from dirsync.connectors.ldap.wire import Attributes
 from dirsync.model import (
     Cursor,
     DirectoryGroup,
@@ -215,7 +215,7 @@ class LdapConnector:
 
         An unusable cursor raises ``CursorExpired``; the caller then reads in full.
         """
-        from dirsync.connectors import ldap_delta  # the incremental modes; imports us
+        from dirsync.connectors.ldap import delta as ldap_delta  # the incremental modes; imports us
 
         with self._open() as session:
             return ldap_delta.read(self, _Reader(self, session, progress), cursor)

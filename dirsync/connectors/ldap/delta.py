@@ -23,16 +23,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
-from dirsync.connectors import ldap_exchange, ldap_syncrepl
-from dirsync.connectors import syncrepl_ber as ber
-from dirsync.connectors.dn import escape_filter_value
-from dirsync.connectors.ldap_search import RawEntry
+from dirsync.connectors.ldap import exchange as ldap_exchange
+from dirsync.connectors.ldap import syncrepl as ldap_syncrepl
+from dirsync.connectors.ldap import syncrepl_ber as ber
+from dirsync.connectors.ldap.dn import escape_filter_value
+from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired
 from dirsync.model import Cursor, DirectoryDelta, Reading
 
 if TYPE_CHECKING:
-    from dirsync.config import LdapSourceSettings
-    from dirsync.connectors.ldap import LdapConnector, _Reader
+    from dirsync.config.settings import LdapSourceSettings
+    from dirsync.connectors.ldap.connector import LdapConnector, _Reader
 
 TIMESTAMP_KIND: Final = "ldap-modify-timestamp"
 MODIFY_TIMESTAMP: Final = "modifyTimestamp"

@@ -17,7 +17,7 @@ import ldap3
 from ldap3.core.results import RESULT_CODES
 from ldap3.operation.search import search_operation
 
-from dirsync.connectors.ldap_wire import UNSOLICITED_ID, MessageBuffer, WireError
+from dirsync.connectors.ldap.wire import UNSOLICITED_ID, MessageBuffer, WireError
 
 _CHUNK = 256 * 1024
 

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import ldap3
 from ldap3.core import exceptions as ldap_errors
 
-from dirsync.config import LdapSourceSettings
-from dirsync.connectors import ldap_exchange as exchange
-from dirsync.connectors.ldap_wire import decode_paged_cookie, encode_paged_control
+from dirsync.config.settings import LdapSourceSettings
+from dirsync.connectors.ldap import exchange
+from dirsync.connectors.ldap.wire import decode_paged_cookie, encode_paged_control
 from dirsync.errors import (
     ConfigError,
     CursorExpired,

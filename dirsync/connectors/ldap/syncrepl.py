@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from dirsync.connectors import syncrepl_ber as ber
-from dirsync.connectors.ldap_search import RawEntry
+from dirsync.connectors.ldap import syncrepl_ber as ber
+from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired, SourceReadIncomplete
 from dirsync.model import Cursor
 
 if TYPE_CHECKING:
-    from dirsync.connectors.ldap import _Reader
+    from dirsync.connectors.ldap.connector import _Reader
 
 _NIL_UUID: Final = "00000000-0000-0000-0000-000000000000"
 

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-from dirsync.connectors import ber
+from dirsync.connectors.ldap import ber
 
 SYNC_REQUEST_OID: Final = "1.3.6.1.4.1.4203.1.9.1.1"
 SYNC_STATE_OID: Final = "1.3.6.1.4.1.4203.1.9.1.2"

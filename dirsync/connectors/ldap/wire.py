@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from dirsync.connectors import ber
+from dirsync.connectors.ldap import ber
 
 #: protocolOp tags: [APPLICATION n], constructed (0x60 | n)
 SEARCH_RESULT_ENTRY: Final = 0x64

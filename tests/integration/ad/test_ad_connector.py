@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from dirsync.connectors.ad_cursor import AdCursor, parse_cursor
-from dirsync.connectors.ad_session import AdSession
-from dirsync.connectors.dn import normalize_dn
-from dirsync.connectors.ldap_search import LdapSession, RawEntry
-from dirsync.connectors.ldap_wire import Attributes
+from dirsync.connectors.active_directory.cursor import AdCursor, parse_cursor
+from dirsync.connectors.active_directory.session import AdSession
+from dirsync.connectors.ldap.dn import normalize_dn
+from dirsync.connectors.ldap.session import LdapSession, RawEntry
+from dirsync.connectors.ldap.wire import Attributes
 from dirsync.errors import (
     CursorExpired,
     SourceAuthFailed,

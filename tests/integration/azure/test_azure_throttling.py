@@ -13,8 +13,8 @@ from freezegun.api import FrozenDateTimeFactory
 from dirsync.errors import SourceUnreachable
 from dirsync.plan import Outcome
 from dirsync.rules import SyncRules
-from dirsync.state.sql import Store
-from dirsync.sync import run_organization
+from dirsync.state.store import Store
+from dirsync.sync.run import run_organization
 from dirsync.testing.graph_fake import Fault, GraphFake
 from dirsync.testing.graph_tenant import Tenant
 from tests.integration.azure.conftest import connector

@@ -1,0 +1,1 @@
+"""TOML configuration and secrets → frozen, validated settings. Knowable without a directory."""

@@ -1,0 +1,1 @@
+"""Active Directory on top of the LDAP family: objectGUID, flags, ranges, DirSync and USN reads."""

@@ -1,0 +1,1 @@
+"""Generic LDAP / OpenLDAP: the session, our BER reader, complete and incremental reads."""

@@ -1,0 +1,1 @@
+"""``dirsync run``: the daemon as a process, its scheduler, systemd and metrics."""
