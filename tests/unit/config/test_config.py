@@ -14,7 +14,7 @@ from dirsync.config.settings import find_config_path, load_config, parse_config,
 from dirsync.errors import ConfigError
 from dirsync.rules import Deprovision, RemovalLimit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def org(**source: Any) -> dict[str, Any]:

@@ -254,7 +254,7 @@ def test_azure_ad_settings_trim_urls_and_keep_the_secret_hidden(tmp_path: Path) 
 
 
 def test_the_example_config_documents_valid_azure_ad_keys(tmp_path: Path) -> None:
-    text = (Path(__file__).parents[2] / "config.example.toml").read_text()
+    text = (Path(__file__).parents[4] / "config.example.toml").read_text()
     # the globex example runs up to the next blank line (the AD example follows it)
     block = text[text.index('# [[organization]]\n# name = "globex"') :].split("\n\n")[0]
     lines = [
