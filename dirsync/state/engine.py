@@ -44,6 +44,17 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database)
 
 
+def display_url(url: str) -> str:
+    """The store URL as it may be shown: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def store_file(url: str) -> Path | None:
+    """The file behind a SQLite store URL; None for an in-memory database or another backend."""
+    parsed = make_url(url)
+    return sqlite_path(parsed) if is_sqlite(parsed) else None
+
+
 def readonly_sqlite_url(path: Path) -> URL:
     """``sqlite:///file:PATH?mode=ro&uri=true``: SQLite itself refuses every write.
 

@@ -20,11 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from dirsync.errors import DirsyncError
 from dirsync.plan import Plan
-from dirsync.state.engine import is_sqlite, sqlite_path
+from dirsync.state.engine import store_file
 
 
 class LockBusy(DirsyncError):
@@ -62,11 +60,9 @@ class LockError(DirsyncError):
 
 def runtime_directory(store_url: str) -> Path:
     """Where the store's locks and the daemon's schedule live (see the module docstring)."""
-    url = make_url(store_url)
-    if is_sqlite(url):
-        path = sqlite_path(url)
-        if path is not None:
-            return Path(f"{path.absolute()}.run")
+    path = store_file(store_url)
+    if path is not None:
+        return Path(f"{path.absolute()}.run")
     if runtime := os.environ.get("RUNTIME_DIRECTORY"):
         return Path(runtime.split(":")[0])
     run = Path("/run/dirsync")
