@@ -12,9 +12,9 @@ from dirsync.config.secrets import MASK, Secret
 # structlog imports rich as it loads, when rich is installed, only to offer rich tracebacks in
 # its console renderer: ~0.1 s of every process start (rich and pygments). dirsync prints
 # plain tracebacks instead, so rich is hidden while structlog loads (unless something imported
-# it already); ``render`` still imports it where tables are printed. ``cli`` imports this
-# module before anything that imports structlog; tests/unit/test_start_up.py checks that the
-# command line's imports skip rich.
+# it already); ``render`` still imports it where tables are printed. ``cli.main`` imports
+# this module before anything that imports structlog; tests/unit/cli/test_start_up.py checks
+# that the command line's imports skip rich.
 _HIDE_RICH = "rich" not in sys.modules and "structlog" not in sys.modules
 if _HIDE_RICH:
     sys.modules["rich"] = None  # type: ignore[assignment]  # makes `import rich` fail

@@ -1,5 +1,5 @@
 """Administrator commands on the store, outside the sync: member lifecycle, events,
-collections and the client report. Registered on the main ``dirsync`` group by ``cli.py``."""
+collections and the client report. They add themselves to the ``dirsync`` group of ``app``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import click
 import structlog
 
 from dirsync.cli import views
-from dirsync.cli.app import Context, _emit_json, cli, handle_errors, json_option, pass_context
+from dirsync.cli.app import Context, cli, emit_json, handle_errors, json_option, pass_context
 from dirsync.errors import NotFound, UsageError
 from dirsync.lifecycle import AdminAction, decide
 from dirsync.organization import Role
@@ -61,7 +61,7 @@ def _change(
             "admin.member_changed", organization=settings.name, action=str(action), actor=actor
         )
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "organization": settings.name,
                 "email": shown_email,
@@ -137,7 +137,7 @@ def events(ctx: Context, org: str | None, since: str | None, as_json: bool) -> N
     with ctx.store(readonly=True) as store:
         found = store.events(settings.name, since=start)
     if as_json:
-        _emit_json([e.to_json() for e in found])
+        emit_json([e.to_json() for e in found])
     else:
         from dirsync.cli import render  # rich: imported only to print tables
 
@@ -155,7 +155,7 @@ def collections(ctx: Context, org: str | None, as_json: bool) -> None:
     with ctx.store(readonly=True) as store:
         found = store.collections(settings.name)
     if as_json:
-        _emit_json([c.to_json() for c in found])
+        emit_json([c.to_json() for c in found])
     else:
         from dirsync.cli import render  # rich: imported only to print tables
 
@@ -177,7 +177,7 @@ def report(ctx: Context, org: str | None, fmt: str) -> None:
             store.members(settings.name), store.member_collections(settings.name)
         )
     if fmt == "json":
-        _emit_json(
+        emit_json(
             {
                 "organization": settings.name,
                 "generated_at": views.iso(datetime.now(UTC)),

@@ -15,7 +15,7 @@ import gc
 def main() -> None:
     gc.disable()
     try:
-        from dirsync.cli.app import main as run_command_line
+        from dirsync.cli.main import main as run_command_line
     finally:
         gc.freeze()
         gc.enable()

@@ -17,7 +17,7 @@ from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from prometheus_client.parser import text_string_to_metric_families
 
-from dirsync.cli.app import cli
+from dirsync.cli.main import cli
 from dirsync.config.settings import load_config
 from dirsync.daemon.metrics import Metrics, serve
 from dirsync.daemon.scheduler import Daemon

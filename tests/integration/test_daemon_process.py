@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from dirsync.cli.app import cli
+from dirsync.cli.main import cli
 from tests.integration.conftest import LdapTree
 from tests.integration.daemon_support import DaemonConfig, company
 
@@ -34,7 +34,7 @@ HOOKED = """
 import os, signal, sys, time
 from pathlib import Path
 from dirsync.state import apply
-from dirsync.cli.app import main
+from dirsync.cli.main import main
 
 mode, marker = sys.argv[1], Path(sys.argv[2])
 

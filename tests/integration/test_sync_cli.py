@@ -13,7 +13,7 @@ import pytest
 import trustme
 from click.testing import CliRunner
 
-from dirsync.cli.app import cli
+from dirsync.cli.main import cli
 from tests.integration.conftest import LdapTree
 
 
@@ -580,7 +580,7 @@ def test_a_certificate_from_another_ca_fails_with_exit_1(dirsync: Dirsync) -> No
 KILL_INSIDE_APPLY = """
 import os, signal, sys
 from dirsync.state import apply
-from dirsync.cli.app import main
+from dirsync.cli.main import main
 
 fatal_stage, config = sys.argv[1], sys.argv[2]
 
@@ -633,7 +633,7 @@ def test_an_unexpected_error_is_one_line_and_exit_1_not_a_traceback(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("dirsync.cli.app.run_organization", broken)
+    monkeypatch.setattr("dirsync.cli.commands.run_organization", broken)
     code, out, err = dirsync.run("sync")
     assert code == 1
     assert "dirsync: internal error: RuntimeError: simulated bug" in err

@@ -32,7 +32,7 @@ def _loaded(body: str) -> set[str]:
 
 
 def test_the_command_line_starts_without_rich_or_alembic() -> None:
-    loaded = _loaded("import dirsync.cli.app")
+    loaded = _loaded("import dirsync.cli.main")
     assert {"dirsync", "structlog", "sqlalchemy", "click"} <= loaded
     assert not loaded & {"rich", "pygments", "alembic"}
 
@@ -70,8 +70,8 @@ def test_the_console_log_prints_an_exception_as_a_plain_traceback(
 def test_the_executable_runs_the_command_line_with_the_collector_on_and_start_up_frozen() -> None:
     body = """
 import gc
-import dirsync.cli.app
-dirsync.cli.app.main = lambda: print(json.dumps([gc.isenabled(), gc.get_freeze_count()]))
+import dirsync.cli.main
+dirsync.cli.main.main = lambda: print(json.dumps([gc.isenabled(), gc.get_freeze_count()]))
 from dirsync.cli.entry import main
 main()
 """

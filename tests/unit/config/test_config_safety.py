@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dirsync.cli.app import cli
+from dirsync.cli.main import cli
 
 CORPUS = sorted((Path(__file__).parent / "config_corpus").glob("*.toml"))
 CANARY = "canary-S3cr3t-7f1c"

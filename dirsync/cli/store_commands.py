@@ -1,0 +1,119 @@
+"""The commands that read the store: ``status`` (the MSP overview), ``members`` and ``groups``.
+They add themselves to the ``dirsync`` group of ``app``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from dirsync.cli import views
+from dirsync.cli.app import Context, cli, emit_json, handle_errors, json_option, pass_context
+from dirsync.daemon.schedule import overdue_problem, read_schedule
+from dirsync.organization import MemberStatus
+from dirsync.state.store import Store
+from dirsync.sync.locks import runtime_directory
+from dirsync.sync.run import utcnow
+
+
+@cli.command()
+@click.option("--org", "orgs", multiple=True, help="Organization (repeatable; all by default).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Monitoring: exit 1 when an organization has not succeeded within --intervals.",
+)
+@click.option(
+    "--intervals",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="With --check: how many of its intervals an organization may go without a success.",
+)
+@json_option
+@pass_context
+@handle_errors
+def status(ctx: Context, orgs: tuple[str, ...], check: bool, intervals: int, as_json: bool) -> None:
+    """Per organization: the last run, its outcome and counts, and the next run.
+
+    Without --org, one overview of every client organization: seats, members by status,
+    pending invitations, the last sync's outcome, age and warnings.
+    """
+    from dirsync.cli import (
+        overview,
+        render,  # rich: imported only where tables are printed
+    )
+
+    selected = ctx.config.select(orgs)
+    now = utcnow()
+    with ctx.store(readonly=True) as store:
+        runs = store.last_runs()
+        next_runs = read_schedule(runtime_directory(ctx.config.store.url))
+        rows = views.status_rows(selected, runs, next_runs)
+        summaries = store.summaries(overview.stale_cutoffs(selected, now))
+        successes = store.last_successes() if check else {}
+    rows = overview.extend(rows, selected, runs, summaries, now)
+    overdue = [
+        problem
+        for org in selected
+        if (problem := overdue_problem(org, successes.get(org.name), now, intervals))
+    ]
+    if as_json:
+        emit_json(rows)
+    elif check:
+        for problem in overdue:
+            click.echo(f"CRITICAL: {problem}")
+        if not overdue:
+            click.echo(f"OK: {len(selected)} organization(s) synced within {intervals} intervals")
+    else:
+        render.console().print(overview.overview_table(rows))
+    if check and overdue:
+        sys.exit(1)
+
+
+def _show_store_listing(
+    ctx: Context,
+    org: str,
+    as_json: bool,
+    fetch: Callable[[Store, str], list[Any]],
+    table: str,
+) -> None:
+    """Print one organization's rows from the store, as JSON or a table."""
+    name = ctx.config.get(org).name
+    with ctx.store(readonly=True) as store:
+        found = fetch(store, name)
+    if as_json:
+        emit_json([row.to_json() for row in found])
+    else:
+        from dirsync.cli import render  # rich: imported only to print tables
+
+        render.console().print(getattr(render, table)(found))
+
+
+@cli.command()
+@click.option("--org", required=True, help="Organization.")
+@click.option(
+    "--status", type=click.Choice([str(s) for s in MemberStatus]), help="Only members in it."
+)
+@json_option
+@pass_context
+@handle_errors
+def members(ctx: Context, org: str, status: str | None, as_json: bool) -> None:
+    """The organization's members in the embedded store."""
+
+    def fetch(store: Store, name: str) -> list[Any]:
+        return [m for m in store.members(name) if status is None or m.status == status]
+
+    _show_store_listing(ctx, org, as_json, fetch, "members_table")
+
+
+@cli.command()
+@click.option("--org", required=True, help="Organization.")
+@json_option
+@pass_context
+@handle_errors
+def groups(ctx: Context, org: str, as_json: bool) -> None:
+    """The organization's groups in the embedded store, with their members."""
+    _show_store_listing(ctx, org, as_json, Store.groups, "groups_table")
