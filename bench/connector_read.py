@@ -27,7 +27,7 @@ from dirsync.connectors.ldap.connector import LdapConnector
 settings = LdapSourceSettings.model_validate(json.loads(sys.argv[1]))
 connector = LdapConnector(settings, organization="bench")
 profile = cProfile.Profile() if sys.argv[2] else None
-import gc; gc.disable()  # as a sync run does (dirsync/gcpause.py)
+import gc; gc.disable()  # as a sync run does (dirsync/sync/gcpause.py)
 started, cpu = time.perf_counter(), time.process_time()
 if profile: profile.enable()
 reading = connector.read(None)

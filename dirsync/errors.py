@@ -1,7 +1,27 @@
 """The exception tree. Each class knows its exit code and whether a retry can help.
 
-`cli.py` is the one place that turns these into exit codes and one-line messages; connectors
-translate their libraries' exceptions into these classes at the boundary (``raise ... from``).
+``cli.app.handle_errors`` is the one place that turns these into exit codes and one-line
+messages; connectors translate their libraries' exceptions into these classes at the boundary
+(``raise ... from``), and the store translates SQLAlchemy's.
+
+    DirsyncError                 exit 1
+    ├── ConfigError              exit 2   the config is wrong (knowable without a directory)
+    ├── UsageError               exit 2   the command line asks for what does not exist
+    ├── NotFound                 exit 2   no such organization, member or file
+    ├── TransitionRefused        exit 2   the lifecycle rules refuse an administrator's change
+    ├── PlanRefused              exit 3   a safety guard refused the plan
+    ├── SourceError              exit 1   retryable
+    │   ├── SourceUnreachable
+    │   ├── SourceReadIncomplete          a read broke off: never a partial snapshot
+    │   ├── CursorExpired                 read again in full
+    │   ├── SourceTLSError                not retryable
+    │   └── SourceAuthFailed              not retryable
+    └── StoreError               exit 1   retryable
+        └── ConcurrentRunError            another run applied first (version check)
+
+Elsewhere, beside the code that raises them: ``sync.locks.LockBusy`` (exit 4) and
+``LockError``, ``daemon.metrics.MetricsError``, and the connectors' own ``SourceError``
+subclasses (``TokenUnavailable``, ``DirSyncRefused``).
 """
 
 from __future__ import annotations

@@ -208,9 +208,9 @@ def config_check(ctx: Context, as_json: bool) -> None:
 @handle_errors
 def run(ctx: Context) -> None:
     """The daemon: sync every organization on its schedule until SIGTERM; SIGHUP reloads."""
-    from dirsync.daemon import process as service  # the scheduler's imports, only for the daemon
+    from dirsync.daemon import process  # the scheduler's imports, only for the daemon
 
-    sys.exit(service.serve(ctx.config_path))
+    sys.exit(process.serve(ctx.config_path))
 
 
 @cli.group()

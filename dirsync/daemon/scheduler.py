@@ -7,7 +7,7 @@ on a thread pool, so a slow or failing organization never delays another; ``max_
 keeps one run per organization, ``coalesce`` folds missed runs into one, and a late run still
 starts within its ``misfire_grace_time`` (one interval; APScheduler's default is one second).
 
-Signals, sd_notify and the watchdog live in ``service.py``; this module has no process-wide
+Signals, sd_notify and the watchdog live in ``process.py``; this module has no process-wide
 effects, and tests drive it with frozen time through ``dirsync.testing.scheduler``.
 """
 
