@@ -26,7 +26,7 @@ from dirsync.mapping.pipeline import PlannedRun, plan_run
 from dirsync.model import DirectoryGroup, DirectorySnapshot, DirectoryUser, Mirror, Reading
 from dirsync.organization import OrganizationState
 from dirsync.rules import SyncRules
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 
 
 def snapshot(users: int, groups: int) -> DirectorySnapshot:
@@ -99,7 +99,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="dirsync-apply-bench-") as tmp:
         path = args.keep or Path(tmp) / "store.db"
-        store = Store.open(f"sqlite:///{path}")
+        store = SqlStore.open(f"sqlite:///{path}")
         rss_before = _memory_mb("VmRSS")
         _reset_peak()
         try:

@@ -35,7 +35,7 @@ from bench.measure import run
 from dirsync.connectors.ldap.session import LdapSession
 from dirsync.state import schema
 from dirsync.state.engine import APPLY_CACHE_KIB, BUSY_TIMEOUT_MS
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.sync.gcpause import paused_gc
 
 
@@ -82,7 +82,7 @@ def replay_writes(rows: dict[str, list[tuple[object, ...]]], workdir: Path) -> f
     path = workdir / "replay.db"
     for stale in workdir.glob("replay.db*"):
         stale.unlink()
-    Store.open(f"sqlite:///{path}").close()  # the schema, as a new store gets it
+    SqlStore.open(f"sqlite:///{path}").close()  # the schema, as a new store gets it
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         for pragma in (

@@ -24,7 +24,7 @@ from dirsync.connectors.azure_ad.connector import AzureAdConnector
 from dirsync.connectors.base import ProgressCallback
 from dirsync.model import Cursor, Reading, SourceInfo
 from dirsync.rules import RemovalLimit, SyncRules
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.sync.run import RunResult, run_organization
 from dirsync.testing.graph_fake import GraphFake
 from dirsync.testing.graph_tenant import Paging, Tenant
@@ -77,7 +77,7 @@ class TimedConnector:
 
 
 def timed(
-    label: str, graph: GraphFake, tenant: Tenant, connector: AzureAdConnector, store: Store
+    label: str, graph: GraphFake, tenant: Tenant, connector: AzureAdConnector, store: SqlStore
 ) -> tuple[str, RunResult]:
     graph.clear_requests()
     reader = TimedConnector(connector)
@@ -127,7 +127,7 @@ def main() -> None:
             }
         )
         connector = AzureAdConnector(settings, organization="bench")
-        store = Store.open(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        store = SqlStore.open(f"sqlite:///{Path(tmp) / 'bench.db'}")
         print(
             "| phase | outcome | entries read | Graph requests | plan entries | Graph read "
             "| whole sync |"

@@ -19,7 +19,7 @@ from dirsync.organization import OrganizationState
 from dirsync.plan import Outcome
 from dirsync.rules import SyncRules
 from dirsync.state.records import RunRecord
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,7 +32,7 @@ class StoreFigures:
     apply_cpu_seconds: float = 0.0
 
 
-def apply_first_sync(store: Store, planned: PlannedRun) -> None:
+def apply_first_sync(store: SqlStore, planned: PlannedRun) -> None:
     """Apply a first sync's plan and mirror to an empty organization "bench", as one run."""
     now = datetime.now(UTC)
     record = RunRecord(
@@ -71,7 +71,7 @@ def run(users: int = 100_000) -> StoreFigures:
         rules=SyncRules(),
     )
     with tempfile.TemporaryDirectory(prefix="dirsync-store-bench-") as tmp:
-        store = Store.open(f"sqlite:///{Path(tmp) / 'store.db'}")
+        store = SqlStore.open(f"sqlite:///{Path(tmp) / 'store.db'}")
         try:
             started, cpu = time.perf_counter(), time.process_time()
             apply_first_sync(store, planned)

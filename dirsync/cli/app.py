@@ -18,7 +18,7 @@ import click
 from dirsync import logs
 from dirsync.config.settings import Config, OrganizationSettings, load_config
 from dirsync.errors import DirsyncError, UsageError
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logs.get_logger("dirsync.cli")
@@ -72,8 +72,8 @@ class Context:
         raise UsageError("name an organization with --org (the config has several or none)")
 
     @contextmanager
-    def store(self, *, readonly: bool) -> Iterator[Store]:
-        store = Store.open(self.config.store.url, readonly=readonly)
+    def store(self, *, readonly: bool) -> Iterator[SqlStore]:
+        store = SqlStore.open(self.config.store.url, readonly=readonly)
         try:
             yield store
         finally:

@@ -13,7 +13,7 @@ from dirsync.cli import views
 from dirsync.cli.app import Context, cli, emit_json, handle_errors, json_option, pass_context
 from dirsync.daemon.schedule import overdue_problem, read_schedule
 from dirsync.organization import MemberStatus
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import runtime_directory
 from dirsync.sync.run import utcnow
 
@@ -77,7 +77,7 @@ def _show_store_listing(
     ctx: Context,
     org: str,
     as_json: bool,
-    fetch: Callable[[Store, str], list[Any]],
+    fetch: Callable[[SqlStore, str], list[Any]],
     table: str,
 ) -> None:
     """Print one organization's rows from the store, as JSON or a table."""
@@ -103,7 +103,7 @@ def _show_store_listing(
 def members(ctx: Context, org: str, status: str | None, as_json: bool) -> None:
     """The organization's members in the embedded store."""
 
-    def fetch(store: Store, name: str) -> list[Any]:
+    def fetch(store: SqlStore, name: str) -> list[Any]:
         return [m for m in store.members(name) if status is None or m.status == status]
 
     _show_store_listing(ctx, org, as_json, fetch, "members_table")
@@ -116,4 +116,4 @@ def members(ctx: Context, org: str, status: str | None, as_json: bool) -> None:
 @handle_errors
 def groups(ctx: Context, org: str, as_json: bool) -> None:
     """The organization's groups in the embedded store, with their members."""
-    _show_store_listing(ctx, org, as_json, Store.groups, "groups_table")
+    _show_store_listing(ctx, org, as_json, SqlStore.groups, "groups_table")

@@ -25,7 +25,7 @@ from dirsync.config.settings import load_config
 from dirsync.daemon import metrics, systemd
 from dirsync.daemon.scheduler import Daemon
 from dirsync.errors import ConfigError
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import runtime_directory
 
 log = structlog.get_logger("dirsync.service")
@@ -66,7 +66,7 @@ def serve(config_path: str | None) -> int:
     logs.configure(config.logging.level, config.logging.format)
     notifier = systemd.Notifier.from_environ()
     with contextlib.ExitStack() as cleanup:
-        store = Store.open(config.store.url)  # brings the schema up to date
+        store = SqlStore.open(config.store.url)  # brings the schema up to date
         cleanup.callback(store.close)
         registry = metrics.Metrics()
         if config.daemon.metrics_listen:

@@ -35,7 +35,7 @@ from dirsync.daemon import schedule
 from dirsync.daemon.metrics import Metrics
 from dirsync.errors import DirsyncError
 from dirsync.plan import Outcome, Plan
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import LockBusy, LockError, OrganizationLock
 from dirsync.sync.run import Clock, RunResult, run_organization, utcnow
 
@@ -60,7 +60,7 @@ class Daemon:
         self,
         config: Config,
         *,
-        store: Store,
+        store: SqlStore,
         runtime_dir: Path,
         metrics: Metrics | None = None,
         clock: Clock = utcnow,

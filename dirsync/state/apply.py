@@ -1,6 +1,6 @@
 """One apply: version check, plan, mirror, cursor and run record, inside the caller's transaction.
 
-The caller (``Store.apply``) owns the transaction: it commits after ``apply_run`` returns and
+The caller (``SqlStore.apply``) owns the transaction: it commits after ``apply_run`` returns and
 rolls back on any exception, so a failure at any stage leaves the store as it was.
 
 Crash tests set ``_fault_hook``: it is called with the name of each stage in ``STAGES`` as the

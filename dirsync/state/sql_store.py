@@ -1,4 +1,4 @@
-"""``Store``: the embedded organization store on SQLAlchemy (SQLite by default, or PostgreSQL).
+"""``SqlStore``: the embedded organization store on SQLAlchemy (SQLite by default, or PostgreSQL).
 
 Every write is one transaction that either commits whole or leaves the store as it was; every
 SQLAlchemy or Alembic error becomes a ``StoreError`` (``ConcurrentRunError`` for a version
@@ -56,8 +56,8 @@ def _describe(exc: BaseException) -> str:
     return f"{type(origin).__name__}: {text}" if text else type(origin).__name__
 
 
-class Store:
-    """One store; open with ``Store.open(url)``, close with ``close()`` (or use ``with``)."""
+class SqlStore:
+    """One store; open with ``SqlStore.open(url)``, close with ``close()`` (or use ``with``)."""
 
     def __init__(self, engine: Engine | None, *, readonly: bool) -> None:
         self._engine = engine
@@ -67,7 +67,7 @@ class Store:
         self.readonly = readonly
 
     @classmethod
-    def open(cls, url: str, *, readonly: bool = False) -> Store:
+    def open(cls, url: str, *, readonly: bool = False) -> SqlStore:
         try:
             parsed = make_url(url)
         except ArgumentError as exc:  # its message repeats the URL, password included
@@ -103,7 +103,7 @@ class Store:
             self._engine = None
             self._sessions = None
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> SqlStore:
         return self
 
     def __exit__(

@@ -18,7 +18,7 @@ from dirsync.model import Reading
 from dirsync.plan import Outcome, Plan
 from dirsync.rules import SyncRules
 from dirsync.state.records import RunRecord, StoredOrganization
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.sync import quiet
 from dirsync.sync.gcpause import paused_gc
 
@@ -74,7 +74,7 @@ def run_organization(
     name: str,
     rules: SyncRules,
     connector: Connector,
-    store: Store,
+    store: SqlStore,
     *,
     dry_run: bool = False,
     full: bool = False,
@@ -335,7 +335,7 @@ def _record(result: RunResult, started: datetime, finished: datetime, *, full: b
 
 
 def _finish(
-    store: Store, result: RunResult, started: datetime, now: Clock, *, full: bool
+    store: SqlStore, result: RunResult, started: datetime, now: Clock, *, full: bool
 ) -> RunResult:
     """Record a run that changed nothing else (failed or refused); a dry run records nothing."""
     if not result.dry_run:

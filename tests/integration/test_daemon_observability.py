@@ -21,7 +21,7 @@ from dirsync.cli.main import cli
 from dirsync.config.settings import load_config
 from dirsync.daemon.metrics import Metrics, serve
 from dirsync.daemon.scheduler import Daemon
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.testing.scheduler import ManualScheduler
 from tests.integration.conftest import LdapTree
 from tests.integration.daemon_support import DaemonConfig, company
@@ -68,7 +68,7 @@ def test_the_metrics_endpoint_reports_runs_changes_and_directory_size_per_organi
     config = load_config(setup.write())
     metrics = Metrics()
     server = serve(metrics, "127.0.0.1:0")
-    store = Store.open(config.store.url)
+    store = SqlStore.open(config.store.url)
     scheduler = ManualScheduler()
     daemon = Daemon(
         config, store=store, runtime_dir=setup.runtime_dir, metrics=metrics, scheduler=scheduler
@@ -115,7 +115,7 @@ def test_status_shows_the_running_daemons_next_run_and_otherwise_last_run_plus_i
     setup.add("down", reachable=False, interval="10m")
     setup.add("nightly", cron="30 2 * * *", interval="1d")
     config = load_config(setup.write())
-    store = Store.open(config.store.url)
+    store = SqlStore.open(config.store.url)
     scheduler = ManualScheduler()
     daemon = Daemon(config, store=store, runtime_dir=setup.runtime_dir, scheduler=scheduler)
     daemon.start()

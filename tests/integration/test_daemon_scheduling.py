@@ -25,7 +25,7 @@ from dirsync.daemon.process import reload
 from dirsync.daemon.scheduler import Daemon
 from dirsync.daemon.systemd import Notifier
 from dirsync.state import apply
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import OrganizationLock
 from dirsync.testing.scheduler import ManualScheduler
 from tests.integration.conftest import LdapTree
@@ -50,7 +50,7 @@ class Harness:
     def __init__(self, setup: DaemonConfig, *, metrics: Metrics | None = None) -> None:
         self.setup = setup
         config = load_config(setup.write())
-        self.store = Store.open(config.store.url)
+        self.store = SqlStore.open(config.store.url)
         self.scheduler = ManualScheduler()
         self.daemon = Daemon(
             config,
@@ -289,7 +289,7 @@ def test_a_directory_that_never_answers_does_not_hold_up_the_other_organizations
         setup.add("stuck", interval="1h", source={"url": url, "timeout": "2s"})
         setup.add("acme", interval="1h")
         config = load_config(setup.write())
-        store = Store.open(config.store.url)
+        store = SqlStore.open(config.store.url)
         daemon = Daemon(config, store=store, runtime_dir=setup.runtime_dir)
         try:
             daemon.start()

@@ -22,7 +22,7 @@ from dirsync.config.settings import OrganizationSettings, parse_config
 from dirsync.connectors.ldap.connector import LdapConnector
 from dirsync.connectors.ldap.dn import escape_filter_value
 from dirsync.plan import Outcome
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.sync.run import run_organization
 from dirsync.testing.fault_proxy import FaultProxy, Mode, silent_listener
 from dirsync.testing.slapd import Slapd
@@ -79,7 +79,7 @@ def _org_with_people(
     return config.organization[0], config.store.url
 
 
-def _members(store: Store) -> dict[str, str]:
+def _members(store: SqlStore) -> dict[str, str]:
     return {m.email: m.status for m in store.members("acme")}
 
 
@@ -88,7 +88,7 @@ def test_a_directory_killed_mid_read_fails_the_run_says_where_and_removes_no_one
 ) -> None:
     with Slapd() as server:
         org, url = _org_with_people(server, tmp_path, 40, page_size=10)
-        with Store.open(url) as store:
+        with SqlStore.open(url) as store:
             first = run_organization(
                 "acme", org.rules(), LdapConnector(org.source, organization="acme"), store
             )
@@ -124,7 +124,7 @@ def test_a_server_size_limit_fails_the_run_instead_of_shrinking_the_directory(
 ) -> None:
     with Slapd(size_limit=15) as server:
         org, url = _org_with_people(server, tmp_path, 25, page_size=10)
-        with Store.open(url) as store:
+        with SqlStore.open(url) as store:
             connector = LdapConnector(org.source, organization="acme")
             result = run_organization("acme", org.rules(), connector, store)
             connector.close()
@@ -264,7 +264,7 @@ def test_a_connection_broken_in_the_middle_of_a_page_fails_the_run_and_removes_n
 ) -> None:
     with Slapd() as server:
         org, url = _org_with_people(server, tmp_path, 60, page_size=25)
-        with Store.open(url) as store:
+        with SqlStore.open(url) as store:
             connector = LdapConnector(org.source, organization="acme")
             assert run_organization("acme", org.rules(), connector, store).outcome == "applied"
             connector.close()

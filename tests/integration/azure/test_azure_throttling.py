@@ -13,7 +13,7 @@ from freezegun.api import FrozenDateTimeFactory
 from dirsync.errors import SourceUnreachable
 from dirsync.plan import Outcome
 from dirsync.rules import SyncRules
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.sync.run import run_organization
 from dirsync.testing.graph_fake import Fault, GraphFake
 from dirsync.testing.graph_tenant import Tenant
@@ -87,7 +87,7 @@ def test_endless_throttling_fails_after_bounded_retries_and_changes_nothing(
     graph: GraphFake, tenant: Tenant, tmp_path: Path, frozen: FrozenDateTimeFactory
 ) -> None:
     ids = people(tenant)
-    store = Store.open(f"sqlite:///{tmp_path / 'dirsync.db'}")
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'dirsync.db'}")
     sleeper = Sleeper(frozen)
     conn = connector(graph, tenant, tmp_path, sleep=sleeper, max_attempts=4)
     try:

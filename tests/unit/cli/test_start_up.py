@@ -39,8 +39,8 @@ def test_the_command_line_starts_without_rich_or_alembic() -> None:
 
 def test_creating_a_fresh_store_does_not_import_alembic(tmp_path: Path) -> None:
     body = f"""
-from dirsync.state.store import Store
-Store.open("sqlite:///{tmp_path / "fresh.db"}").close()
+from dirsync.state.sql_store import SqlStore
+SqlStore.open("sqlite:///{tmp_path / "fresh.db"}").close()
 """
     assert "alembic" not in _loaded(body)
     assert (tmp_path / "fresh.db").is_file()

@@ -2,7 +2,7 @@
 
 Each example builds an organization in a real SQLite store (members the sync never made
 included), syncs a directory into it until full planning has nothing left to do, then reads a
-generated delta. The plan made from only what the delta touches (``Store.load_scoped`` +
+generated delta. The plan made from only what the delta touches (``SqlStore.load_scoped`` +
 ``plan_scoped``) must equal the plan made from the whole organization, refusals included; once
 applied, the stored mirror must equal the full planner's, and the organization must again be
 at the fixed point the next scoped run relies on.
@@ -37,7 +37,7 @@ from dirsync.plan import Outcome, Plan
 from dirsync.rules import Deprovision, RemovalLimit, SyncRules
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import MemberRow, OrganizationRow
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 _orgs = count(1)
@@ -190,9 +190,9 @@ rule_sets = st.builds(
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Path]]:
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqlStore, Path]]:
     path = tmp_path_factory.mktemp("scoped") / "store.db"
-    with Store.open(f"sqlite:///{path}") as store:
+    with SqlStore.open(f"sqlite:///{path}") as store:
         yield store, path
 
 
@@ -214,7 +214,7 @@ def _plan(plan: object) -> tuple[Plan, tuple[str, ...]]:
     return plan.plan, ()
 
 
-def _full(store: Store, name: str, reading: Reading, rules: SyncRules) -> PlannedRun | PlanRefused:
+def _full(store: SqlStore, name: str, reading: Reading, rules: SyncRules) -> PlannedRun | PlanRefused:
     stored = store.load(name)
     try:
         return plan_run(
@@ -224,7 +224,7 @@ def _full(store: Store, name: str, reading: Reading, rules: SyncRules) -> Planne
         return refused
 
 
-def _apply(store: Store, name: str, planned: PlannedRun, before: Mirror, version: int) -> None:
+def _apply(store: SqlStore, name: str, planned: PlannedRun, before: Mirror, version: int) -> None:
     run = RunRecord(
         run_id=f"r{next(_runs)}",
         started_at=NOW,
@@ -251,7 +251,7 @@ def _apply(store: Store, name: str, planned: PlannedRun, before: Mirror, version
 )
 @given(data=st.data(), rules=rule_sets)
 def test_planning_only_what_a_delta_touches_equals_planning_everything(
-    db: tuple[Store, Path], data: st.DataObject, rules: SyncRules
+    db: tuple[SqlStore, Path], data: st.DataObject, rules: SyncRules
 ) -> None:
     store, path = db
     name = f"org{next(_orgs)}"
@@ -360,7 +360,7 @@ SCENARIOS = {
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_each_way_a_delta_reaches_beyond_its_entries(db: tuple[Store, Path], name: str) -> None:
+def test_each_way_a_delta_reaches_beyond_its_entries(db: tuple[SqlStore, Path], name: str) -> None:
     """The scope's rules one at a time; each scenario changes something outside the delta's
     own entries, so a scope that missed it would plan less than full planning does."""
     store, path = db

@@ -21,7 +21,7 @@ from dirsync.state.bulk import BulkInsert, encode_json, json_string
 from dirsync.state.plan_writes import invite_after
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import EventRow, MemberRow, MirrorUserRow, OrganizationRow
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 
 NOW = datetime(2026, 11, 25, 9, 30, 1, 250, tzinfo=UTC)
 
@@ -64,7 +64,7 @@ def stores(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """Two fresh stores, each with one organization (id 1)."""
     paths = (tmp_path / "bulk.db", tmp_path / "core.db")
     for path in paths:
-        Store.open(f"sqlite:///{path}").close()
+        SqlStore.open(f"sqlite:///{path}").close()
         with sqlite3.connect(path) as conn:
             conn.execute("INSERT INTO organizations VALUES (1, 'acme', 0, '2026-01-01', NULL)")
     yield paths
@@ -209,7 +209,7 @@ def test_the_mirror_written_by_difference_loads_back_as_the_new_mirror(
 ) -> None:
     db = tmp_path_factory.mktemp("mirror") / "store.db"
     now = datetime(2026, 11, 25, tzinfo=UTC)
-    with Store.open(f"sqlite:///{db}") as store:
+    with SqlStore.open(f"sqlite:///{db}") as store:
         before = Mirror()
         for run_id, after in (("r1", first), ("r2", second)):
             run = RunRecord(

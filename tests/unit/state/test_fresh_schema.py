@@ -13,12 +13,12 @@ from sqlalchemy import Engine, create_engine, inspect
 
 from dirsync.state.engine import alembic_config, head_revisions
 from dirsync.state.schema import Base
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.testing.store_files import store_at_revision
 
 
 def _created(path: Path) -> Engine:
-    Store.open(f"sqlite:///{path}").close()
+    SqlStore.open(f"sqlite:///{path}").close()
     return create_engine(f"sqlite:///{path}")
 
 
@@ -127,7 +127,7 @@ def test_a_database_with_tables_is_migrated_not_recreated(tmp_path: Path) -> Non
     store_at_revision(db, "0001").dispose()
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO organizations VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)")
-    Store.open(f"sqlite:///{db}").close()
+    SqlStore.open(f"sqlite:///{db}").close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT name, version FROM organizations").fetchall() == [("acme", 3)]
     upgraded = create_engine(f"sqlite:///{db}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.testing.store_files import store_at_revision
 
 ORG = "acme"
@@ -62,7 +62,7 @@ def test_upgrading_rebuilds_the_edge_tables_without_rowid_and_keeps_every_edge(
     _fill_at_0003(db)
     before = _edges(db)
     assert all(_has_rowid(db, table) for table in EDGE_TABLES)
-    with Store.open(f"sqlite:///{db}") as store:  # the engine's own upgrade, foreign keys on
+    with SqlStore.open(f"sqlite:///{db}") as store:  # the engine's own upgrade, foreign keys on
         loaded = store.load(ORG)
         groups = {g.name: set(g.members) for g in store.groups(ORG)}
     assert _edges(db) == before

@@ -33,7 +33,7 @@ from dirsync.state import apply as apply_module
 from dirsync.state import mirror_rows, plan_writes
 from dirsync.state.engine import APPLY_CACHE_KIB
 from dirsync.state.records import RunRecord, StoredOrganization
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ORG = "acme"
@@ -86,7 +86,7 @@ def run(run_id: str = "r1", **changes: Any) -> RunRecord:
 
 
 def apply(
-    store: Store,
+    store: SqlStore,
     plan: Plan,
     *,
     before: Mirror | None = None,
@@ -126,13 +126,13 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{db}")
+def store(db: Path) -> Iterator[SqlStore]:
+    s = SqlStore.open(f"sqlite:///{db}")
     yield s
     s.close()
 
 
-def seeded(store: Store) -> Mirror:
+def seeded(store: SqlStore) -> Mirror:
     """Three members, two groups, a mirror and a cursor; returns the mirror."""
     m = mirror([user(1), user(2), user(3)], [group(1, 1, 2), group(2, 3)])
     plan = Plan(
@@ -152,7 +152,7 @@ def seeded(store: Store) -> Mirror:
 
 
 def test_a_readonly_open_of_a_missing_file_creates_nothing_and_reads_as_empty(db: Path) -> None:
-    with Store.open(f"sqlite:///{db}", readonly=True) as store:
+    with SqlStore.open(f"sqlite:///{db}", readonly=True) as store:
         loaded = store.load(ORG)
         assert loaded.version == 0
         assert loaded.state.members == () and loaded.state.groups == ()
@@ -167,13 +167,13 @@ def test_a_readonly_open_of_a_missing_file_creates_nothing_and_reads_as_empty(db
 
 
 def test_a_readonly_open_leaves_an_existing_file_byte_for_byte_alone(db: Path) -> None:
-    with Store.open(f"sqlite:///{db}") as store:
+    with SqlStore.open(f"sqlite:///{db}") as store:
         seeded(store)
     files = sorted(p.name for p in db.parent.iterdir())
     content, mtime = db.read_bytes(), db.stat().st_mtime_ns
     time.sleep(0.01)  # so that a write would show in the mtime
 
-    with Store.open(f"sqlite:///{db}", readonly=True) as ro:
+    with SqlStore.open(f"sqlite:///{db}", readonly=True) as ro:
         assert ro.load(ORG).version == 1
         assert [m.email for m in ro.members(ORG)] == [f"u{n}@acme.example" for n in (1, 2, 3)]
         assert ro.organizations() == [ORG]
@@ -191,7 +191,7 @@ def test_a_readonly_open_leaves_an_existing_file_byte_for_byte_alone(db: Path) -
 
 
 def test_opening_creates_the_parent_directory_turns_on_wal_and_foreign_keys(db: Path) -> None:
-    with Store.open(f"sqlite:///{db}") as store:
+    with SqlStore.open(f"sqlite:///{db}") as store:
         engine = store._engine
         assert engine is not None
         with engine.connect() as conn:
@@ -207,22 +207,22 @@ def test_opening_migrates_to_the_alembic_head_and_reopening_is_a_no_op(db: Path)
     from dirsync.state.engine import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    Store.open(f"sqlite:///{db}").close()
-    Store.open(f"sqlite:///{db}").close()
+    SqlStore.open(f"sqlite:///{db}").close()
+    SqlStore.open(f"sqlite:///{db}").close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
 
 
 def test_a_bad_url_is_a_store_error_that_does_not_repeat_the_url() -> None:
     with pytest.raises(StoreError) as info:
-        Store.open("not a url with s3cret")
+        SqlStore.open("not a url with s3cret")
     assert "s3cret" not in str(info.value)
 
 
 # -- apply and load ----------------------------------------------------------------------------
 
 
-def test_apply_then_load_round_trips_members_groups_mirror_cursor_and_version(store: Store) -> None:
+def test_apply_then_load_round_trips_members_groups_mirror_cursor_and_version(store: SqlStore) -> None:
     m = seeded(store)
     loaded = store.load(ORG)
     assert loaded.version == 1
@@ -247,7 +247,7 @@ def test_apply_then_load_round_trips_members_groups_mirror_cursor_and_version(st
     assert store.organizations() == [ORG]
 
 
-def test_the_mirror_is_written_by_difference(store: Store) -> None:
+def test_the_mirror_is_written_by_difference(store: SqlStore) -> None:
     before = seeded(store)
     after = mirror(
         [user(1, name="Renamed"), user(2), user(4, disabled=True)],
@@ -260,7 +260,7 @@ def test_the_mirror_is_written_by_difference(store: Store) -> None:
     assert loaded.version == 2
 
 
-def test_a_delta_run_keeps_the_user_count_of_the_last_complete_read(store: Store) -> None:
+def test_a_delta_run_keeps_the_user_count_of_the_last_complete_read(store: SqlStore) -> None:
     before = seeded(store)
     loaded = store.load(ORG)
     store.apply(
@@ -276,7 +276,7 @@ def test_a_delta_run_keeps_the_user_count_of_the_last_complete_read(store: Store
     assert store.load(ORG).last_user_count == 3
 
 
-def test_a_version_conflict_raises_and_changes_nothing(store: Store, db: Path) -> None:
+def test_a_version_conflict_raises_and_changes_nothing(store: SqlStore, db: Path) -> None:
     seeded(store)
     before = dump(db)
     with pytest.raises(ConcurrentRunError):
@@ -286,14 +286,14 @@ def test_a_version_conflict_raises_and_changes_nothing(store: Store, db: Path) -
     assert dump(db) == before
 
 
-def test_an_organization_that_vanished_since_load_is_a_conflict(store: Store, db: Path) -> None:
+def test_an_organization_that_vanished_since_load_is_a_conflict(store: SqlStore, db: Path) -> None:
     before = dump(db)
     with pytest.raises(ConcurrentRunError):
         apply(store, Plan(invite=(invite(9),)), version=3)
     assert dump(db) == before
 
 
-def test_adopting_links_an_unlinked_member_to_the_directory_user(store: Store) -> None:
+def test_adopting_links_an_unlinked_member_to_the_directory_user(store: SqlStore) -> None:
     seeded(store)
     store_member = member(store.load(ORG), "u2@acme.example")
     adopt = MemberUpdate(
@@ -326,7 +326,7 @@ def test_adopting_links_an_unlinked_member_to_the_directory_user(store: Store) -
     assert events["member.update:one@acme.example"].after == {"email": "one@acme.example"}
 
 
-def test_a_revoked_member_is_restored_to_its_previous_status(store: Store) -> None:
+def test_a_revoked_member_is_restored_to_its_previous_status(store: SqlStore) -> None:
     seeded(store)
     u3 = member(store.load(ORG), "u3@acme.example")
     revoke = Revoke(
@@ -352,7 +352,7 @@ def test_a_revoked_member_is_restored_to_its_previous_status(store: Store) -> No
     assert store.load(ORG).version == 3
 
 
-def test_removing_a_member_drops_its_group_memberships(store: Store, db: Path) -> None:
+def test_removing_a_member_drops_its_group_memberships(store: SqlStore, db: Path) -> None:
     seeded(store)
     u1 = member(store.load(ORG), "u1@acme.example")
     remove = Remove(
@@ -366,7 +366,7 @@ def test_removing_a_member_drops_its_group_memberships(store: Store, db: Path) -
     assert u1.id not in ids
 
 
-def test_a_removed_members_email_can_be_invited_again_in_the_same_plan(store: Store) -> None:
+def test_a_removed_members_email_can_be_invited_again_in_the_same_plan(store: SqlStore) -> None:
     seeded(store)
     u1 = member(store.load(ORG), "u1@acme.example")
     remove = Remove(
@@ -379,7 +379,7 @@ def test_a_removed_members_email_can_be_invited_again_in_the_same_plan(store: St
 
 @pytest.mark.parametrize("lookup_limit", [20_000, 0], ids=["named-members", "all-members"])
 def test_groups_resolve_members_invited_in_the_same_apply_and_ignore_unknown_ids(
-    store: Store, lookup_limit: int, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, lookup_limit: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both ways of finding member ids: by the external ids the plan names (a delta run), and
     by reading every linked member (a first sync naming more than the limit)."""
@@ -407,7 +407,7 @@ def test_groups_resolve_members_invited_in_the_same_apply_and_ignore_unknown_ids
     assert after["g1"].member_external_ids == frozenset({"u1", "u3", "u5"})
 
 
-def test_one_event_per_plan_entry_names_the_run_as_actor(store: Store) -> None:
+def test_one_event_per_plan_entry_names_the_run_as_actor(store: SqlStore) -> None:
     seeded(store)
     events = store.events(ORG)
     assert [(e.action, e.target) for e in events] == [
@@ -423,7 +423,7 @@ def test_one_event_per_plan_entry_names_the_run_as_actor(store: Store) -> None:
     assert len(store.events(ORG, since=NOW)) == 5
 
 
-def test_datetimes_come_back_timezone_aware_in_utc(store: Store) -> None:
+def test_datetimes_come_back_timezone_aware_in_utc(store: SqlStore) -> None:
     paris = timezone(timedelta(hours=1))
     started = datetime(2026, 3, 1, 13, 0, 0, 123456, tzinfo=paris)
     store.record_run(ORG, run("tz", started_at=started, finished_at=None, outcome=Outcome.FAILED))
@@ -434,13 +434,13 @@ def test_datetimes_come_back_timezone_aware_in_utc(store: Store) -> None:
     assert last.finished_at is None
 
 
-def test_a_naive_datetime_is_refused(store: Store) -> None:
+def test_a_naive_datetime_is_refused(store: SqlStore) -> None:
     with pytest.raises(StoreError):
         store.record_run(ORG, run("naive", started_at=datetime(2026, 3, 1)))
     assert store.organizations() == []
 
 
-def test_record_run_keeps_version_zero_and_last_runs_gives_the_newest(store: Store) -> None:
+def test_record_run_keeps_version_zero_and_last_runs_gives_the_newest(store: SqlStore) -> None:
     failed = run("f1", outcome=Outcome.FAILED, error="bind refused", counts={})
     store.record_run(ORG, failed)
     store.record_run("other", run("o1", outcome=Outcome.REFUSED))
@@ -459,7 +459,7 @@ def test_record_run_keeps_version_zero_and_last_runs_gives_the_newest(store: Sto
 
 @pytest.mark.parametrize("stage", apply_module.STAGES)
 def test_a_crash_at_any_stage_leaves_every_table_as_it_was(
-    stage: str, store: Store, db: Path, monkeypatch: pytest.MonkeyPatch
+    stage: str, store: SqlStore, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before_mirror = seeded(store)
     loaded = store.load(ORG)
@@ -534,7 +534,7 @@ def _statements(prefix: str) -> Iterator[list[str]]:
 
 @pytest.mark.parametrize("crash", [False, True])
 def test_an_apply_writes_with_a_larger_page_cache_and_restores_it(
-    crash: bool, store: Store, monkeypatch: pytest.MonkeyPatch
+    crash: bool, store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seeded(store)
 
@@ -567,7 +567,7 @@ def _indexes(db: Path, table: str) -> list[str]:
 
 
 def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
-    store: Store, db: Path, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A first sync of many users drops the mirror's lookup indexes and builds them after
     the inserts; a crash in between leaves them (and everything else) as they were."""
@@ -609,7 +609,7 @@ def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
 
 
 def test_a_first_sync_with_many_group_edges_rebuilds_their_member_index_in_its_transaction(
-    store: Store, db: Path, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(plan_writes, "_REBUILD_AT", 2)
     assert _indexes(db, "group_members") == ["ix_group_members_member_id"]
@@ -659,7 +659,7 @@ def test_a_first_sync_with_many_group_edges_rebuilds_their_member_index_in_its_t
 
 
 def test_group_edges_written_a_slice_at_a_time_all_land_in_their_groups(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Created groups' edges stream out in slices, the groups in id order whatever the plan's
     order; an update's added edges go the same way."""
@@ -698,7 +698,7 @@ def test_group_edges_written_a_slice_at_a_time_all_land_in_their_groups(
     }
 
 
-def test_twenty_thousand_invites_and_their_mirror_apply_in_one_go(store: Store) -> None:
+def test_twenty_thousand_invites_and_their_mirror_apply_in_one_go(store: SqlStore) -> None:
     n = 20_000
     users = [user(i) for i in range(n)]
     big = mirror(users, [group(1, *range(0, n, 2))])
@@ -729,7 +729,7 @@ def test_twenty_thousand_invites_and_their_mirror_apply_in_one_go(store: Store) 
 def test_a_readonly_open_of_a_file_without_tables_reads_as_empty(db: Path) -> None:
     db.parent.mkdir(parents=True)
     db.touch()
-    with Store.open(f"sqlite:///{db}", readonly=True) as store:
+    with SqlStore.open(f"sqlite:///{db}", readonly=True) as store:
         assert store.load(ORG).version == 0
         assert store.organizations() == []
     assert db.read_bytes() == b""
@@ -737,11 +737,11 @@ def test_a_readonly_open_of_a_file_without_tables_reads_as_empty(db: Path) -> No
 
 def test_two_nodes_that_loaded_the_same_version_cannot_both_apply(db: Path) -> None:
     url = f"sqlite:///{db}"
-    with Store.open(url) as first, Store.open(url) as second:
+    with SqlStore.open(url) as first, SqlStore.open(url) as second:
         seeded(first)
         a, b = first.load(ORG), second.load(ORG)
 
-        def apply_as(store: Store, loaded: StoredOrganization, n: int) -> int:
+        def apply_as(store: SqlStore, loaded: StoredOrganization, n: int) -> int:
             return store.apply(
                 ORG,
                 plan=Plan(invite=(invite(n),)),
@@ -761,7 +761,7 @@ def test_two_nodes_that_loaded_the_same_version_cannot_both_apply(db: Path) -> N
         assert second.last_runs()[ORG].run_id == "r8"
 
 
-def test_an_event_without_a_before_stores_null_not_json_null(store: Store, db: Path) -> None:
+def test_an_event_without_a_before_stores_null_not_json_null(store: SqlStore, db: Path) -> None:
     seeded(store)
     assert store.events(ORG)[0].before is None
     with sqlite3.connect(db) as conn:

@@ -19,15 +19,15 @@ from dirsync.plan import Invite, Outcome, Plan
 from dirsync.state import admin
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import OrganizationRow
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 
 ORG = "acme"
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'dirsync.db'}")
+def store(tmp_path: Path) -> Iterator[SqlStore]:
+    s = SqlStore.open(f"sqlite:///{tmp_path / 'dirsync.db'}")
     plan = Plan(invite=(Invite(external_id="u1", email="ann@acme.example", name="Ann"),))
     s.apply(
         ORG,
@@ -45,12 +45,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def act(store: Store, action: AdminAction, role: Role | None = None) -> AdminChange | None:
+def act(store: SqlStore, action: AdminAction, role: Role | None = None) -> AdminChange | None:
     decider = partial(decide, email="ann@acme.example", action=action, role=role)
     return store.admin_change(ORG, decider, actor="admin:root", now=NOW)
 
 
-def test_an_admin_change_writes_the_member_an_event_and_a_new_version(store: Store) -> None:
+def test_an_admin_change_writes_the_member_an_event_and_a_new_version(store: SqlStore) -> None:
     assert store.load(ORG).version == 1
     act(store, AdminAction.ACCEPT)
     loaded = store.load(ORG)
@@ -65,31 +65,31 @@ def test_an_admin_change_writes_the_member_an_event_and_a_new_version(store: Sto
     assert event.after == {"status": "accepted", "role": "user"}
 
 
-def test_a_refused_change_leaves_the_store_as_it_was(store: Store) -> None:
+def test_a_refused_change_leaves_the_store_as_it_was(store: SqlStore) -> None:
     events = store.events(ORG)
     with pytest.raises(TransitionRefused):
         act(store, AdminAction.CONFIRM)
     assert store.load(ORG).version == 1 and store.events(ORG) == events
 
 
-def test_the_same_role_again_changes_nothing(store: Store) -> None:
+def test_the_same_role_again_changes_nothing(store: SqlStore) -> None:
     assert act(store, AdminAction.SET_ROLE, Role.USER) is None
     assert store.load(ORG).version == 1
 
 
-def test_remove_deletes_the_member(store: Store) -> None:
+def test_remove_deletes_the_member(store: SqlStore) -> None:
     act(store, AdminAction.REMOVE)
     assert store.members(ORG) == []
     assert store.events(ORG)[-1].after is None
 
 
-def test_an_unknown_organization_is_not_found(store: Store) -> None:
+def test_an_unknown_organization_is_not_found(store: SqlStore) -> None:
     with pytest.raises(NotFound, match="globex"):
         store.admin_change("globex", lambda s: None, actor="admin:root", now=NOW)
 
 
 def test_a_version_bumped_in_between_makes_the_change_a_conflict(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = admin.load_members
 

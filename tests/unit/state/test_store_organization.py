@@ -26,14 +26,14 @@ from dirsync.plan import (
 from dirsync.state import apply as apply_module
 from dirsync.state.engine import head_revisions
 from dirsync.state.records import RunRecord
-from dirsync.state.store import Store
+from dirsync.state.sql_store import SqlStore
 from dirsync.testing.store_files import store_at_revision
 
 ORG = "acme"
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
-def apply(store: Store, plan: Plan, run_id: str, now: datetime = NOW) -> None:
+def apply(store: SqlStore, plan: Plan, run_id: str, now: datetime = NOW) -> None:
     loaded = store.load(ORG)
     store.apply(
         ORG,
@@ -54,13 +54,13 @@ def access(group: str, permission: Permission = Permission.EDIT) -> GroupAccess:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'dirsync.db'}")
+def store(tmp_path: Path) -> Iterator[SqlStore]:
+    s = SqlStore.open(f"sqlite:///{tmp_path / 'dirsync.db'}")
     yield s
     s.close()
 
 
-def seed(store: Store) -> None:
+def seed(store: SqlStore) -> None:
     """ann and bob in Marketing, cy in Sales; Social Media for Marketing, created in one plan."""
     invites = tuple(
         Invite(external_id=u, email=f"{u}@acme.example", name=None) for u in ("ann", "bob", "cy")
@@ -87,7 +87,7 @@ def seed(store: Store) -> None:
 
 
 def test_collections_are_created_with_access_for_groups_created_in_the_same_plan(
-    store: Store,
+    store: SqlStore,
 ) -> None:
     seed(store)
     (view,) = store.collections(ORG)
@@ -106,7 +106,7 @@ def test_collections_are_created_with_access_for_groups_created_in_the_same_plan
     assert ("collection.create", "Social Media") in events
 
 
-def test_an_update_replaces_access_and_members_follow_group_changes(store: Store) -> None:
+def test_an_update_replaces_access_and_members_follow_group_changes(store: SqlStore) -> None:
     seed(store)
     (stored,) = store.load(ORG).state.collections
     groups = {g.external_id: g for g in store.load(ORG).state.groups}
@@ -144,7 +144,7 @@ def test_an_update_replaces_access_and_members_follow_group_changes(store: Store
     }
 
 
-def test_deleting_a_group_drops_its_access(store: Store) -> None:
+def test_deleting_a_group_drops_its_access(store: SqlStore) -> None:
     seed(store)
     groups = {g.external_id: g for g in store.load(ORG).state.groups}
     marketing = groups["g-Marketing"]
@@ -161,7 +161,7 @@ def test_deleting_a_group_drops_its_access(store: Store) -> None:
     assert view.groups == () and view.members == ()
 
 
-def test_a_reinvite_records_the_time_and_an_event(store: Store) -> None:
+def test_a_reinvite_records_the_time_and_an_event(store: SqlStore) -> None:
     seed(store)
     ann = next(m for m in store.load(ORG).state.members if m.email == "ann@acme.example")
     assert ann.invited_at == NOW
@@ -193,7 +193,7 @@ def test_a_store_at_revision_0001_upgrades_and_keeps_its_members_and_mirror(tmp_
             "INSERT INTO mirror_users VALUES (1, 'u-old', 'uid=old', 'old', ' Old@ACME.example ', "
             "NULL, 0)"
         )
-    with Store.open(f"sqlite:///{db}") as store:
+    with SqlStore.open(f"sqlite:///{db}") as store:
         loaded = store.load(ORG)
         assert loaded.version == 3 and loaded.state.collections == ()
         (old,) = loaded.state.members
@@ -209,14 +209,14 @@ def test_a_store_at_revision_0001_upgrades_and_keeps_its_members_and_mirror(tmp_
 
 
 def test_an_empty_store_has_empty_summaries(tmp_path: Path) -> None:
-    with Store.open(f"sqlite:///{tmp_path / 'none.db'}", readonly=True) as store:
+    with SqlStore.open(f"sqlite:///{tmp_path / 'none.db'}", readonly=True) as store:
         summary = store.summaries({ORG: NOW})[ORG]
         assert summary.members == {"invited": 0, "accepted": 0, "confirmed": 0, "revoked": 0}
         assert store.collections(ORG) == [] and store.load(ORG).mirror == Mirror()
 
 
 def test_a_crash_after_the_collections_leaves_every_table_as_it_was(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(store)
     (stored,) = store.load(ORG).state.collections
