@@ -25,7 +25,8 @@ from dirsync.connectors.base import ProgressCallback
 from dirsync.model import Cursor, Reading, SourceInfo
 from dirsync.rules import RemovalLimit, SyncRules
 from dirsync.state.sql_store import SqlStore
-from dirsync.sync.run import RunResult, run_organization
+from dirsync.sync.result import RunResult
+from dirsync.sync.run import run_organization
 from dirsync.testing.graph_fake import GraphFake
 from dirsync.testing.graph_tenant import Paging, Tenant
 

@@ -19,7 +19,8 @@ from dirsync.plan import Outcome
 from dirsync.state.engine import display_url
 from dirsync.sync.gcpause import paused_gc
 from dirsync.sync.locks import LockBusy, runtime_directory, take_locks
-from dirsync.sync.run import RunResult, run_organization
+from dirsync.sync.result import RunResult
+from dirsync.sync.run import run_organization
 
 #: the exit code of each outcome; several organizations → the highest
 _OUTCOME_EXIT = {Outcome.FAILED: 1, Outcome.REFUSED: 3}

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from dirsync.plan import Plan
 from dirsync.state.records import CollectionView, EventView, GroupView, MemberView
-from dirsync.sync.run import RunResult
+from dirsync.sync.result import RunResult
 
 _PLAN_LABELS = {
     "invite": "invite",

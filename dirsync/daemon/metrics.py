@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from dirsync.errors import DirsyncError
 from dirsync.plan import Outcome
-from dirsync.sync.run import RunResult
+from dirsync.sync.result import RunResult
 
 _SUCCESS = {Outcome.APPLIED, Outcome.UNCHANGED}
 

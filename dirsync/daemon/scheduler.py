@@ -37,7 +37,8 @@ from dirsync.errors import DirsyncError
 from dirsync.plan import Outcome, Plan
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import LockBusy, LockError, OrganizationLock
-from dirsync.sync.run import Clock, RunResult, run_organization, utcnow
+from dirsync.sync.result import RunResult
+from dirsync.sync.run import Clock, run_organization, utcnow
 
 log = structlog.get_logger("dirsync.daemon")
 

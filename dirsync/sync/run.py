@@ -1,10 +1,25 @@
-"""The imperative shell around the pure core: one organization, one run."""
+"""The imperative shell around the pure core: one organization, one run.
+
+A run is four steps, as ``shared/design.md`` tells it (each below, in order):
+
+1. ``_quiet_look``: a delta from the stored cursor alone; if it changed nothing on an
+   organization nobody touched since the last plan, record that and stop (no load, no plan).
+2. ``_load_and_read``: load only what the delta touches (``mapping.scope``) or the whole
+   organization, and read the directory if the quiet look did not already.
+3. ``_plan``: the pure mapping layer makes the plan and its guards may refuse it.
+4. ``_apply_or_record``: a dry run returns the plan; otherwise the store applies it in one
+   transaction.
+
+Source failures and refusals are results, not exceptions, so that one organization's trouble
+never stops the others; a step that ends the run raises ``_Over`` with its result, which
+``run_organization`` returns.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,15 +27,16 @@ import structlog
 
 from dirsync.connectors.base import Connector, ProgressCallback
 from dirsync.errors import CursorExpired, PlanRefused, SourceError, StoreError
-from dirsync.mapping.pipeline import plan_run
+from dirsync.mapping.pipeline import PlannedRun, plan_run
 from dirsync.mapping.scope import ScopedOrganization, may_scope, plan_scoped
-from dirsync.model import Reading
+from dirsync.model import Mirror, Reading
 from dirsync.plan import Outcome, Plan
 from dirsync.rules import SyncRules
-from dirsync.state.records import RunRecord, StoredOrganization
-from dirsync.state.sql_store import SqlStore
+from dirsync.state.records import StoredOrganization
+from dirsync.state.store import Store
 from dirsync.sync import quiet
 from dirsync.sync.gcpause import paused_gc
+from dirsync.sync.result import Results, RunResult, finished_record, running_record
 
 log = structlog.get_logger("dirsync.sync")
 
@@ -31,50 +47,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunResult:
-    organization: str
-    run_id: str
-    dry_run: bool
-    outcome: Outcome
-    plan: Plan
-    warnings: tuple[str, ...] = ()
-    error: str | None = None
-    refusal: tuple[str, ...] = ()
-    entries_read: int = 0
-    #: users and groups in the directory's mirror after the run (None when it did not plan)
-    directory_users: int | None = None
-    directory_groups: int | None = None
-    #: the plan's digest once a step needed it (~0.3 s to compute at 100,000 entries)
-    plan_digest: str | None = None
-
-    def digest(self) -> str:
-        return self.plan_digest if self.plan_digest is not None else self.plan.digest()
-
-    def to_json(self, *, plan_as_is: bool = False) -> dict[str, Any]:
-        """The contract's result object; ``plan_as_is`` leaves the ``Plan`` itself under
-        "plan", for ``json_stream`` to encode an entry at a time."""
-        return {
-            "organization": self.organization,
-            "run_id": self.run_id,
-            "dry_run": self.dry_run,
-            "outcome": str(self.outcome),
-            "plan": self.plan if plan_as_is else self.plan.to_json(),
-            "counts": self.plan.counts(),
-            "plan_digest": self.digest(),
-            "entries_read": self.entries_read,
-            "warnings": list(self.warnings),
-            "refusal": list(self.refusal),
-            "error": self.error,
-        }
-
-
 @paused_gc()
 def run_organization(
     name: str,
     rules: SyncRules,
     connector: Connector,
-    store: SqlStore,
+    store: Store,
     *,
     dry_run: bool = False,
     full: bool = False,
@@ -84,263 +62,262 @@ def run_organization(
 ) -> RunResult:
     """Read, plan, guard and (unless dry) apply in one transaction.
 
-    Source failures and refusals are results, not exceptions, so that one organization's
-    trouble never stops the others; each is recorded as a run (except in a dry run, which
-    writes nothing at all). A run is recorded as running when it begins, so that one whose
-    process dies shows up, and is closed as interrupted when the next run begins.
-    ``approve`` is the digest of a refused plan to apply anyway (see ``plan_run``).
-    The cyclic garbage collector is paused meanwhile (see ``gcpause``).
+    Every run is recorded (except a dry run, which writes nothing at all), and recorded as
+    running when it begins, so that one whose process dies shows up; the next run closes it
+    as interrupted. ``full`` ignores the stored cursor. ``approve`` is the digest of a refused
+    plan to apply anyway (see ``plan_run``). The cyclic garbage collector is paused meanwhile
+    (see ``gcpause``).
     """
-    run_id = uuid.uuid4().hex[:12]
-    started = now()
-    bound = log.bind(organization=name, run_id=run_id, dry_run=dry_run)
-    result = _Result(name=name, run_id=run_id, dry_run=dry_run)
-    if not dry_run:
+    run = _Run(name, rules, connector, store, dry_run, full, now, progress, approve)
+    try:
+        run.begin()
+        look = _Look() if full or dry_run else _quiet_look(run)
+        loaded = _load_and_read(run, look)
+        planned = _plan(run, loaded)
+        return _apply_or_record(run, loaded, planned)
+    except _Over as over:
+        return over.result
+
+
+class _Over(Exception):
+    """A step ended the run early with ``result`` (recorded already)."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(result.outcome)
+        self.result = result
+
+
+@dataclass(slots=True)
+class _Run:
+    """One run's inputs, its id and start, and its log; ends runs that stop early."""
+
+    name: str
+    rules: SyncRules
+    connector: Connector
+    store: Store
+    dry_run: bool
+    full: bool
+    now: Clock
+    progress: ProgressCallback | None
+    approve: str | None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    started: datetime = field(init=False)
+    results: Results = field(init=False)
+    log: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.now()
+        self.results = Results(name=self.name, run_id=self.run_id, dry_run=self.dry_run)
+        self.log = log.bind(organization=self.name, run_id=self.run_id, dry_run=self.dry_run)
+
+    def begin(self) -> None:
+        """Record the run as running (not in a dry run); a store that fails ends it."""
+        if self.dry_run:
+            return
         try:
-            closed = store.begin_run(name, _running(run_id, started, full=full))
+            closed = self.store.begin_run(
+                self.name, running_record(self.run_id, self.started, full=self.full)
+            )
         except StoreError as exc:
-            bound.error("sync.begin_failed", error=str(exc))
-            return result.failed(str(exc))
+            self.log.error("sync.begin_failed", error=str(exc))
+            raise _Over(self.results.failed(str(exc))) from exc
         if closed:
-            bound.warning("sync.interrupted_runs_closed", count=closed)
+            self.log.warning("sync.interrupted_runs_closed", count=closed)
+
+    def read_failed(self, exc: SourceError) -> _Over:
+        self.log.error("sync.read_failed", error=str(exc))
+        return self.over(self.results.failed(str(exc)), full=self.full)
+
+    def over(self, result: RunResult, *, full: bool) -> _Over:
+        """End the run with a result that changed nothing else (failed or refused): it is
+        recorded, except in a dry run."""
+        if not result.dry_run:
+            record = finished_record(result, self.started, self.now(), full=full)
+            try:
+                self.store.record_run(self.name, record)
+            except StoreError as exc:
+                self.log.error("sync.record_failed", error=str(exc))
+        return _Over(result)
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """What the stored cursor alone gave: a delta (if one was read) and the version then."""
 
     reading: Reading | None = None
-    quick_version = -1
+    version: int = -1
     key: str | None = None
-    expired = False
-    if not full and not dry_run:
-        # a delta first, from the stored cursor alone: no change → no need to load and plan
-        stored_cursor, quick_version = store.quick_look(name)
-        cursor, key = quiet.unwrap(stored_cursor)
-        if cursor is not None:
-            try:
-                reading = connector.read(cursor, progress=progress)
-            except CursorExpired as exc:
-                bound.info("sync.cursor_expired", reason=str(exc))
-                expired = True
-            except SourceError as exc:
-                bound.error("sync.read_failed", error=str(exc))
-                return _finish(store, result.failed(str(exc)), started, now, full=False)
-            if (
-                reading is not None
-                and key == quiet.quiet_key(rules, quick_version)
-                and quiet.may_be_quiet(rules)
-                and quiet.nothing_changed(reading)
-            ):
-                done = result.done(
-                    Outcome.UNCHANGED, Plan(), reading.warnings, reading.entries_read
-                )
-                if store.record_quiet_run(
-                    name,
-                    cursor=quiet.wrap(reading.cursor, key),
-                    run=_record(done, started, now(), full=False),
-                    expected_version=quick_version,
-                ):
-                    bound.info("sync.unchanged", entries_read=reading.entries_read, quiet=True)
-                    return done
+    expired: bool = False
 
-    # the organization as the last plan left it (the quiet key says so): a delta can change
-    # the plan only for what it touches, so only that is loaded and planned (``scope``)
+    def as_last_planned(self, rules: SyncRules) -> bool:
+        """Whether the organization is as the last plan left it (the quiet key says so)."""
+        return self.key == quiet.quiet_key(rules, self.version)
+
+
+def _quiet_look(run: _Run) -> _Look:
+    """Step 1: read a delta from the stored cursor; end the run if nothing changed."""
+    stored_cursor, version = run.store.quick_look(run.name)
+    cursor, key = quiet.unwrap(stored_cursor)
+    if cursor is None:
+        return _Look(version=version, key=key)
+    try:
+        reading = run.connector.read(cursor, progress=run.progress)
+    except CursorExpired as exc:
+        run.log.info("sync.cursor_expired", reason=str(exc))
+        return _Look(version=version, key=key, expired=True)
+    except SourceError as exc:
+        raise run.read_failed(exc) from exc
+    look = _Look(reading, version, key)
+    if (
+        look.as_last_planned(run.rules)
+        and quiet.may_be_quiet(run.rules)
+        and quiet.nothing_changed(reading)
+    ):
+        done = run.results.done(Outcome.UNCHANGED, Plan(), reading.warnings, reading.entries_read)
+        if run.store.record_quiet_run(
+            run.name,
+            cursor=quiet.wrap(reading.cursor, quiet.quiet_key(run.rules, version)),
+            run=finished_record(done, run.started, run.now(), full=False),
+            expected_version=version,
+        ):
+            run.log.info("sync.unchanged", entries_read=reading.entries_read, quiet=True)
+            raise _Over(done)
+    return look
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """The reading to plan from and the organization it is planned against: either the part
+    a delta touches (``scoped``) or all of it (``stored``)."""
+
+    reading: Reading
     scoped: ScopedOrganization | None = None
+    stored: StoredOrganization | None = None
+
+    @property
+    def mirror(self) -> Mirror:
+        return self.scoped.mirror if self.scoped is not None else self._whole.mirror
+
+    @property
+    def version(self) -> int:
+        return self.scoped.version if self.scoped is not None else self._whole.version
+
+    def directory_counts(self, mirror_after: Mirror) -> tuple[int, int]:
+        """Users and groups in the whole mirror once ``mirror_after`` replaces ours."""
+        if self.scoped is None:
+            return len(mirror_after.users), len(mirror_after.groups)
+        added_users = len(mirror_after.users) - len(self.scoped.mirror.users)
+        added_groups = len(mirror_after.groups) - len(self.scoped.mirror.groups)
+        return (
+            self.scoped.counted.directory_users + added_users,
+            self.scoped.directory_groups + added_groups,
+        )
+
+    @property
+    def _whole(self) -> StoredOrganization:
+        assert self.stored is not None
+        return self.stored
+
+
+def _load_and_read(run: _Run, look: _Look) -> _Loaded:
+    """Step 2: a delta on the organization as the last plan left it can change the plan only
+    for what it touches, so only that is loaded; otherwise all of it, and a read from its
+    cursor (or in full) unless the quiet look's delta is still good for it."""
+    reading = look.reading
     if (
         reading is not None
         and reading.delta is not None
-        and key == quiet.quiet_key(rules, quick_version)
-        and may_scope(rules, reading)
+        and look.as_last_planned(run.rules)
+        and may_scope(run.rules, reading)
     ):
-        scoped = store.load_scoped(name, reading.delta, seats=bool(rules.seats))
-        if scoped is not None and scoped.version != quick_version:
-            scoped = None
-    stored: StoredOrganization | None = None
-    if scoped is None:
-        stored = store.load(name)
-        if reading is None or stored.version != quick_version:
-            try:
-                reading = _read(
-                    connector, stored, full=full or expired, progress=progress, log=bound
-                )
-            except SourceError as exc:
-                bound.error("sync.read_failed", error=str(exc))
-                return _finish(store, result.failed(str(exc)), started, now, full=full)
-    else:
-        bound.info(
-            "sync.scoped",
-            users=len(scoped.mirror.users),
-            groups=len(scoped.mirror.groups),
-            members=len(scoped.state.members),
-        )
-    assert reading is not None
+        scoped = run.store.load_scoped(run.name, reading.delta, seats=bool(run.rules.seats))
+        if scoped is not None and scoped.version == look.version:
+            run.log.info(
+                "sync.scoped",
+                users=len(scoped.mirror.users),
+                groups=len(scoped.mirror.groups),
+                members=len(scoped.state.members),
+            )
+            return _Loaded(reading, scoped=scoped)
+    stored = run.store.load(run.name)
+    if reading is None or stored.version != look.version:
+        try:
+            reading = _read(run, stored, full=run.full or look.expired)
+        except SourceError as exc:
+            raise run.read_failed(exc) from exc
+    return _Loaded(reading, stored=stored)
 
+
+def _read(run: _Run, stored: StoredOrganization, *, full: bool) -> Reading:
+    cursor = None if full else quiet.unwrap(stored.cursor)[0]
     try:
-        if scoped is not None:
-            planned = plan_scoped(scoped, reading, rules, approve=approve, now=started)
+        return run.connector.read(cursor, progress=run.progress)
+    except CursorExpired as exc:
+        run.log.info("sync.cursor_expired", reason=str(exc))
+        return run.connector.read(None, progress=run.progress)
+
+
+def _plan(run: _Run, loaded: _Loaded) -> PlannedRun:
+    """Step 3: the pure core plans; a guard's refusal ends the run (recorded, not applied)."""
+    reading = loaded.reading
+    try:
+        if loaded.scoped is not None:
+            planned = plan_scoped(
+                loaded.scoped, reading, run.rules, approve=run.approve, now=run.started
+            )
         else:
-            assert stored is not None
+            assert loaded.stored is not None
             planned = plan_run(
-                mirror=stored.mirror,
+                mirror=loaded.stored.mirror,
                 reading=reading,
-                current=stored.state,
-                rules=rules,
-                approve=approve,
-                now=started,
+                current=loaded.stored.state,
+                rules=run.rules,
+                approve=run.approve,
+                now=run.started,
             )
     except PlanRefused as refused:
-        bound.warning("sync.refused", reasons=refused.reasons, **refused.plan.counts())
-        return _finish(
-            store,
-            result.refused(refused, entries_read=reading.entries_read),
-            started,
-            now,
-            full=reading.is_full,
-        )
-
+        run.log.warning("sync.refused", reasons=refused.reasons, **refused.plan.counts())
+        result = run.results.refused(refused, entries_read=reading.entries_read)
+        raise run.over(result, full=reading.is_full) from refused
     for warning in planned.warnings:
-        bound.warning("sync.warning", message=warning)
+        run.log.warning("sync.warning", message=warning)
     if planned.approved_over:
-        bound.warning("sync.approved", plan_digest=approve, overridden=list(planned.approved_over))
-    plan = planned.plan
-    if dry_run:
-        bound.info("sync.planned", **plan.counts())
-        return result.done(Outcome.DRY_RUN, plan, planned.warnings, reading.entries_read)
-
-    if scoped is not None:
-        mirror_before, version = scoped.mirror, scoped.version
-        users = (
-            scoped.counted.directory_users + len(planned.mirror.users) - len(mirror_before.users)
+        run.log.warning(
+            "sync.approved", plan_digest=run.approve, overridden=list(planned.approved_over)
         )
-        groups = scoped.directory_groups + len(planned.mirror.groups) - len(mirror_before.groups)
-    else:
-        assert stored is not None
-        mirror_before, version = stored.mirror, stored.version
-        users, groups = len(planned.mirror.users), len(planned.mirror.groups)
+    return planned
+
+
+def _apply_or_record(run: _Run, loaded: _Loaded, planned: PlannedRun) -> RunResult:
+    """Step 4: a dry run returns the plan; otherwise one transaction writes the plan, the
+    mirror, the cursor and the run record, if nobody applied since the load."""
+    plan, reading = planned.plan, loaded.reading
+    if run.dry_run:
+        run.log.info("sync.planned", **plan.counts())
+        return run.results.done(Outcome.DRY_RUN, plan, planned.warnings, reading.entries_read)
+    users, groups = loaded.directory_counts(planned.mirror)
     outcome = Outcome.UNCHANGED if plan.is_empty else Outcome.APPLIED
     done = replace(
-        result.done(outcome, plan, planned.warnings, reading.entries_read),
+        run.results.done(outcome, plan, planned.warnings, reading.entries_read),
         directory_users=users,
         directory_groups=groups,
         plan_digest=plan.digest(),
     )
-    record = _record(done, started, now(), full=reading.is_full)
+    record = finished_record(done, run.started, run.now(), full=reading.is_full)
     try:
-        store.apply(
-            name,
+        run.store.apply(
+            run.name,
             plan=plan,
-            mirror_before=mirror_before,
+            mirror_before=loaded.mirror,
             mirror_after=planned.mirror,
-            cursor=quiet.wrap(reading.cursor, quiet.quiet_key(rules, version + 1)),
+            cursor=quiet.wrap(reading.cursor, quiet.quiet_key(run.rules, loaded.version + 1)),
             run=record,
-            expected_version=version,
+            expected_version=loaded.version,
             now=record.started_at,
         )
     except StoreError as exc:
-        bound.error("sync.apply_failed", error=str(exc))
-        return _finish(store, result.failed(str(exc), plan=plan), started, now, full=full)
+        run.log.error("sync.apply_failed", error=str(exc))
+        raise run.over(run.results.failed(str(exc), plan=plan), full=run.full) from exc
     event = "sync.applied" if outcome == Outcome.APPLIED else "sync.unchanged"
-    bound.info(event, entries_read=reading.entries_read, **plan.counts())
+    run.log.info(event, entries_read=reading.entries_read, **plan.counts())
     return done
-
-
-def _read(
-    connector: Connector,
-    stored: StoredOrganization,
-    *,
-    full: bool,
-    progress: ProgressCallback | None,
-    log: Any,
-) -> Reading:
-    cursor = None if full else quiet.unwrap(stored.cursor)[0]
-    try:
-        return connector.read(cursor, progress=progress)
-    except CursorExpired as exc:
-        log.info("sync.cursor_expired", reason=str(exc))
-        return connector.read(None, progress=progress)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Result:
-    name: str
-    run_id: str
-    dry_run: bool
-
-    def done(
-        self, outcome: Outcome, plan: Plan, warnings: tuple[str, ...], entries_read: int
-    ) -> RunResult:
-        return RunResult(
-            organization=self.name,
-            run_id=self.run_id,
-            dry_run=self.dry_run,
-            outcome=outcome,
-            plan=plan,
-            warnings=warnings,
-            entries_read=entries_read,
-        )
-
-    def failed(self, error: str, *, plan: Plan | None = None) -> RunResult:
-        return RunResult(
-            organization=self.name,
-            run_id=self.run_id,
-            dry_run=self.dry_run,
-            outcome=Outcome.FAILED,
-            plan=plan or Plan(),
-            error=error,
-        )
-
-    def refused(self, refused: PlanRefused, *, entries_read: int) -> RunResult:
-        digest = refused.plan.digest()
-        return RunResult(
-            organization=self.name,
-            run_id=self.run_id,
-            dry_run=self.dry_run,
-            outcome=Outcome.REFUSED,
-            plan=refused.plan,
-            warnings=refused.warnings,
-            error=(
-                f"refused: {refused} (plan {digest}; to apply this exact plan once anyway: "
-                f"dirsync sync --org {self.name} --approve {digest})"
-            ),
-            refusal=tuple(refused.reasons),
-            entries_read=entries_read,
-            plan_digest=digest,
-        )
-
-
-def _running(run_id: str, started: datetime, *, full: bool) -> RunRecord:
-    return RunRecord(
-        run_id=run_id,
-        started_at=started,
-        finished_at=None,
-        outcome=Outcome.RUNNING,
-        full=full,
-        counts={},
-        entries_read=0,
-        error=None,
-        warnings=(),
-        plan_digest=None,
-    )
-
-
-def _record(result: RunResult, started: datetime, finished: datetime, *, full: bool) -> RunRecord:
-    return RunRecord(
-        run_id=result.run_id,
-        started_at=started,
-        finished_at=finished,
-        outcome=result.outcome,
-        full=full,
-        counts=result.plan.counts(),
-        entries_read=result.entries_read,
-        error=result.error,
-        warnings=result.warnings,
-        plan_digest=result.digest(),
-    )
-
-
-def _finish(
-    store: SqlStore, result: RunResult, started: datetime, now: Clock, *, full: bool
-) -> RunResult:
-    """Record a run that changed nothing else (failed or refused); a dry run records nothing."""
-    if not result.dry_run:
-        try:
-            store.record_run(result.organization, _record(result, started, now(), full=full))
-        except StoreError as exc:
-            log.error("sync.record_failed", organization=result.organization, error=str(exc))
-    return result

@@ -214,7 +214,9 @@ def _plan(plan: object) -> tuple[Plan, tuple[str, ...]]:
     return plan.plan, ()
 
 
-def _full(store: SqlStore, name: str, reading: Reading, rules: SyncRules) -> PlannedRun | PlanRefused:
+def _full(
+    store: SqlStore, name: str, reading: Reading, rules: SyncRules
+) -> PlannedRun | PlanRefused:
     stored = store.load(name)
     try:
         return plan_run(

@@ -222,7 +222,9 @@ def test_a_bad_url_is_a_store_error_that_does_not_repeat_the_url() -> None:
 # -- apply and load ----------------------------------------------------------------------------
 
 
-def test_apply_then_load_round_trips_members_groups_mirror_cursor_and_version(store: SqlStore) -> None:
+def test_apply_then_load_round_trips_members_groups_mirror_cursor_and_version(
+    store: SqlStore,
+) -> None:
     m = seeded(store)
     loaded = store.load(ORG)
     assert loaded.version == 1
