@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from dirsync.errors import ConcurrentRunError, NotFound
 from dirsync.lifecycle import AdminChange
 from dirsync.organization import OrganizationState
-from dirsync.state.plan_writes import EventLog
+from dirsync.state.events import EventLog
 from dirsync.state.queries import load_members
 from dirsync.state.schema import MemberRow, OrganizationRow
 

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from dirsync.errors import ConcurrentRunError
 from dirsync.model import Cursor, Mirror
 from dirsync.plan import Outcome, Plan
+from dirsync.state.events import EventLog
 from dirsync.state.mirror_rows import write_mirror
 from dirsync.state.organization_writes import apply_organization_side
-from dirsync.state.plan_writes import EventLog, apply_groups, apply_members
+from dirsync.state.plan_writes import apply_groups, apply_members
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import CursorRow, OrganizationRow, RunRow
 

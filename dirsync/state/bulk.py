@@ -32,6 +32,13 @@ REBUILD_AT = 10_000
 Process = Callable[[Any], Any]
 
 
+def table_of(model: type[Any]) -> Table:
+    """The Core table behind an ORM model (what bulk statements are built on)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 class BulkInsert:
     """``INSERT INTO table (columns..., constants...)``, compiled once, fed tuples.
 

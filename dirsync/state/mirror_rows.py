@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Integer,
     Select,
-    Table,
     bindparam,
     delete,
     select,
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from dirsync.mapping.desired import normalize_email
 from dirsync.model import DirectoryGroup, DirectoryUser, Mirror
-from dirsync.state.bulk import REBUILD_AT, BulkInsert, indexes_rebuilt_after
+from dirsync.state.bulk import REBUILD_AT, BulkInsert, indexes_rebuilt_after, table_of
 from dirsync.state.rows import plain_rows
 from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
 
@@ -99,12 +98,6 @@ def _group_values(group: DirectoryGroup) -> tuple[Any, ...]:
     return (group.ref, group.name)
 
 
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def _sync_rows(
     session: Session,
     org_id: int,
@@ -119,7 +112,7 @@ def _sync_rows(
     Entries a delta left alone are the very same objects in both: only the others are
     compared, and rows are built only for what is written, a slice at a time.
     """
-    table = _table(model)
+    table = table_of(model)
     key = (table.c.organization_id == org_id, table.c.external_id == bindparam("b_key"))
     gone = [{"b_key": k} for k in sorted(before.keys() - after.keys())]
     if gone:
@@ -170,7 +163,7 @@ _REBUILD_AT = REBUILD_AT
 
 def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -> None:
     adding = len(after.users) - len(before.users)
-    with indexes_rebuilt_after(session, _table(MirrorUserRow), adding, at=_REBUILD_AT):
+    with indexes_rebuilt_after(session, table_of(MirrorUserRow), adding, at=_REBUILD_AT):
         _sync_rows(
             session, org_id, MirrorUserRow, before.users, after.users, _USER_COLUMNS, _user_values
         )
@@ -178,7 +171,7 @@ def write_mirror(session: Session, org_id: int, before: Mirror, after: Mirror) -
         session, org_id, MirrorGroupRow, before.groups, after.groups, _GROUP_COLUMNS, _group_values
     )
     gone, added = _edges(before, after)
-    table = _table(MirrorGroupMemberRow)
+    table = table_of(MirrorGroupMemberRow)
     if gone:
         stmt = delete(table).where(
             table.c.organization_id == org_id,

@@ -11,19 +11,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from dirsync.plan import CollectionCreate, CollectionUpdate, GroupAccess, Plan
-from dirsync.state.plan_writes import EventLog
+from dirsync.state.bulk import table_of
+from dirsync.state.events import EventLog
 from dirsync.state.rows import chunked
 from dirsync.state.schema import CollectionAccessRow, CollectionRow, GroupRow, MemberRow
-
-
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def apply_organization_side(
@@ -42,7 +37,7 @@ def apply_organization_side(
 def _reinvite(session: Session, org_id: int, plan: Plan, now: datetime, log: EventLog) -> None:
     if not plan.reinvite:
         return
-    table = _table(MemberRow)
+    table = table_of(MemberRow)
     stmt = update(table).where(table.c.id == bindparam("b_id"), table.c.organization_id == org_id)
     rows = [{"b_id": r.member_id, "last_invited_at": now, "updated_at": now} for r in plan.reinvite]
     session.execute(stmt, rows)
@@ -88,7 +83,7 @@ def _create(
     if not creates:
         return
     session.execute(
-        insert(_table(CollectionRow)),
+        insert(table_of(CollectionRow)),
         [
             {
                 "organization_id": org_id,
@@ -106,7 +101,7 @@ def _create(
     ids = {external_id: collection_id for external_id, collection_id in session.execute(stmt)}
     rows = [row for c in creates for row in _access_rows(ids[c.external_id], c.access, groups)]
     if rows:
-        session.execute(insert(_table(CollectionAccessRow)), rows)
+        session.execute(insert(table_of(CollectionAccessRow)), rows)
     for c in creates:
         after = {"name": c.name, "external_id": c.external_id, "access": _access_json(c.access)}
         log.add("collection.create", c.name, None, after)
@@ -133,7 +128,7 @@ def _update(
         {"b_id": u.collection_id, "name": u.name} for u in changes if u.name != u.previous_name
     ]
     if renames:
-        table = _table(CollectionRow)
+        table = table_of(CollectionRow)
         session.execute(update(table).where(table.c.id == bindparam("b_id")), renames)
     for ids in chunked([u.collection_id for u in changes]):
         session.execute(
@@ -142,7 +137,7 @@ def _update(
         )
     rows = [row for u in changes for row in _access_rows(u.collection_id, u.access, groups)]
     if rows:
-        session.execute(insert(_table(CollectionAccessRow)), rows)
+        session.execute(insert(table_of(CollectionAccessRow)), rows)
     for u in changes:
         before: dict[str, Any] = {"access": _access_json(u.previous_access)}
         after: dict[str, Any] = {"access": _access_json(u.access)}

@@ -1,4 +1,5 @@
-"""Writes one plan into the member and group tables, plus one event per plan entry.
+"""Writes one plan into the member and group tables, plus one event per plan entry
+(``events.EventLog``).
 
 Everything is a bulk statement on the Core table (an executemany; inserts go straight to the
 driver as tuples, ``bulk.BulkInsert``): no ORM flush and no ORM bulk bookkeeping per row, so
@@ -10,13 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from dirsync.organization import MemberStatus, Role
@@ -24,78 +24,17 @@ from dirsync.plan import GroupUpdate, Invite, MemberUpdate, Plan
 from dirsync.state.bulk import (
     REBUILD_AT,
     BulkInsert,
-    encode_json,
     indexes_rebuilt_after,
     json_string,
+    table_of,
 )
+from dirsync.state.events import EventLog
 from dirsync.state.rows import chunked, plain_rows
-from dirsync.state.schema import EventRow, GroupMemberRow, GroupRow, MemberRow
+from dirsync.state.schema import GroupMemberRow, GroupRow, MemberRow
 
-#: events and invites built and inserted at a time: a first sync of 100,000 users would
+#: invites (and group edges) built and inserted at a time: a first sync of 100,000 users would
 #: otherwise hold 100,000 rows (and their encoded before/after) at once
 SLICE = 10_000
-
-
-#: an event row's varying values, in this order; the JSON documents already encoded
-_EVENT_COLUMNS = ("action", "target", "before", "after")
-EventValues = tuple[str, str, str | None, str | None]
-
-
-@dataclass(slots=True)
-class EventLog:
-    """Collects the events of one apply, in order; with a ``session`` they are inserted a
-    slice at a time as they come (same transaction), else all by ``write`` at the end."""
-
-    organization_id: int
-    run_id: str | None
-    actor: str
-    at: datetime
-    rows: list[EventValues] = field(default_factory=list)
-    session: Session | None = None
-    #: the events' INSERT, compiled at the first write, for that write's session
-    _insert: tuple[Session, BulkInsert] | None = field(default=None, init=False, repr=False)
-
-    def add(
-        self, action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None
-    ) -> None:
-        self.add_encoded(action, target, encode_json(before), encode_json(after))
-
-    def add_encoded(self, action: str, target: str, before: str | None, after: str | None) -> None:
-        """An event whose before/after are already JSON text (``bulk.encode_json``)."""
-        self.rows.append((action, target, before, after))
-        if self.session is not None and len(self.rows) >= SLICE:
-            self.write(self.session)
-
-    def extend(self, events: list[EventValues]) -> None:
-        """Events already as rows (``add_encoded``'s arguments), in order."""
-        self.rows.extend(events)
-        if self.session is not None and len(self.rows) >= SLICE:
-            self.write(self.session)
-
-    def write(self, session: Session) -> None:
-        if not self.rows:
-            return
-        if self._insert is None or self._insert[0] is not session:
-            # organization, run, time and actor are the same in every event of the log
-            constants = {
-                "organization_id": self.organization_id,
-                "run_id": self.run_id,
-                "at": self.at,
-                "actor": self.actor,
-            }
-            table = _table(EventRow)
-            insert = BulkInsert(
-                session, table, _EVENT_COLUMNS, constants=constants, json_text=("before", "after")
-            )
-            self._insert = (session, insert)
-        self._insert[1].write(self.rows)
-        self.rows = []
-
-
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _update_by_id(
@@ -103,7 +42,7 @@ def _update_by_id(
 ) -> None:
     """``UPDATE t SET <keys> WHERE id = :b_id AND organization_id = :org``, one executemany."""
     if rows:
-        table = _table(model)
+        table = table_of(model)
         stmt = update(table).where(
             table.c.id == bindparam("b_id"), table.c.organization_id == org_id
         )
@@ -126,7 +65,7 @@ def apply_members(session: Session, org_id: int, plan: Plan, now: datetime, log:
     if plan.invite:
         invite = BulkInsert(
             session,
-            _table(MemberRow),
+            table_of(MemberRow),
             ("email", "external_id", "name"),
             constants={
                 "organization_id": org_id,
@@ -219,7 +158,7 @@ def apply_groups(session: Session, org_id: int, plan: Plan, log: EventLog) -> No
     if plan.create_groups:
         create = BulkInsert(
             session,
-            _table(GroupRow),
+            table_of(GroupRow),
             ("external_id", "name"),
             constants={"organization_id": org_id},
         )
@@ -233,7 +172,7 @@ def apply_groups(session: Session, org_id: int, plan: Plan, log: EventLog) -> No
         )
         # a first sync: the member index is built once after the edges, not edge by edge
         adding = sum(len(g.member_external_ids) for g in plan.create_groups)
-        with indexes_rebuilt_after(session, _table(GroupMemberRow), adding, at=_REBUILD_AT):
+        with indexes_rebuilt_after(session, table_of(GroupMemberRow), adding, at=_REBUILD_AT):
             _insert_edges(
                 session, ((gid, _resolve(g.member_external_ids, members)) for gid, g in created)
             )
@@ -301,7 +240,7 @@ def _insert_edges(session: Session, groups: Iterable[tuple[int, Collection[int]]
     insert: BulkInsert | None = None
     while rows := list(islice(pairs, SLICE)):
         if insert is None:
-            insert = BulkInsert(session, _table(GroupMemberRow), ("group_id", "member_id"))
+            insert = BulkInsert(session, table_of(GroupMemberRow), ("group_id", "member_id"))
         insert.write(rows)
 
 
@@ -338,7 +277,7 @@ def _update_groups(
     _insert_edges(session, sorted(_by_group(add - existing).items()))
     gone = remove & existing
     if gone:
-        table = _table(GroupMemberRow)
+        table = table_of(GroupMemberRow)
         unlink = delete(table).where(
             table.c.group_id == bindparam("b_group"), table.c.member_id == bindparam("b_member")
         )
