@@ -12,25 +12,32 @@ import base64
 import hashlib
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from dirsync.testing.graph_answers import error, faulty, json_answer
+from dirsync.testing.graph_answers import Fault, error, faulty, json_answer
 
 if TYPE_CHECKING:
-    from dirsync.testing.graph_fake import GraphFake
     from dirsync.testing.graph_tenant import Tenant
 
 TOKEN_LIFETIME = 3599
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
+class Issuer(Protocol):
+    """What the token desk needs of the fake it serves (``GraphFake``)."""
+
+    url: str
+    tenants: dict[str, Tenant]
+    faults: list[Fault]
+
+
 class TokenDesk:
-    def __init__(self, fake: GraphFake) -> None:
+    def __init__(self, fake: Issuer) -> None:
         self.fake = fake
         #: access token → (tenant id, client id, expiry as time.time())
         self.tokens: dict[str, tuple[str, str, float]] = {}
