@@ -14,11 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     PrivateAttr,
     ValidationError,
     ValidationInfo,
@@ -27,7 +24,17 @@ from pydantic import (
 )
 
 from dirsync.config.audit import exposure_warnings
-from dirsync.config.secrets import Secret, SecretResolutionError, resolve_file, resolve_inline
+from dirsync.config.fields import (
+    Duration,
+    FileSecret,
+    InlineSecret,
+    OptionalDuration,
+    Settings,
+    check_cron,
+    existing_file,
+    parse_max_removals,
+)
+from dirsync.config.secrets import Secret
 from dirsync.errors import ConfigError, NotFound
 from dirsync.organization import Permission
 from dirsync.rules import CollectionRule, Deprovision, RemovalLimit, SyncRules
@@ -35,135 +42,8 @@ from dirsync.rules import CollectionRule, Deprovision, RemovalLimit, SyncRules
 DEFAULT_CONFIG_PATHS = (Path("/etc/dirsync/config.toml"), Path("dirsync.toml"))
 CONFIG_ENV = "DIRSYNC_CONFIG"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
-
-def parse_duration(value: object) -> timedelta:
-    """``"15m"``, ``"30s"``, ``"1h"``, ``"1d"``, ``"500ms"`` or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError('must be a duration such as "30s", "15m" or "1h"')
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    else:
-        raise ValueError(f'{value!r} is not a duration; use e.g. "30s", "15m" or "1h"')
-    if seconds <= 0:
-        raise ValueError("must be longer than zero")
-    return timedelta(seconds=seconds)
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(lambda d: f"{d.total_seconds():g}s", return_type=str),
-]
-
-
-def _parse_duration_or_zero(value: object) -> timedelta:
-    """Like ``parse_duration``, and ``0`` / ``"0"`` / ``"0s"`` mean none (e.g. no jitter)."""
-    if value in (0, "0") or (isinstance(value, str) and value.strip() in {"0s", "0m", "0ms"}):
-        return timedelta(0)
-    return parse_duration(value)
-
-
-#: a duration that may be zero
-OptionalDuration = Annotated[
-    timedelta,
-    BeforeValidator(_parse_duration_or_zero),
-    PlainSerializer(lambda d: f"{d.total_seconds():g}s", return_type=str),
-]
-
-
-def _check_cron(value: object) -> object:
-    """A five-field crontab expression, as APScheduler's ``CronTrigger.from_crontab`` reads it."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value.split()) != 5:
-        raise ValueError(
-            f'{value!r} is not a crontab expression; use five fields, e.g. "*/15 * * * *"'
-        )
-    from apscheduler.triggers.cron import CronTrigger  # the daemon's library; imported on use
-
-    try:
-        CronTrigger.from_crontab(value, timezone="UTC")
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid crontab expression: {exc}") from None
-    return value.strip()
-
-
-def _inline_secret(value: object) -> Secret | None:
-    if value is None or isinstance(value, Secret):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    try:
-        return resolve_inline(value)
-    except SecretResolutionError as exc:
-        raise ValueError(str(exc)) from None
-
-
-InlineSecret = Annotated[Secret | None, BeforeValidator(_inline_secret)]
-
-
-def _file_secret(value: object, info: ValidationInfo) -> Secret | None:
-    if value is None or isinstance(value, Secret):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be a file path")
-    base_dir = (info.context or {}).get("base_dir")
-    try:
-        return resolve_file(value, base_dir=base_dir)
-    except SecretResolutionError as exc:
-        raise ValueError(str(exc)) from None
-
-
-FileSecret = Annotated[Secret | None, BeforeValidator(_file_secret)]
-
-
-def _parse_max_removals(value: object) -> RemovalLimit:
-    if isinstance(value, RemovalLimit):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return RemovalLimit(count=value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("%"):
-            try:
-                percent = float(text[:-1])
-            except ValueError:
-                percent = -1.0
-            if 0 <= percent <= 100:
-                return RemovalLimit(percent=percent)
-        elif text.isdigit():
-            return RemovalLimit(count=int(text))
-    raise ValueError(f'{value!r} is neither a count (10) nor a percentage ("10%")')
-
-
-def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
-    """A file the config names, relative to the config's folder; it must exist."""
-    if value is None:
-        return None
-    base_dir = (info.context or {}).get("base_dir") or Path.cwd()
-    path = value if value.is_absolute() else base_dir / value
-    if not path.is_file():
-        raise ValueError(f"file {value} does not exist")
-    return path
-
-
-class _Settings(BaseModel):
-    # defer_build: each model's validator is built when first used rather than as the class
-    # is defined; validating a Config builds the whole tree once, and the nested models' own
-    # validators (never used on their own by a sync) are not built at every process start
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
-    )
-
-
-class LdapSourceSettings(_Settings):
+class LdapSourceSettings(Settings):
     type: Literal["ldap"]
     url: str
     ca_file: Path | None = None
@@ -226,7 +106,7 @@ class LdapSourceSettings(_Settings):
     @field_validator("ca_file")
     @classmethod
     def _ca_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return _existing_file(value, info)
+        return existing_file(value, info)
 
     @model_validator(mode="after")
     def _one_password(self) -> LdapSourceSettings:
@@ -311,7 +191,7 @@ class ActiveDirectorySourceSettings(LdapSourceSettings):
         return self.model_copy(update={"url": url})
 
 
-class AzureAdSourceSettings(_Settings):
+class AzureAdSourceSettings(Settings):
     type: Literal["azure_ad"]
     tenant: str
     client_id: str
@@ -359,7 +239,7 @@ class AzureAdSourceSettings(_Settings):
     @field_validator("ca_file", "certificate_file")
     @classmethod
     def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return _existing_file(value, info)
+        return existing_file(value, info)
 
     @model_validator(mode="after")
     def _one_credential(self) -> AzureAdSourceSettings:
@@ -381,13 +261,13 @@ SourceSettings = Annotated[
 ]
 
 
-class SyncSettings(_Settings):
+class SyncSettings(Settings):
     users: bool = True
     groups: bool = True
     remove_disabled: bool = True
     overwrite_existing: bool = False
     deprovision: Literal["revoke", "remove"] = "revoke"
-    max_removals: Annotated[RemovalLimit, BeforeValidator(_parse_max_removals)] = RemovalLimit(
+    max_removals: Annotated[RemovalLimit, BeforeValidator(parse_max_removals)] = RemovalLimit(
         percent=10
     )
     min_source_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -395,19 +275,19 @@ class SyncSettings(_Settings):
     reinvite_after: Duration | None = None
 
 
-class CollectionSettings(_Settings):
+class CollectionSettings(Settings):
     name: str = Field(min_length=1)
     external_id: str = Field(min_length=1)
     groups: tuple[str, ...] = ()
     permission: Literal["read", "read_hide_passwords", "edit", "manage"] = "read"
 
 
-class OrganizationSettings(_Settings):
+class OrganizationSettings(Settings):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     seats: int = Field(default=0, ge=0)
     interval: Duration = timedelta(minutes=15)
     #: a crontab expression (UTC) instead of ``interval``; ``interval`` then caps retries
-    cron: Annotated[str | None, BeforeValidator(_check_cron)] = None
+    cron: Annotated[str | None, BeforeValidator(check_cron)] = None
     #: random delay added to each scheduled run; absent = a tenth of the interval, at most 60s
     jitter: OptionalDuration | None = None
     #: a full re-read (ignoring the delta cursor) at the daemon's start and this often
@@ -451,16 +331,16 @@ def _default_store_url() -> str:
     return f"sqlite:///{Path(state_dir) / 'dirsync.db'}"
 
 
-class StoreSettings(_Settings):
+class StoreSettings(Settings):
     url: str = Field(default_factory=_default_store_url)
 
 
-class LoggingSettings(_Settings):
+class LoggingSettings(Settings):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = "auto"
 
 
-class DaemonSettings(_Settings):
+class DaemonSettings(Settings):
     """``[daemon]``: how ``dirsync run`` schedules, retries, watches itself and reports."""
 
     #: "host:port" for the Prometheus endpoint (e.g. "127.0.0.1:9479"); absent = none
@@ -485,7 +365,7 @@ class DaemonSettings(_Settings):
         return value.strip()
 
 
-class Config(_Settings):
+class Config(Settings):
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
     daemon: DaemonSettings = DaemonSettings()

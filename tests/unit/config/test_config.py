@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from dirsync.config.fields import parse_duration
 from dirsync.config.secrets import Secret
-from dirsync.config.settings import find_config_path, load_config, parse_config, parse_duration
+from dirsync.config.settings import find_config_path, load_config, parse_config
 from dirsync.errors import ConfigError
 from dirsync.rules import Deprovision, RemovalLimit
 

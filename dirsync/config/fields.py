@@ -1,0 +1,153 @@
+"""The config's field types and its base model: durations, secrets, the cron check, limits.
+
+Every settings model, the connectors' source settings included, is built from these; importing
+them costs pydantic and nothing else (no directory or store library).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    ValidationInfo,
+)
+
+from dirsync.config.secrets import Secret, SecretResolutionError, resolve_file, resolve_inline
+from dirsync.rules import RemovalLimit
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: object) -> timedelta:
+    """``"15m"``, ``"30s"``, ``"1h"``, ``"1d"``, ``"500ms"`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError('must be a duration such as "30s", "15m" or "1h"')
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(f'{value!r} is not a duration; use e.g. "30s", "15m" or "1h"')
+    if seconds <= 0:
+        raise ValueError("must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(lambda d: f"{d.total_seconds():g}s", return_type=str),
+]
+
+
+def _parse_duration_or_zero(value: object) -> timedelta:
+    """Like ``parse_duration``, and ``0`` / ``"0"`` / ``"0s"`` mean none (e.g. no jitter)."""
+    if value in (0, "0") or (isinstance(value, str) and value.strip() in {"0s", "0m", "0ms"}):
+        return timedelta(0)
+    return parse_duration(value)
+
+
+#: a duration that may be zero
+OptionalDuration = Annotated[
+    timedelta,
+    BeforeValidator(_parse_duration_or_zero),
+    PlainSerializer(lambda d: f"{d.total_seconds():g}s", return_type=str),
+]
+
+
+def check_cron(value: object) -> object:
+    """A five-field crontab expression, as APScheduler's ``CronTrigger.from_crontab`` reads it."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value.split()) != 5:
+        raise ValueError(
+            f'{value!r} is not a crontab expression; use five fields, e.g. "*/15 * * * *"'
+        )
+    from apscheduler.triggers.cron import CronTrigger  # the daemon's library; imported on use
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid crontab expression: {exc}") from None
+    return value.strip()
+
+
+def _inline_secret(value: object) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    try:
+        return resolve_inline(value)
+    except SecretResolutionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+InlineSecret = Annotated[Secret | None, BeforeValidator(_inline_secret)]
+
+
+def _file_secret(value: object, info: ValidationInfo) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a file path")
+    base_dir = (info.context or {}).get("base_dir")
+    try:
+        return resolve_file(value, base_dir=base_dir)
+    except SecretResolutionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+FileSecret = Annotated[Secret | None, BeforeValidator(_file_secret)]
+
+
+def parse_max_removals(value: object) -> RemovalLimit:
+    """``max_removals``: a count (``10``, ``"10"``) or a percentage (``"10%"``)."""
+    if isinstance(value, RemovalLimit):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return RemovalLimit(count=value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%"):
+            try:
+                percent = float(text[:-1])
+            except ValueError:
+                percent = -1.0
+            if 0 <= percent <= 100:
+                return RemovalLimit(percent=percent)
+        elif text.isdigit():
+            return RemovalLimit(count=int(text))
+    raise ValueError(f'{value!r} is neither a count (10) nor a percentage ("10%")')
+
+
+def existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
+    """A file the config names, relative to the config's folder; it must exist."""
+    if value is None:
+        return None
+    base_dir = (info.context or {}).get("base_dir") or Path.cwd()
+    path = value if value.is_absolute() else base_dir / value
+    if not path.is_file():
+        raise ValueError(f"file {value} does not exist")
+    return path
+
+
+class Settings(BaseModel):
+    """The base of every settings model: frozen, and an unknown key is an error."""
+
+    # defer_build: each model's validator is built when first used rather than as the class
+    # is defined; validating a Config builds the whole tree once, and the nested models' own
+    # validators (never used on their own by a sync) are not built at every process start
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
+    )
