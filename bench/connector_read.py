@@ -21,7 +21,7 @@ from pathlib import Path
 #: run in the child as ``python -c``: imports ``dirsync`` from the tree on PYTHONPATH
 CHILD = r"""
 import cProfile, hashlib, json, resource, sys, time
-from dirsync.config.settings import LdapSourceSettings
+from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.connectors.ldap.connector import LdapConnector
 
 settings = LdapSourceSettings.model_validate(json.loads(sys.argv[1]))

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dirsync.config.settings import AzureAdSourceSettings
 from dirsync.connectors.azure_ad.connector import AzureAdConnector
+from dirsync.connectors.azure_ad.settings import AzureAdSourceSettings
 from dirsync.connectors.base import ProgressCallback
 from dirsync.model import Cursor, Reading, SourceInfo
 from dirsync.rules import RemovalLimit, SyncRules

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.generate import Directory
 from bench.measure import Measurement, run, sync_summary
-from dirsync.config.settings import LdapSourceSettings
+from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.testing.slapd import Slapd
 
 LDAPSEARCH = "/usr/bin/ldapsearch"

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from dirsync.config.settings import LdapSourceSettings
 from dirsync.connectors.base import ProgressCallback
 from dirsync.connectors.ldap.connector import LdapConnector
+from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.model import Reading
 from dirsync.testing.slapd import Slapd, SlapdError
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 import trustme
 
-from dirsync.config.settings import LdapSourceSettings
 from dirsync.connectors.ldap.connector import LdapConnector
 from dirsync.connectors.ldap.dn import normalize_dn
 from dirsync.connectors.ldap.session import LdapSession
+from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.errors import (
     ConfigError,
     SourceAuthFailed,

@@ -19,11 +19,11 @@ from typing import Any
 
 import structlog
 
-from dirsync.config.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory import incremental as ad_incremental
 from dirsync.connectors.active_directory.controls import IN_CHAIN_RULE
 from dirsync.connectors.active_directory.cursor import parse_cursor
 from dirsync.connectors.active_directory.session import AdSession
+from dirsync.connectors.active_directory.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory.values import (
     account_disabled,
     account_expired,

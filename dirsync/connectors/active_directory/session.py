@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from dirsync.config.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory.controls import (
     BerError,
     Control,
@@ -15,6 +14,7 @@ from dirsync.connectors.active_directory.controls import (
     paged_results_cookie,
 )
 from dirsync.connectors.active_directory.ranges import RangeError, complete_ranges, ranged_keys
+from dirsync.connectors.active_directory.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory.values import bind_failure_reason, guid_to_str, parse_int
 from dirsync.connectors.ldap.session import SUCCESS, LdapSession, RawEntry
 from dirsync.connectors.ldap.wire import Attributes

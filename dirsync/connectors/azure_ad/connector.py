@@ -22,7 +22,6 @@ from urllib.parse import quote
 
 import structlog
 
-from dirsync.config.settings import AzureAdSourceSettings
 from dirsync.connectors.azure_ad.client import GraphClient, ObjectGone, Sleeper
 from dirsync.connectors.azure_ad.cursor import GraphCursor
 from dirsync.connectors.azure_ad.delta import (
@@ -35,6 +34,7 @@ from dirsync.connectors.azure_ad.delta import (
     user_of,
 )
 from dirsync.connectors.azure_ad.filters import apply_filters
+from dirsync.connectors.azure_ad.settings import AzureAdSourceSettings
 from dirsync.connectors.azure_ad.transport import GraphTransport, token_settings
 from dirsync.connectors.base import ProgressCallback
 from dirsync.errors import SourceReadIncomplete

@@ -19,9 +19,9 @@ import certifi
 import httpx
 import requests
 
-from dirsync.config.settings import AzureAdSourceSettings
 from dirsync.connectors.azure_ad.auth import TokenProvider, TokenSettings, certificate_credential
 from dirsync.connectors.azure_ad.client import GraphClient, RetryPolicy, Sleeper
+from dirsync.connectors.azure_ad.settings import AzureAdSourceSettings
 
 
 def token_settings(settings: AzureAdSourceSettings, *, organization: str) -> TokenSettings:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from dirsync.config.settings import LdapSourceSettings
 from dirsync.connectors.base import ProgressCallback
 from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn, strip_optional_uid
 from dirsync.connectors.ldap.session import LdapSession, RawEntry
+from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.connectors.ldap.wire import Attributes
 from dirsync.model import (
     Cursor,

@@ -32,8 +32,8 @@ from dirsync.errors import CursorExpired
 from dirsync.model import Cursor, DirectoryDelta, Reading
 
 if TYPE_CHECKING:
-    from dirsync.config.settings import LdapSourceSettings
     from dirsync.connectors.ldap.connector import LdapConnector, _Reader
+    from dirsync.connectors.ldap.settings import LdapSourceSettings
 
 TIMESTAMP_KIND: Final = "ldap-modify-timestamp"
 MODIFY_TIMESTAMP: Final = "modifyTimestamp"

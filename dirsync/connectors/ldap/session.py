@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import ldap3
 from ldap3.core import exceptions as ldap_errors
 
-from dirsync.config.settings import LdapSourceSettings
 from dirsync.connectors.ldap import exchange
+from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.connectors.ldap.wire import decode_paged_cookie, encode_paged_control
 from dirsync.errors import (
     ConfigError,

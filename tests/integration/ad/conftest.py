@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from dirsync.config.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory.connector import ActiveDirectoryConnector
+from dirsync.connectors.active_directory.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory.values import guid_to_str
 from dirsync.model import Cursor, Reading
 from dirsync.testing.samba import SambaDC, grant_deleted_objects_read, unicode_pwd

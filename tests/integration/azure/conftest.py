@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from dirsync.config.settings import AzureAdSourceSettings
 from dirsync.connectors.azure_ad.connector import AzureAdConnector
+from dirsync.connectors.azure_ad.settings import AzureAdSourceSettings
 from dirsync.testing.graph_fake import GraphFake
 from dirsync.testing.graph_tenant import Tenant
 from tests.integration.test_sync_cli import Dirsync

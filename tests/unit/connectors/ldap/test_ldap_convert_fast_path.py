@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap3.utils.ciDict import CaseInsensitiveDict
 
-from dirsync.config.settings import LdapSourceSettings
 from dirsync.connectors.ldap.connector import LdapConnector, _Reader
+from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.connectors.ldap.wire import Attributes
 from dirsync.model import DirectoryGroup, DirectoryUser
 

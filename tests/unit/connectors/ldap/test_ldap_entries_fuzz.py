@@ -13,8 +13,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dirsync.config.settings import LdapSourceSettings
 from dirsync.connectors.ldap.connector import LdapConnector, _Reader
+from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.connectors.ldap.wire import Attributes
 from dirsync.errors import PlanRefused
 from dirsync.mapping.pipeline import plan_run
