@@ -151,3 +151,12 @@ class Settings(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
     )
+
+
+class SourceSettings(Settings):
+    """What every ``[organization.source]`` has: its ``type``. Each source type's own class
+    extends this one (see ``dirsync.config.sources``), and code that takes the settings of any
+    source, whatever its type, takes a ``SourceSettings``."""
+
+    #: the source type: the name of its ``dirsync.sources`` and ``dirsync.connectors`` entry points
+    type: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any
 
+from dirsync.config.fields import SourceSettings
 from dirsync.connectors.base import Connector
 from dirsync.errors import ConfigError
 
@@ -15,7 +16,7 @@ def available() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 
-def create_connector(settings: Any, *, organization: str) -> Connector:
+def create_connector(settings: SourceSettings, *, organization: str) -> Connector:
     """A connector for ``settings.type``; a helpful error lists the types that exist."""
     found = available()
     entry = found.get(settings.type)

@@ -14,10 +14,10 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dirsync.config.fields import Duration, FileSecret, InlineSecret, Settings, existing_file
+from dirsync.config.fields import Duration, FileSecret, InlineSecret, SourceSettings, existing_file
 
 
-class AzureAdSourceSettings(Settings):
+class AzureAdSourceSettings(SourceSettings):
     type: Literal["azure_ad"]
     tenant: str
     client_id: str

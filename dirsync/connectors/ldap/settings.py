@@ -14,11 +14,11 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dirsync.config.fields import Duration, FileSecret, InlineSecret, Settings, existing_file
+from dirsync.config.fields import Duration, FileSecret, InlineSecret, SourceSettings, existing_file
 from dirsync.config.secrets import Secret
 
 
-class LdapSourceSettings(Settings):
+class LdapSourceSettings(SourceSettings):
     type: Literal["ldap"]
     url: str
     ca_file: Path | None = None
