@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 
@@ -49,6 +49,7 @@ def _utcnow() -> datetime:
 class ActiveDirectoryConnector(LdapConnector):
     """Reads users and groups from Active Directory (Windows Server or Samba 4 DCs)."""
 
+    settings_class: ClassVar[type[ActiveDirectorySourceSettings]] = ActiveDirectorySourceSettings
     settings: ActiveDirectorySourceSettings
 
     def __init__(

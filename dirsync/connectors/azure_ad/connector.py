@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from random import Random
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import structlog
@@ -53,6 +53,9 @@ MEMBER_WORKERS = 4
 
 
 class AzureAdConnector:
+    #: what the config validates this connector's sources with (the dirsync.sources entry point)
+    settings_class: ClassVar[type[AzureAdSourceSettings]] = AzureAdSourceSettings
+
     def __init__(
         self,
         settings: AzureAdSourceSettings,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from dirsync.connectors.base import ProgressCallback
 from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn, strip_optional_uid
@@ -199,6 +199,9 @@ class _Reader:
 
 class LdapConnector:
     """Reads users and groups from a generic LDAP directory (OpenLDAP, 389 DS, ...)."""
+
+    #: what the config validates this connector's sources with (the dirsync.sources entry point)
+    settings_class: ClassVar[type[LdapSourceSettings]] = LdapSourceSettings
 
     #: the rootDSE attributes probe() asks for
     ROOT_DSE_ATTRIBUTES = ("vendorName", "vendorVersion", "objectClass", "supportedControl")
