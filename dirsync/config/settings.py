@@ -239,7 +239,7 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
 
 
 def _key_path(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
-    """``('organization', 0, 'source', 'ldap', 'url')`` → ``organization[acme].source.url``."""
+    """``('organization', 0, 'source', 'url')`` → ``organization[acme].source.url``."""
     parts: list[str] = []
     node: Any = raw
     for item in loc:
@@ -251,8 +251,6 @@ def _key_path(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
             parts[-1:] = [f"{parts[-1]}[{label}]"] if parts else [f"[{label}]"]
             node = entry
             continue
-        if item in {"ldap", "active_directory", "azure_ad"} and parts and parts[-1] == "source":
-            continue  # pydantic's discriminator tag, not a key the user wrote
         parts.append(str(item))
         node = node.get(item) if isinstance(node, dict) else None
     return ".".join(parts)

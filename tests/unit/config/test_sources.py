@@ -50,11 +50,14 @@ def with_acme() -> dict[str, Any]:
 
 def test_the_installed_source_types_name_each_familys_settings_class() -> None:
     found = {name: entry.load() for name, entry in installed().items()}
-    assert found.items() >= {
-        "ldap": LdapSourceSettings,
-        "active_directory": ActiveDirectorySourceSettings,
-        "azure_ad": AzureAdSourceSettings,
-    }.items()
+    assert (
+        found.items()
+        >= {
+            "ldap": LdapSourceSettings,
+            "active_directory": ActiveDirectorySourceSettings,
+            "azure_ad": AzureAdSourceSettings,
+        }.items()
+    )
     assert all(entry.group == GROUP for entry in installed().values())
 
 
@@ -79,6 +82,14 @@ def test_a_plug_ins_problems_name_their_key_paths_as_the_built_in_types_do(
         "organization[org0].source.page_size: "
         "Input should be a valid integer, unable to parse string as an integer",
         "organization[org0].source.colour: unknown key",
+    ]
+
+
+def test_a_key_named_like_a_source_type_keeps_its_place_in_the_path(tmp_path: Path) -> None:
+    raw = config({**LDAP, "ldap": 1}, {**LDAP, "type": "active_directory", "azure_ad": {"a": 1}})
+    assert problems(raw, tmp_path) == [
+        "organization[org0].source.ldap: unknown key",
+        "organization[org1].source.azure_ad: unknown key",
     ]
 
 
