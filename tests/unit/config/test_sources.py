@@ -167,3 +167,20 @@ print(json.dumps(sorted({{name.split(".")[0] for name in sys.modules}})))
     loaded = set(json.loads(result.stdout))
     assert "dirsync" in loaded
     assert not loaded & {"ldap3", "httpx", "msal", "sqlalchemy"}
+
+
+def test_the_config_package_imports_no_connector() -> None:
+    # imports point down, connectors -> config: a source type's class arrives by entry point
+    body = """
+import importlib, json, pkgutil, sys
+import dirsync.config as package
+for info in pkgutil.walk_packages(package.__path__, "dirsync.config."):
+    importlib.import_module(info.name)
+print(json.dumps(sorted(name for name in sys.modules if name.startswith("dirsync."))))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", body], capture_output=True, text=True, check=True
+    )
+    loaded = json.loads(result.stdout)
+    assert "dirsync.config.sources" in loaded
+    assert not [name for name in loaded if name.startswith("dirsync.connectors")]
