@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from dirsync.cli.main import cli
 from tests.integration.conftest import LdapTree
-from tests.integration.daemon_support import DaemonConfig, company
+from tests.integration.daemon.support import DaemonConfig, company
 
 DEADLINE = 20.0
 

@@ -29,7 +29,7 @@ from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import OrganizationLock
 from dirsync.testing.scheduler import ManualScheduler
 from tests.integration.conftest import LdapTree
-from tests.integration.daemon_support import DaemonConfig, company
+from tests.integration.daemon.support import DaemonConfig, company
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
