@@ -31,8 +31,9 @@ from dirsync.connectors.active_directory.values import (
     parse_int,
 )
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.ldap.connector import LdapConnector, _Reader, join_dn
+from dirsync.connectors.ldap.connector import LdapConnector
 from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn
+from dirsync.connectors.ldap.reader import LdapReader, join_dn
 from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import SourceUnreachable
 from dirsync.model import Cursor, DirectoryGroup, DirectorySnapshot, Reading
@@ -136,7 +137,7 @@ class ActiveDirectoryConnector(LdapConnector):
         session = self._open()
         with session:
             mark = ad_incremental.mark(self, session)  # before the read: nothing slips through
-            reader = _Reader(self, session, progress)
+            reader = self.reader(session, progress)
             users = self._read_users(reader)
             groups = self._read_groups(reader)
             if self.settings.nested_groups_in_chain:
@@ -161,7 +162,7 @@ class ActiveDirectoryConnector(LdapConnector):
         return view
 
     def with_chain_members(
-        self, session: AdSession, reader: _Reader, groups: list[DirectoryGroup]
+        self, session: AdSession, reader: LdapReader, groups: list[DirectoryGroup]
     ) -> list[DirectoryGroup]:
         """Add each group's transitive user members as the DC resolves them (IN_CHAIN).
 

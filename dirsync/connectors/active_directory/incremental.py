@@ -35,8 +35,8 @@ from dirsync.connectors.active_directory.dirsync_reads import (
 from dirsync.connectors.active_directory.session import AdSession
 from dirsync.connectors.active_directory.values import guid_filter_value, guid_to_str
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.ldap.connector import _Reader, join_dn
 from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn
+from dirsync.connectors.ldap.reader import LdapReader, join_dn
 from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired, SourceError, SourceUnreachable
 from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Reading
@@ -239,7 +239,7 @@ def _read_changed(
     linked: set[str] = set()
     for extra in filters:
         view = connector.scoped(users=extra, groups=extra)
-        reader = _Reader(view, session, progress)
+        reader = view.reader(session, progress)
         users.update((u.external_id, u) for u in view._read_users(reader))
         groups.update((g.external_id, g) for g in view._read_groups(reader))
         read += reader.done
@@ -251,7 +251,7 @@ def _read_changed(
     by_member = [f"(member={escape_filter_value(r)})" for r in sorted(refs - linked)]
     for chunk in [*_chunks(by_name), *_chunks(by_member)]:
         view = connector.scoped(groups="(|" + "".join(chunk) + ")")
-        reader = _Reader(view, session, None)
+        reader = view.reader(session, None)
         for group in view._read_groups(reader):
             if group.external_id not in groups:
                 groups[group.external_id] = group
@@ -260,7 +260,7 @@ def _read_changed(
 
 
 def _back_links(
-    view: ActiveDirectoryConnector, reader: _Reader, holders: set[str], linked: set[str]
+    view: ActiveDirectoryConnector, reader: LdapReader, holders: set[str], linked: set[str]
 ) -> None:
     """The ``memberOf`` back-links of the objects ``view`` reads: the DNs of the groups that
     hold them go to ``holders``, the objects that have any to ``linked`` (normalized DNs).

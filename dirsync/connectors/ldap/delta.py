@@ -32,7 +32,8 @@ from dirsync.errors import CursorExpired
 from dirsync.model import Cursor, DirectoryDelta, Reading
 
 if TYPE_CHECKING:
-    from dirsync.connectors.ldap.connector import LdapConnector, _Reader
+    from dirsync.connectors.ldap.connector import LdapConnector
+    from dirsync.connectors.ldap.reader import LdapReader
     from dirsync.connectors.ldap.settings import LdapSourceSettings
 
 TIMESTAMP_KIND: Final = "ldap-modify-timestamp"
@@ -63,7 +64,7 @@ def _same_settings(cursor: Cursor, settings: LdapSourceSettings) -> bool:
         return False
 
 
-def read(connector: LdapConnector, reader: _Reader, cursor: Cursor | None) -> Reading:
+def read(connector: LdapConnector, reader: LdapReader, cursor: Cursor | None) -> Reading:
     mode = connector.settings.incremental
     if mode == "auto" and connector.settings.type != "ldap":
         # a subclass (Active Directory) has its own delta mechanisms: it opts in explicitly
@@ -88,7 +89,7 @@ def read(connector: LdapConnector, reader: _Reader, cursor: Cursor | None) -> Re
     return _timestamp_full(connector, reader)
 
 
-def _offers_syncrepl(connector: LdapConnector, reader: _Reader) -> bool:
+def _offers_syncrepl(connector: LdapConnector, reader: LdapReader) -> bool:
     if connector.settings.external_id_attribute.lower() != "entryuuid":
         return False
     session = reader.session
@@ -99,7 +100,7 @@ def _offers_syncrepl(connector: LdapConnector, reader: _Reader) -> bool:
     return ber.SYNC_REQUEST_OID in offered
 
 
-def _full(connector: LdapConnector, reader: _Reader, cursor: Cursor | None) -> Reading:
+def _full(connector: LdapConnector, reader: LdapReader, cursor: Cursor | None) -> Reading:
     snapshot, entries_read = connector.read_complete(reader)
     return Reading(
         snapshot=snapshot, cursor=cursor, entries_read=entries_read, warnings=tuple(reader.warnings)
@@ -107,10 +108,12 @@ def _full(connector: LdapConnector, reader: _Reader, cursor: Cursor | None) -> R
 
 
 def _syncrepl_delta(
-    connector: LdapConnector, reader: _Reader, cookies: ldap_syncrepl.Cookies
+    connector: LdapConnector, reader: LdapReader, cookies: ldap_syncrepl.Cookies
 ) -> Reading:
-    users = ldap_syncrepl.changes(reader, cookies.users, users=True)
-    groups = ldap_syncrepl.changes(reader, cookies.groups, users=False)
+    users = ldap_syncrepl.changes(reader, cookies.users, connector.user_attributes(), users=True)
+    groups = ldap_syncrepl.changes(
+        reader, cookies.groups, connector.group_attributes(), users=False
+    )
     disabled = _disabled_among(connector, reader, users.entries)
     delta = DirectoryDelta(
         users=tuple(connector.users_from(reader, users.entries, disabled)),
@@ -126,7 +129,9 @@ def _syncrepl_delta(
     )
 
 
-def _disabled_among(connector: LdapConnector, reader: _Reader, entries: list[RawEntry]) -> set[str]:
+def _disabled_among(
+    connector: LdapConnector, reader: LdapReader, entries: list[RawEntry]
+) -> set[str]:
     """Which of these changed users match ``disabled_filter`` (searched by their ids)."""
     s = connector.settings
     if not s.disabled_filter or not entries:
@@ -149,7 +154,7 @@ def _disabled_among(connector: LdapConnector, reader: _Reader, entries: list[Raw
 # -- modify_timestamp ------------------------------------------------------------------------
 
 
-def _timestamp_full(connector: LdapConnector, reader: _Reader) -> Reading:
+def _timestamp_full(connector: LdapConnector, reader: LdapReader) -> Reading:
     started = time.monotonic()
     reader.extra_attributes = (MODIFY_TIMESTAMP,)
     snapshot, entries_read = connector.read_complete(reader)
@@ -160,7 +165,7 @@ def _timestamp_full(connector: LdapConnector, reader: _Reader) -> Reading:
     )
 
 
-def _timestamp_delta(connector: LdapConnector, reader: _Reader, cursor: Cursor) -> Reading:
+def _timestamp_delta(connector: LdapConnector, reader: LdapReader, cursor: Cursor) -> Reading:
     try:
         data = json.loads(cursor.value)
         since = str(data["since"])
@@ -206,7 +211,7 @@ def _timestamp_delta(connector: LdapConnector, reader: _Reader, cursor: Cursor) 
 
 
 def _ids(
-    connector: LdapConnector, reader: _Reader, what: str, path: str, object_class: str, flt: str
+    connector: LdapConnector, reader: LdapReader, what: str, path: str, object_class: str, flt: str
 ) -> frozenset[str]:
     attribute = connector.settings.external_id_attribute
     ids = set()
@@ -217,7 +222,7 @@ def _ids(
     return frozenset(ids)
 
 
-def _since(reader: _Reader, previous: str | None, seconds: float) -> str:
+def _since(reader: LdapReader, previous: str | None, seconds: float) -> str:
     """The time the next change search starts from: the newest modifyTimestamp seen, less
     the read's duration and a margin; never later than needed, never before ``previous``."""
     newest = reader.newest_timestamp

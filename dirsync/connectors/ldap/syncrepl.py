@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,7 +27,7 @@ from dirsync.errors import CursorExpired, SourceReadIncomplete
 from dirsync.model import Cursor
 
 if TYPE_CHECKING:
-    from dirsync.connectors.ldap.connector import _Reader
+    from dirsync.connectors.ldap.reader import LdapReader
 
 _NIL_UUID: Final = "00000000-0000-0000-0000-000000000000"
 
@@ -73,22 +74,20 @@ def _control(cookie: bytes | None) -> tuple[str, bool, bytes]:
     return (ber.SYNC_REQUEST_OID, True, ber.encode_sync_request(ber.SyncMode.REFRESH_ONLY, cookie))
 
 
-def _filters(reader: _Reader, users: bool) -> tuple[str, str, list[str]]:
+def _target(reader: LdapReader, users: bool) -> tuple[str, str]:
     s = reader.settings
     if users:
-        base, search_filter = reader.target(s.user_path, s.user_object_class, [s.user_filter])
-        return base, search_filter, reader.connector.user_attributes()
-    base, search_filter = reader.target(s.group_path, s.group_object_class, [s.group_filter])
-    return base, search_filter, reader.connector.group_attributes()
+        return reader.target(s.user_path, s.user_object_class, [s.user_filter])
+    return reader.target(s.group_path, s.group_object_class, [s.group_filter])
 
 
-def current_cookies(reader: _Reader) -> Cookies | None:
+def current_cookies(reader: LdapReader) -> Cookies | None:
     """The server's cookies for the users' and groups' searches, without reading entries;
     ``None`` when the server gives none (syncprov is not on that database, or refuses this
     account)."""
     cookies = []
     for users in (True, False):
-        base, search_filter, _ = _filters(reader, users)
+        base, search_filter = _target(reader, users)
         # matches nothing through the entryUUID index that syncprov needs anyway: no entry has
         # the nil UUID. ``(&F(!F))`` made slapd test every entry F matches (0.13-0.18 s for
         # 100,000 users); without the index, or the attribute, it still matches nothing
@@ -110,9 +109,12 @@ def current_cookies(reader: _Reader) -> Cookies | None:
     return Cookies(users=cookies[0], groups=cookies[1])
 
 
-def changes(reader: _Reader, cookie: bytes, *, users: bool) -> Changes:
+def changes(
+    reader: LdapReader, cookie: bytes, attributes: Sequence[str], *, users: bool
+) -> Changes:
+    """The users' (or groups') changes since ``cookie``, each entry with ``attributes``."""
     what = "users" if users else "groups"
-    base, search_filter, attributes = _filters(reader, users)
+    base, search_filter = _target(reader, users)
     responses, result = reader.session.sync_search(
         base, search_filter, attributes, _control(cookie), what=what
     )
@@ -120,7 +122,7 @@ def changes(reader: _Reader, cookie: bytes, *, users: bool) -> Changes:
         return _parse(responses, result, cookie, what=what)
     except ber.BerError as exc:
         raise SourceReadIncomplete(
-            f"organization {reader.connector.organization}: the {what} change search "
+            f"organization {reader.session.organization}: the {what} change search "
             f"returned an undecodable sync message: {exc}"
         ) from exc
 

@@ -166,7 +166,7 @@ def test_plain_and_near_plain_values_normalize_as_the_full_parser_does(
 
 
 def test_a_search_path_is_joined_to_the_base_unless_it_already_ends_with_it() -> None:
-    from dirsync.connectors.ldap.connector import join_dn
+    from dirsync.connectors.ldap.reader import join_dn
 
     assert join_dn("ou=People", "dc=acme,dc=example") == "ou=People,dc=acme,dc=example"
     assert join_dn("", "dc=acme,dc=example") == "dc=acme,dc=example"

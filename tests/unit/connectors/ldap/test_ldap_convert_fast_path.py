@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap3.utils.ciDict import CaseInsensitiveDict
 
-from dirsync.connectors.ldap.connector import LdapConnector, _Reader
+from dirsync.connectors.ldap.connector import LdapConnector
 from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.connectors.ldap.wire import Attributes
 from dirsync.model import DirectoryGroup, DirectoryUser
@@ -105,7 +105,7 @@ def _connector(member_attribute: str) -> LdapConnector:
 def _general(
     source: LdapConnector, users: list[dict[str, Any]], groups: list[dict[str, Any]]
 ) -> tuple[list[DirectoryUser], list[DirectoryGroup], list[str]]:
-    reader = _Reader(source, session=None, progress=None)  # type: ignore[arg-type]
+    reader = source.reader(session=None, progress=None)  # type: ignore[arg-type]
     read_users = [u for e in users if (u := source._user(reader, e, "@example.org", {"u2"}))]
     read_groups = [g for e in groups if (g := source._group(reader, e))]
     return read_users, read_groups, reader.warnings
@@ -123,7 +123,7 @@ def test_the_fast_conversion_gives_what_the_general_path_gives_warnings_included
         st.lists(entries(group=True, member_attribute=member_attribute, pool=pool), max_size=6)
     )
     source = _connector(member_attribute)
-    reader = _Reader(source, session=None, progress=None)  # type: ignore[arg-type]
+    reader = source.reader(session=None, progress=None)  # type: ignore[arg-type]
     fast = (
         source.users_from(reader, users, {"u2"}),
         source.groups_from(reader, groups),
@@ -134,7 +134,7 @@ def test_the_fast_conversion_gives_what_the_general_path_gives_warnings_included
 
 def test_member_values_seen_as_user_dns_resolve_to_their_refs() -> None:
     source = _connector("member")
-    reader = _Reader(source, session=None, progress=None)  # type: ignore[arg-type]
+    reader = source.reader(session=None, progress=None)  # type: ignore[arg-type]
     alice = "uid=Alice,ou=People,dc=example,dc=org"
     user_attributes = _attributes("wire", {"entryUUID": [b"u1"], "uid": [b"alice"]})
     (user,) = source.users_from(
@@ -156,7 +156,7 @@ def test_member_values_seen_as_user_dns_resolve_to_their_refs() -> None:
 
 def test_a_unique_member_with_an_optional_uid_is_stripped_even_if_a_user_has_those_bytes() -> None:
     source = _connector("uniqueMember")
-    reader = _Reader(source, session=None, progress=None)  # type: ignore[arg-type]
+    reader = source.reader(session=None, progress=None)  # type: ignore[arg-type]
     odd = "uid=f,ou=People,dc=example,dc=org#'0101'B"  # a valid DN: '#' inside a value
     user_attributes = _attributes("wire", {"entryUUID": [b"u1"], "uid": [b"f"]})
     (user,) = source.users_from(

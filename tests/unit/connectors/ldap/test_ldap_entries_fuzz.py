@@ -13,7 +13,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dirsync.connectors.ldap.connector import LdapConnector, _Reader
+from dirsync.connectors.ldap.connector import LdapConnector
 from dirsync.connectors.ldap.settings import LdapSourceSettings
 from dirsync.connectors.ldap.wire import Attributes
 from dirsync.errors import PlanRefused
@@ -90,7 +90,7 @@ def test_any_raw_entries_become_users_groups_and_a_plan_never_an_exception(
 ) -> None:
     source = connector(Path("."))
     # the conversion methods use only settings and warnings, not the session
-    reader = _Reader(source, session=None, progress=None)  # type: ignore[arg-type]
+    reader = source.reader(session=None, progress=None)  # type: ignore[arg-type]
     read_users = source.users_from(reader, users, disabled_ids=set())
     read_groups = source.groups_from(reader, groups)
     assert all(u.external_id and u.ref is not None for u in read_users)
@@ -106,7 +106,7 @@ def test_any_raw_entries_become_users_groups_and_a_plan_never_an_exception(
 
 def test_bad_bytes_and_extra_values_are_warnings_and_the_entry_still_counts() -> None:
     source = connector(Path("."))
-    reader = _Reader(source, session=None, progress=None)  # type: ignore[arg-type]
+    reader = source.reader(session=None, progress=None)  # type: ignore[arg-type]
     attributes = Attributes()
     attributes["entryuuid"] = [b"u1", b"u-extra"]
     attributes["uid"] = [b"alice"]
