@@ -52,6 +52,8 @@ class ActiveDirectoryConnector(LdapConnector):
 
     settings_class: ClassVar[type[ActiveDirectorySourceSettings]] = ActiveDirectorySourceSettings
     settings: ActiveDirectorySourceSettings
+    #: AD's delta reads are DirSync or uSNChanged (``incremental.py``), never LDAP's
+    generic_incremental: ClassVar[bool] = False
 
     def __init__(
         self,

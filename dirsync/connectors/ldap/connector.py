@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.ldap import delta as ldap_delta
 from dirsync.connectors.ldap.dn import normalize_dn, strip_optional_uid
 from dirsync.connectors.ldap.reader import LdapReader
 from dirsync.connectors.ldap.session import LdapSession, RawEntry
@@ -37,6 +38,9 @@ class LdapConnector:
 
     #: the rootDSE attributes probe() asks for
     ROOT_DSE_ATTRIBUTES = ("vendorName", "vendorVersion", "objectClass", "supportedControl")
+    #: ``incremental = "auto"`` may choose syncrepl or modify_timestamp (``delta.py``); a
+    #: subclass with its own delta reads declares False
+    generic_incremental: ClassVar[bool] = True
 
     def __init__(self, settings: LdapSourceSettings, *, organization: str) -> None:
         self.settings = settings
@@ -50,8 +54,6 @@ class LdapConnector:
 
         An unusable cursor raises ``CursorExpired``; the caller then reads in full.
         """
-        from dirsync.connectors.ldap import delta as ldap_delta  # the incremental modes; imports us
-
         with self._open() as session:
             return ldap_delta.read(self, self.reader(session, progress), cursor)
 
@@ -127,7 +129,7 @@ class LdapConnector:
         users = self.users_from(reader, entries, set())  # converted page by page
         if not s.disabled_filter:
             return users
-        disabled = self._disabled_ids(reader)
+        disabled = self.disabled_ids(reader)
         return [
             replace(u, disabled=True) if u.external_id in disabled and not u.disabled else u
             for u in users
@@ -219,7 +221,7 @@ class LdapConnector:
             disabled=disabled,
         )
 
-    def _disabled_ids(self, reader: LdapReader, narrow: str = "") -> set[str]:
+    def disabled_ids(self, reader: LdapReader, narrow: str = "") -> set[str]:
         """The external ids of the disabled users (``narrow``: an extra filter)."""
         s = self.settings
         entries = reader.search(

@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
 from dirsync.connectors.ldap import exchange as ldap_exchange
 from dirsync.connectors.ldap import syncrepl as ldap_syncrepl
@@ -29,10 +30,16 @@ from dirsync.connectors.ldap import syncrepl_ber as ber
 from dirsync.connectors.ldap.dn import escape_filter_value
 from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired
-from dirsync.model import Cursor, DirectoryDelta, Reading
+from dirsync.model import (
+    Cursor,
+    DirectoryDelta,
+    DirectoryGroup,
+    DirectorySnapshot,
+    DirectoryUser,
+    Reading,
+)
 
 if TYPE_CHECKING:
-    from dirsync.connectors.ldap.connector import LdapConnector
     from dirsync.connectors.ldap.reader import LdapReader
     from dirsync.connectors.ldap.settings import LdapSourceSettings
 
@@ -51,6 +58,34 @@ _NOT_READ_SETTINGS: Final = frozenset(
 )
 
 
+class EntrySource(Protocol):
+    """What the incremental modes need of the connector whose read they choose.
+
+    ``connector.py`` imports this module, so the connector is described here, not imported:
+    the settings and the id decoder come with the reader, the rest is below.
+    """
+
+    #: whether ``incremental = "auto"`` may choose syncrepl or modify_timestamp: a connector
+    #: with delta reads of its own (Active Directory) declares False, and auto reads in full
+    generic_incremental: ClassVar[bool]
+
+    def read_complete(self, reader: LdapReader) -> tuple[DirectorySnapshot, int]: ...
+
+    def disabled_ids(self, reader: LdapReader, narrow: str = "") -> set[str]: ...
+
+    def user_attributes(self) -> list[str]: ...
+
+    def group_attributes(self) -> list[str]: ...
+
+    def users_from(
+        self, reader: LdapReader, entries: Iterable[RawEntry], disabled_ids: set[str]
+    ) -> list[DirectoryUser]: ...
+
+    def groups_from(
+        self, reader: LdapReader, entries: Iterable[RawEntry]
+    ) -> list[DirectoryGroup]: ...
+
+
 def fingerprint(settings: LdapSourceSettings) -> str:
     """A digest of the settings that shape what a read yields."""
     data = settings.model_dump(mode="json", exclude=set(_NOT_READ_SETTINGS))
@@ -64,22 +99,23 @@ def _same_settings(cursor: Cursor, settings: LdapSourceSettings) -> bool:
         return False
 
 
-def read(connector: LdapConnector, reader: LdapReader, cursor: Cursor | None) -> Reading:
-    mode = connector.settings.incremental
-    if mode == "auto" and connector.settings.type != "ldap":
-        # a subclass (Active Directory) has its own delta mechanisms: it opts in explicitly
-        mode = "off"
-    if cursor is not None and _same_settings(cursor, connector.settings):
+def read(connector: EntrySource, reader: LdapReader, cursor: Cursor | None) -> Reading:
+    """The read ``incremental`` chooses: the changes since ``cursor`` if it is still good,
+    else a complete read (with a cursor for the next run when a mechanism is available)."""
+    mode = reader.settings.incremental
+    if mode == "auto" and not connector.generic_incremental:
+        mode = "off"  # the connector's own delta reads are chosen explicitly, never by auto
+    if cursor is not None and _same_settings(cursor, reader.settings):
         if cursor.kind == ldap_syncrepl.CURSOR_KIND and mode in ("auto", "syncrepl"):
             return _syncrepl_delta(connector, reader, ldap_syncrepl.Cookies.from_cursor(cursor))
         if cursor.kind == TIMESTAMP_KIND and mode in ("auto", "modify_timestamp"):
             return _timestamp_delta(connector, reader, cursor)
     if mode == "off":
         return _full(connector, reader, None)
-    if mode == "syncrepl" or (mode == "auto" and _offers_syncrepl(connector, reader)):
+    if mode == "syncrepl" or (mode == "auto" and _offers_syncrepl(reader)):
         cookies = ldap_syncrepl.current_cookies(reader)
         if cookies is not None:
-            return _full(connector, reader, cookies.cursor(fingerprint(connector.settings)))
+            return _full(connector, reader, cookies.cursor(fingerprint(reader.settings)))
         if mode == "syncrepl":
             reader.warnings.append(
                 "incremental = syncrepl, but the server gave no sync cookie (is the syncprov "
@@ -89,8 +125,8 @@ def read(connector: LdapConnector, reader: LdapReader, cursor: Cursor | None) ->
     return _timestamp_full(connector, reader)
 
 
-def _offers_syncrepl(connector: LdapConnector, reader: LdapReader) -> bool:
-    if connector.settings.external_id_attribute.lower() != "entryuuid":
+def _offers_syncrepl(reader: LdapReader) -> bool:
+    if reader.settings.external_id_attribute.lower() != "entryuuid":
         return False
     session = reader.session
     if session.conn is None or not ldap_exchange.supported(session.conn):
@@ -100,7 +136,7 @@ def _offers_syncrepl(connector: LdapConnector, reader: LdapReader) -> bool:
     return ber.SYNC_REQUEST_OID in offered
 
 
-def _full(connector: LdapConnector, reader: LdapReader, cursor: Cursor | None) -> Reading:
+def _full(connector: EntrySource, reader: LdapReader, cursor: Cursor | None) -> Reading:
     snapshot, entries_read = connector.read_complete(reader)
     return Reading(
         snapshot=snapshot, cursor=cursor, entries_read=entries_read, warnings=tuple(reader.warnings)
@@ -108,7 +144,7 @@ def _full(connector: LdapConnector, reader: LdapReader, cursor: Cursor | None) -
 
 
 def _syncrepl_delta(
-    connector: LdapConnector, reader: LdapReader, cookies: ldap_syncrepl.Cookies
+    connector: EntrySource, reader: LdapReader, cookies: ldap_syncrepl.Cookies
 ) -> Reading:
     users = ldap_syncrepl.changes(reader, cookies.users, connector.user_attributes(), users=True)
     groups = ldap_syncrepl.changes(
@@ -122,7 +158,7 @@ def _syncrepl_delta(
         deleted_group_ids=groups.deleted,
     )
     cookies = ldap_syncrepl.Cookies(users=users.cookie, groups=groups.cookie)
-    cursor = cookies.cursor(fingerprint(connector.settings))
+    cursor = cookies.cursor(fingerprint(reader.settings))
     read_count = len(users.entries) + len(groups.entries) + len(users.deleted | groups.deleted)
     return Reading(
         delta=delta, cursor=cursor, entries_read=read_count, warnings=tuple(reader.warnings)
@@ -130,42 +166,42 @@ def _syncrepl_delta(
 
 
 def _disabled_among(
-    connector: LdapConnector, reader: LdapReader, entries: list[RawEntry]
+    connector: EntrySource, reader: LdapReader, entries: list[RawEntry]
 ) -> set[str]:
     """Which of these changed users match ``disabled_filter`` (searched by their ids)."""
-    s = connector.settings
+    s = reader.settings
     if not s.disabled_filter or not entries:
         return set()
 
     ids = []
     for entry in entries:
         values = entry["raw_attributes"].get(s.external_id_attribute)
-        if values and (external_id := connector.decode_external_id(values[0])):
+        if values and (external_id := reader.decode_id(values[0])):
             ids.append(external_id)
     disabled: set[str] = set()
     attribute = escape_filter_value(s.external_id_attribute)
     for start in range(0, len(ids), 200):
         chunk = ids[start : start + 200]
         narrow = "(|" + "".join(f"({attribute}={escape_filter_value(i)})" for i in chunk) + ")"
-        disabled |= connector._disabled_ids(reader, narrow)
+        disabled |= connector.disabled_ids(reader, narrow)
     return disabled
 
 
 # -- modify_timestamp ------------------------------------------------------------------------
 
 
-def _timestamp_full(connector: LdapConnector, reader: LdapReader) -> Reading:
+def _timestamp_full(connector: EntrySource, reader: LdapReader) -> Reading:
     started = time.monotonic()
     reader.extra_attributes = (MODIFY_TIMESTAMP,)
     snapshot, entries_read = connector.read_complete(reader)
     since = _since(reader, None, time.monotonic() - started)
-    cursor = _timestamp_cursor(since, datetime.now(UTC), fingerprint(connector.settings))
+    cursor = _timestamp_cursor(since, datetime.now(UTC), fingerprint(reader.settings))
     return Reading(
         snapshot=snapshot, cursor=cursor, entries_read=entries_read, warnings=tuple(reader.warnings)
     )
 
 
-def _timestamp_delta(connector: LdapConnector, reader: LdapReader, cursor: Cursor) -> Reading:
+def _timestamp_delta(connector: EntrySource, reader: LdapReader, cursor: Cursor) -> Reading:
     try:
         data = json.loads(cursor.value)
         since = str(data["since"])
@@ -174,7 +210,7 @@ def _timestamp_delta(connector: LdapConnector, reader: LdapReader, cursor: Curso
     except (ValueError, KeyError, TypeError) as exc:
         raise CursorExpired(f"the modifyTimestamp cursor is not readable ({exc})") from exc
     started = time.monotonic()
-    s = connector.settings
+    s = reader.settings
     changed = f"({MODIFY_TIMESTAMP}>={since})"
     reader.extra_attributes = (MODIFY_TIMESTAMP,)
     user_entries = reader.search(
@@ -191,10 +227,9 @@ def _timestamp_delta(connector: LdapConnector, reader: LdapReader, cursor: Curso
     now = datetime.now(UTC)
     present_users = present_groups = None
     if now - scanned >= s.deletion_scan_interval:
-        present_users = _ids(connector, reader, "user ids", s.user_path, s.user_object_class,
-                             s.user_filter)  # fmt: skip
-        present_groups = _ids(connector, reader, "group ids", s.group_path,
-                              s.group_object_class, s.group_filter)  # fmt: skip
+        present_users = _ids(reader, "user ids", s.user_path, s.user_object_class, s.user_filter)
+        present_groups = _ids(reader, "group ids", s.group_path, s.group_object_class,
+                              s.group_filter)  # fmt: skip
         scanned = now
     delta = DirectoryDelta(
         users=tuple(connector.users_from(reader, user_entries, disabled)),
@@ -210,14 +245,12 @@ def _timestamp_delta(connector: LdapConnector, reader: LdapReader, cursor: Curso
     )
 
 
-def _ids(
-    connector: LdapConnector, reader: LdapReader, what: str, path: str, object_class: str, flt: str
-) -> frozenset[str]:
-    attribute = connector.settings.external_id_attribute
+def _ids(reader: LdapReader, what: str, path: str, object_class: str, flt: str) -> frozenset[str]:
+    attribute = reader.settings.external_id_attribute
     ids = set()
     for entry in reader.search(what, path, object_class, [flt], [attribute]):
         values = entry["raw_attributes"].get(attribute)
-        if values and (external_id := connector.decode_external_id(values[0])):
+        if values and (external_id := reader.decode_id(values[0])):
             ids.add(external_id)
     return frozenset(ids)
 
