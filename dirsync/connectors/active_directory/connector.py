@@ -54,6 +54,8 @@ class ActiveDirectoryConnector(LdapConnector):
     settings: ActiveDirectorySourceSettings
     #: AD's delta reads are DirSync or uSNChanged (``incremental.py``), never LDAP's
     generic_incremental: ClassVar[bool] = False
+    #: objectGUID ids and userAccountControl flags: not the one-pass conversion's
+    generic_entries: ClassVar[bool] = False
 
     def __init__(
         self,

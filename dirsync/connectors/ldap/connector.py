@@ -41,6 +41,10 @@ class LdapConnector:
     #: ``incremental = "auto"`` may choose syncrepl or modify_timestamp (``delta.py``); a
     #: subclass with its own delta reads declares False
     generic_incremental: ClassVar[bool] = True
+    #: ``users_from``/``groups_from`` may take their one-pass path, which reads an external id
+    #: as UTF-8 text and disables no user by its own attributes: what ``decode_external_id``
+    #: and ``user_disabled`` do here. A subclass that overrides either declares False.
+    generic_entries: ClassVar[bool] = True
 
     def __init__(self, settings: LdapSourceSettings, *, organization: str) -> None:
         self.settings = settings
@@ -145,11 +149,7 @@ class LdapConnector:
         names = (s.external_id_attribute, s.username_attribute, s.email_attribute,
                  s.name_attribute, "cn")  # fmt: skip
         lowered = tuple(name.lower() for name in names)
-        # the fast path knows only this class's external id decoding and disabled test
-        quick = (
-            type(self).decode_external_id is LdapConnector.decode_external_id
-            and type(self).user_disabled is LdapConnector.user_disabled
-        )
+        quick = self.generic_entries
         refs = reader.refs
         users: list[DirectoryUser] = []
         append = users.append
@@ -257,9 +257,7 @@ class LdapConnector:
         by_username = member_attribute.lower() == "memberuid"
         names = (s.external_id_attribute, s.group_name_attribute, "cn", member_attribute)
         lowered = tuple(name.lower() for name in names)
-        quick = not by_username and (
-            type(self).decode_external_id is LdapConnector.decode_external_id
-        )
+        quick = not by_username and self.generic_entries
         refs = reader.refs
         members_of = refs.__getitem__
         groups: list[DirectoryGroup] = []
