@@ -142,8 +142,8 @@ class ActiveDirectoryConnector(LdapConnector):
         with session:
             mark = ad_incremental.mark(self, session)  # before the read: nothing slips through
             reader = self.reader(session, progress)
-            users = self._read_users(reader)
-            groups = self._read_groups(reader)
+            users = self.read_users(reader)
+            groups = self.read_groups(reader)
             if self.settings.nested_groups_in_chain:
                 groups = self.with_chain_members(session, reader, groups)
         return Reading(

@@ -18,11 +18,12 @@ in full, which may fail over to another DC.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Sequence
+from typing import Final, Protocol
 
 import structlog
 
+from dirsync.config.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory.controls import show_deleted_control
 from dirsync.connectors.active_directory.cursor import AdCursor
 from dirsync.connectors.active_directory.dirsync_reads import (
@@ -41,9 +42,6 @@ from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired, SourceError, SourceUnreachable
 from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Reading
 
-if TYPE_CHECKING:
-    from dirsync.connectors.active_directory.connector import ActiveDirectoryConnector
-
 log = structlog.get_logger("dirsync.connectors.active_directory")
 
 _DIRSYNC_FILTER: Final = "(|(objectClass=user)(objectClass=group))"
@@ -51,7 +49,30 @@ _NOTHING: Final = "(objectGUID=\\00)"  # matches no object: an initial cookie wi
 _CHUNK: Final = 50
 
 
-def mark(connector: ActiveDirectoryConnector, session: AdSession) -> AdCursor | None:
+class DeltaSource(Protocol):
+    """What the incremental reads need of the Active Directory connector.
+
+    ``connector.py`` imports this module, so the connector is described here, not imported.
+    """
+
+    settings: ActiveDirectorySourceSettings
+    #: the run's warnings that are not about entries (a failover, incremental reads off)
+    notes: list[str]
+
+    def connect(self, urls: Sequence[str]) -> AdSession: ...
+
+    def user_attributes(self) -> list[str]: ...
+
+    def scoped(self, *, users: str = "", groups: str = "") -> DeltaSource: ...
+
+    def reader(self, session: AdSession, progress: ProgressCallback | None) -> LdapReader: ...
+
+    def read_users(self, reader: LdapReader) -> list[DirectoryUser]: ...
+
+    def read_groups(self, reader: LdapReader) -> list[DirectoryGroup]: ...
+
+
+def mark(connector: DeltaSource, session: AdSession) -> AdCursor | None:
     mode = connector.settings.incremental
     if mode == "off":
         return None
@@ -65,10 +86,10 @@ def mark(connector: ActiveDirectoryConnector, session: AdSession) -> AdCursor | 
                     f"{exc}; grant the account 'Replicating Directory Changes' or set "
                     'incremental = "usn"'
                 ) from exc
-            log.info("ad.dirsync_unavailable", organization=connector.organization)
+            log.info("ad.dirsync_unavailable", organization=session.organization)
     if not tombstones_readable(session):
         # without tombstones a deleted user would never be noticed: read in full every time
-        log.info("ad.incremental_unavailable", organization=connector.organization)
+        log.info("ad.incremental_unavailable", organization=session.organization)
         if mode == "usn":
             connector.notes.append(
                 "incremental reads are off: the account can read neither DirSync nor the "
@@ -81,7 +102,7 @@ def mark(connector: ActiveDirectoryConnector, session: AdSession) -> AdCursor | 
 
 
 def delta_read(
-    connector: ActiveDirectoryConnector, state: AdCursor, progress: ProgressCallback | None
+    connector: DeltaSource, state: AdCursor, progress: ProgressCallback | None
 ) -> Reading:
     try:
         session = connector.connect([state.dc])
@@ -113,9 +134,7 @@ def delta_read(
 _Changes = tuple[list[str] | None, set[str], set[str], int, AdCursor]
 
 
-def _dirsync_changes(
-    connector: ActiveDirectoryConnector, session: AdSession, state: AdCursor
-) -> _Changes:
+def _dirsync_changes(connector: DeltaSource, session: AdSession, state: AdCursor) -> _Changes:
     s = connector.settings
     attributes = sorted(
         {*connector.user_attributes(), s.group_name_attribute, s.member_attribute, "cn", "name"}
@@ -138,7 +157,7 @@ def _dirsync_changes(
 
 
 def _tombstones_by_guid(
-    connector: ActiveDirectoryConnector, session: AdSession, guids: list[str]
+    connector: DeltaSource, session: AdSession, guids: list[str]
 ) -> tuple[set[str], set[str]]:
     """DirSync names a deleted object without its class or where it lived: ask for its
     tombstone. One that cannot be read counts as a deleted user and group (an unknown id
@@ -166,9 +185,7 @@ def _tombstones_by_guid(
     return users, groups
 
 
-def _usn_changes(
-    connector: ActiveDirectoryConnector, session: AdSession, state: AdCursor
-) -> _Changes:
+def _usn_changes(connector: DeltaSource, session: AdSession, state: AdCursor) -> _Changes:
     invocation_id, usn = session.dc_state()
     if invocation_id != state.invocation_id or usn < state.usn:
         raise CursorExpired(
@@ -197,7 +214,7 @@ def _usn_changes(
 
 
 def _classify_tombstones(
-    connector: ActiveDirectoryConnector, entries: list[RawEntry]
+    connector: DeltaSource, entries: list[RawEntry]
 ) -> tuple[set[str], set[str]]:
     """Deleted users and groups, each only if it was deleted below its path."""
     users: set[str] = set()
@@ -217,7 +234,7 @@ def _classify_tombstones(
 
 
 def _read_changed(
-    connector: ActiveDirectoryConnector,
+    connector: DeltaSource,
     session: AdSession,
     changed: list[str] | None,
     state: AdCursor,
@@ -240,8 +257,8 @@ def _read_changed(
     for extra in filters:
         view = connector.scoped(users=extra, groups=extra)
         reader = view.reader(session, progress)
-        users.update((u.external_id, u) for u in view._read_users(reader))
-        groups.update((g.external_id, g) for g in view._read_groups(reader))
+        users.update((u.external_id, u) for u in view.read_users(reader))
+        groups.update((g.external_id, g) for g in view.read_groups(reader))
         read += reader.done
         _back_links(view, reader, holders, linked)
     refs = {u.ref for u in users.values()} | {g.ref for g in groups.values()}
@@ -252,16 +269,14 @@ def _read_changed(
     for chunk in [*_chunks(by_name), *_chunks(by_member)]:
         view = connector.scoped(groups="(|" + "".join(chunk) + ")")
         reader = view.reader(session, None)
-        for group in view._read_groups(reader):
+        for group in view.read_groups(reader):
             if group.external_id not in groups:
                 groups[group.external_id] = group
                 read += 1
     return list(users.values()), list(groups.values()), read
 
 
-def _back_links(
-    view: ActiveDirectoryConnector, reader: LdapReader, holders: set[str], linked: set[str]
-) -> None:
+def _back_links(view: DeltaSource, reader: LdapReader, holders: set[str], linked: set[str]) -> None:
     """The ``memberOf`` back-links of the objects ``view`` reads: the DNs of the groups that
     hold them go to ``holders``, the objects that have any to ``linked`` (normalized DNs).
 
@@ -307,7 +322,7 @@ def _is_deleted(entry: RawEntry) -> bool:
     return any((v.decode() if isinstance(v, bytes) else str(v)).upper() == "TRUE" for v in values)
 
 
-def _deleted_in_scope(connector: ActiveDirectoryConnector, entry: RawEntry, *, users: bool) -> bool:
+def _deleted_in_scope(connector: DeltaSource, entry: RawEntry, *, users: bool) -> bool:
     """Whether a tombstone was deleted below the user (or group) path; unknown counts as yes."""
     parents = entry["raw_attributes"].get("lastKnownParent") or ()
     if not parents:

@@ -63,8 +63,8 @@ class LdapConnector:
 
     def read_complete(self, reader: LdapReader) -> tuple[DirectorySnapshot, int]:
         """Every user and group the filters select, and the number of entries read."""
-        users = self._read_users(reader)
-        groups = self._read_groups(reader)
+        users = self.read_users(reader)
+        groups = self.read_groups(reader)
         return DirectorySnapshot(users=tuple(users), groups=tuple(groups)), reader.done
 
     def probe(self) -> SourceInfo:
@@ -125,7 +125,7 @@ class LdapConnector:
         self._session = session
         return session
 
-    def _read_users(self, reader: LdapReader) -> list[DirectoryUser]:
+    def read_users(self, reader: LdapReader) -> list[DirectoryUser]:
         s = self.settings
         entries = reader.stream(
             "users", s.user_path, s.user_object_class, [s.user_filter], self.user_attributes()
@@ -243,7 +243,7 @@ class LdapConnector:
         s = self.settings
         return [s.external_id_attribute, s.group_name_attribute, "cn", s.member_attribute]
 
-    def _read_groups(self, reader: LdapReader) -> list[DirectoryGroup]:
+    def read_groups(self, reader: LdapReader) -> list[DirectoryGroup]:
         s = self.settings
         entries = reader.stream(
             "groups", s.group_path, s.group_object_class, [s.group_filter], self.group_attributes()
