@@ -6,7 +6,7 @@ next time rather than lost. A delta read then:
 
 1. asks for what changed: DirSync rounds (cookie / MoreResults) or a uSNChanged search;
 2. turns tombstones (``isDeleted``, via DirSync or the show-deleted control) into explicit
-   deletions;
+   deletions (``tombstones.py``);
 3. reads each changed live object in full through the ordinary user and group searches
    (so filters and paths apply as in a full read), plus the groups that name a changed
    object as a member (a renamed member changes its DN in them).
@@ -24,7 +24,7 @@ from typing import Final, Protocol
 import structlog
 
 from dirsync.config.settings import ActiveDirectorySourceSettings
-from dirsync.connectors.active_directory.controls import show_deleted_control
+from dirsync.connectors.active_directory import tombstones
 from dirsync.connectors.active_directory.cursor import AdCursor
 from dirsync.connectors.active_directory.dirsync_reads import (
     DirSyncFailed,
@@ -34,9 +34,9 @@ from dirsync.connectors.active_directory.dirsync_reads import (
     tombstones_readable,
 )
 from dirsync.connectors.active_directory.session import AdSession
-from dirsync.connectors.active_directory.values import guid_filter_value, guid_to_str
+from dirsync.connectors.active_directory.values import guid_filter_value
 from dirsync.connectors.base import ProgressCallback
-from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn
+from dirsync.connectors.ldap.dn import escape_filter_value
 from dirsync.connectors.ldap.reader import LdapReader, join_dn
 from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired, SourceError, SourceUnreachable
@@ -147,9 +147,9 @@ def _dirsync_changes(connector: DeltaSource, session: AdSession, state: AdCursor
     changed: list[str] = []
     deleted: list[str] = []
     for entry in entries:
-        guid = _guid(entry)
+        guid = tombstones.object_guid(entry)
         if guid is not None:
-            (deleted if _is_deleted(entry) else changed).append(guid)
+            (deleted if tombstones.is_deleted(entry) else changed).append(guid)
     users, groups = _tombstones_by_guid(connector, session, deleted)
     new = AdCursor(mode="dirsync", dc=state.dc, cookie=cookie)
     # live entries are counted when they are read in full
@@ -167,19 +167,11 @@ def _tombstones_by_guid(
     base = naming_context(session, session.settings.base_dn) if guids else ""
     for chunk in _chunks(guids):
         wanted = "".join(f"(objectGUID={guid_filter_value(g)})" for g in chunk)
-        found = list(
-            session.paged_search(
-                base,
-                f"(&(isDeleted=TRUE)(|{wanted}))",
-                ["objectGUID", "objectClass", "lastKnownParent"],
-                what="deleted objects",
-                controls=[show_deleted_control()],
-            )
-        )
-        found_users, found_groups = _classify_tombstones(connector, found)
+        found = tombstones.search(session, base, f"(|{wanted})")
+        found_users, found_groups = _classify(connector, found)
         users |= found_users
         groups |= found_groups
-        unread = set(chunk) - {g for g in map(_guid, found) if g is not None}
+        unread = set(chunk) - {g for g in map(tombstones.object_guid, found) if g is not None}
         users |= unread
         groups |= unread
     return users, groups
@@ -194,16 +186,10 @@ def _usn_changes(connector: DeltaSource, session: AdSession, state: AdCursor) ->
         )
     since = state.usn + 1
     base = naming_context(session, session.settings.base_dn)
-    tombstones = list(
-        session.paged_search(
-            base,
-            f"(&(isDeleted=TRUE)(uSNChanged>={since})(|(objectClass=user)(objectClass=group)))",
-            ["objectGUID", "objectClass", "lastKnownParent"],
-            what="deleted objects",
-            controls=[show_deleted_control()],
-        )
+    found = tombstones.search(
+        session, base, f"(uSNChanged>={since})(|(objectClass=user)(objectClass=group))"
     )
-    users, groups = _classify_tombstones(connector, tombstones)
+    users, groups = _classify(connector, found)
     return (
         None,
         users,
@@ -213,24 +199,13 @@ def _usn_changes(connector: DeltaSource, session: AdSession, state: AdCursor) ->
     )
 
 
-def _classify_tombstones(
-    connector: DeltaSource, entries: list[RawEntry]
-) -> tuple[set[str], set[str]]:
-    """Deleted users and groups, each only if it was deleted below its path."""
-    users: set[str] = set()
-    groups: set[str] = set()
-    for entry in entries:
-        guid = _guid(entry)
-        if guid is None:
-            continue
-        classes = {
-            (c.decode() if isinstance(c, bytes) else str(c)).lower()
-            for c in entry["raw_attributes"].get("objectClass") or ()
-        }
-        is_group = "group" in classes
-        if _deleted_in_scope(connector, entry, users=not is_group):
-            (groups if is_group else users).add(guid)
-    return users, groups
+def _classify(connector: DeltaSource, found: list[RawEntry]) -> tuple[set[str], set[str]]:
+    s = connector.settings
+    return tombstones.classify(
+        found,
+        user_base=join_dn(s.user_path, s.base_dn),
+        group_base=join_dn(s.group_path, s.base_dn),
+    )
 
 
 def _read_changed(
@@ -308,30 +283,3 @@ def _back_links(view: DeltaSource, reader: LdapReader, holders: set[str], linked
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
-
-
-def _guid(entry: RawEntry) -> str | None:
-    values = entry["raw_attributes"].get("objectGUID")
-    if values and isinstance(values[0], bytes) and len(values[0]) == 16:
-        return guid_to_str(values[0])
-    return None
-
-
-def _is_deleted(entry: RawEntry) -> bool:
-    values = entry["raw_attributes"].get("isDeleted") or ()
-    return any((v.decode() if isinstance(v, bytes) else str(v)).upper() == "TRUE" for v in values)
-
-
-def _deleted_in_scope(connector: DeltaSource, entry: RawEntry, *, users: bool) -> bool:
-    """Whether a tombstone was deleted below the user (or group) path; unknown counts as yes."""
-    parents = entry["raw_attributes"].get("lastKnownParent") or ()
-    if not parents:
-        return True
-    s = connector.settings
-    scope = normalize_dn(join_dn(s.user_path if users else s.group_path, s.base_dn))
-    raw = parents[0]
-    try:
-        parent = normalize_dn(raw.decode() if isinstance(raw, bytes) else str(raw))
-    except ValueError:
-        return True
-    return parent == scope or parent.endswith("," + scope)
