@@ -23,7 +23,6 @@ from typing import Final, Protocol
 
 import structlog
 
-from dirsync.config.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory import tombstones
 from dirsync.connectors.active_directory.cursor import AdCursor
 from dirsync.connectors.active_directory.dirsync_reads import (
@@ -34,6 +33,7 @@ from dirsync.connectors.active_directory.dirsync_reads import (
     tombstones_readable,
 )
 from dirsync.connectors.active_directory.session import AdSession
+from dirsync.connectors.active_directory.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory.values import guid_filter_value
 from dirsync.connectors.base import ProgressCallback
 from dirsync.connectors.ldap.dn import escape_filter_value
