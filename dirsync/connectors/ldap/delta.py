@@ -28,6 +28,7 @@ from dirsync.connectors.ldap import exchange as ldap_exchange
 from dirsync.connectors.ldap import syncrepl as ldap_syncrepl
 from dirsync.connectors.ldap import syncrepl_ber as ber
 from dirsync.connectors.ldap.dn import escape_filter_value
+from dirsync.connectors.ldap.reader import LdapReader
 from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired
 from dirsync.model import (
@@ -40,7 +41,6 @@ from dirsync.model import (
 )
 
 if TYPE_CHECKING:
-    from dirsync.connectors.ldap.reader import LdapReader
     from dirsync.connectors.ldap.settings import LdapSourceSettings
 
 TIMESTAMP_KIND: Final = "ldap-modify-timestamp"

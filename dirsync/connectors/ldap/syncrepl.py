@@ -17,17 +17,15 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import structlog
 
 from dirsync.connectors.ldap import syncrepl_ber as ber
+from dirsync.connectors.ldap.reader import LdapReader
 from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired, SourceReadIncomplete
 from dirsync.model import Cursor
-
-if TYPE_CHECKING:
-    from dirsync.connectors.ldap.reader import LdapReader
 
 _NIL_UUID: Final = "00000000-0000-0000-0000-000000000000"
 
