@@ -7,7 +7,7 @@ incremental reads.
   ``accountExpires`` in the past; the email falls back to ``userPrincipalName``;
 - ``url`` may list several domain controllers: the first one that can be reached is used,
   and a failover is a warning of the run;
-- a full read also marks where the next incremental read starts (``ad_incremental.py``):
+- a full read also marks where the next incremental read starts (``incremental.py``):
   a DirSync cookie when the account may replicate changes, else the DC's USN.
 """
 

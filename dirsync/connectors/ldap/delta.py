@@ -2,7 +2,7 @@
 
 ``incremental`` (in ``[organization.source]``) chooses the mechanism:
 
-- ``syncrepl``: RFC 4533 with syncprov (``ldap_syncrepl.py``); deletions are explicit.
+- ``syncrepl``: RFC 4533 with syncprov (``syncrepl.py``); deletions are explicit.
 - ``modify_timestamp``: entries with ``modifyTimestamp>=`` the cursor's time; deletions are
   found by an id-only scan of users and groups, at most once per ``deletion_scan_interval``. The
   scan is as complete as a full read, so it is treated like one: an entry absent from it

@@ -1,6 +1,6 @@
 """One search over a bound ldap3 connection, its responses read with our own decoder.
 
-Part of the ldap3 seam (``ldap_search.py`` calls it and translates what it raises): ldap3
+Part of the ldap3 seam (``session.py`` calls it and translates what it raises): ldap3
 encodes and sends the request (filter parsing, controls), then we read the answer from the
 connection's socket with ``ldap_wire`` instead of ldap3's decoder, which spends most of a
 large read formatting values we never look at. Only for connections without a SASL security

@@ -1,10 +1,10 @@
 """The state of one LDAP read: its searches, warnings, progress count and DN caches.
 
-``LdapReader`` is shared by the connector's conversion of entries (``connector.py``), the
-incremental modes (``delta.py``, ``syncrepl.py``) and Active Directory's reads. It is built
-from what it uses (the settings, a session, a progress callback and the connector's external
-id decoder) rather than from the connector, so a module that reads through it need not know
-the connector.
+``LdapReader`` is shared by the connector's searches (``connector.py``), the conversion of
+entries (``entries.py``), the incremental modes (``delta.py``, ``syncrepl.py``) and Active
+Directory's reads. It is built from what it uses (the settings, a session, a progress
+callback and the connector's external id decoder) rather than from the connector, so a
+module that reads through it need not know the connector.
 """
 
 from __future__ import annotations
