@@ -9,68 +9,29 @@ class that overrides the hooks it assumes must declare False.
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 
-import dirsync.connectors
 from dirsync.connectors.active_directory.connector import ActiveDirectoryConnector
 from dirsync.connectors.ldap.connector import LdapConnector
 from dirsync.connectors.ldap.entries import EntryConversion
+from tests.unit.test_architecture import find_cycle, import_graph
 
-ROOT = Path(dirsync.connectors.__file__).parent
 PACKAGE = "dirsync.connectors"
 
 
-def _module_name(path: Path) -> str:
-    return ".".join((PACKAGE, *path.relative_to(ROOT).with_suffix("").parts))
-
-
-def _imports(path: Path, modules: set[str]) -> set[str]:
-    """The connector modules ``path`` imports, wherever in it the import statement is."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            # ``from package import module`` names the module among the imported names
-            found.update({node.module} | {f"{node.module}.{alias.name}" for alias in node.names})
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return found & modules
-
-
 def _graph() -> dict[str, set[str]]:
-    """Each connector module → the connector modules it imports (the packages' empty
-    ``__init__`` files aside: they import nothing)."""
-    paths = {_module_name(path): path for path in ROOT.rglob("*.py") if path.stem != "__init__"}
-    return {name: _imports(path, set(paths)) - {name} for name, path in paths.items()}
-
-
-def _cycle(graph: dict[str, set[str]]) -> list[str]:
-    """One import cycle, as the modules along it; empty if there is none."""
-    done: set[str] = set()
-
-    def visit(name: str, path: list[str]) -> list[str]:
-        if name in path:
-            return [*path[path.index(name) :], name]
-        if name in done:
-            return []
-        for target in sorted(graph[name]):
-            if found := visit(target, [*path, name]):
-                return found
-        done.add(name)
-        return []
-
-    for name in sorted(graph):
-        if found := visit(name, []):
-            return found
-    return []
+    """Each connector module → the connector modules it imports, wherever the import stands."""
+    return {
+        name: {target for target in targets if target.startswith(PACKAGE + ".")}
+        for name, targets in import_graph().items()
+        if name.startswith(PACKAGE + ".")
+    }
 
 
 def test_the_connector_modules_import_each_other_without_a_cycle() -> None:
     graph = _graph()
     assert graph[f"{PACKAGE}.ldap.connector"] >= {f"{PACKAGE}.ldap.delta"}  # the check sees edges
-    assert _cycle(graph) == []
+    assert find_cycle(graph) == []
 
 
 def test_a_strategy_module_never_imports_the_connector_it_serves() -> None:
