@@ -20,7 +20,7 @@ from dirsync.errors import NotFound, UsageError
 from dirsync.lifecycle import AdminAction, decide
 from dirsync.organization import Role
 
-log = structlog.get_logger("dirsync.admin")
+log = structlog.get_logger("dirsync.cli.admin")
 
 org_option = click.option("--org", help="Organization (needed when the config has several).")
 

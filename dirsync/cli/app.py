@@ -21,7 +21,7 @@ from dirsync.errors import DirsyncError, UsageError
 from dirsync.state.sql_store import SqlStore
 
 F = TypeVar("F", bound=Callable[..., Any])
-log = logs.get_logger("dirsync.cli")
+log = logs.get_logger("dirsync.cli.app")
 
 
 def emit_json(data: Any) -> None:

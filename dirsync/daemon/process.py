@@ -28,7 +28,7 @@ from dirsync.errors import ConfigError
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import runtime_directory
 
-log = structlog.get_logger("dirsync.service")
+log = structlog.get_logger("dirsync.daemon.process")
 
 #: the main loop wakes up at least this often (seconds) to ping the watchdog and update STATUS
 TICK = 1.0

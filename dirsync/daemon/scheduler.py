@@ -40,7 +40,7 @@ from dirsync.sync.locks import LockBusy, LockError, OrganizationLock
 from dirsync.sync.result import RunResult
 from dirsync.sync.run import Clock, run_organization, utcnow
 
-log = structlog.get_logger("dirsync.daemon")
+log = structlog.get_logger("dirsync.daemon.scheduler")
 
 ConnectorFactory = Callable[..., Connector]
 

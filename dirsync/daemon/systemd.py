@@ -16,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-log = structlog.get_logger("dirsync.systemd")
+log = structlog.get_logger("dirsync.daemon.systemd")
 
 
 def _socket_address(value: str) -> str | bytes:

@@ -38,7 +38,7 @@ from dirsync.sync import quiet
 from dirsync.sync.gcpause import paused_gc
 from dirsync.sync.result import Results, RunResult, finished_record, running_record
 
-log = structlog.get_logger("dirsync.sync")
+log = structlog.get_logger("dirsync.sync.run")
 
 Clock = Callable[[], datetime]
 

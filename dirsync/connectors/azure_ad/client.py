@@ -31,7 +31,7 @@ from dirsync.errors import (
     SourceUnreachable,
 )
 
-log = structlog.get_logger("dirsync.connectors.graph")
+log = structlog.get_logger("dirsync.connectors.azure_ad.client")
 
 Sleeper = Callable[[float], None]
 #: Graph error codes that mean "this delta token is no longer usable"
