@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tests.integration.conftest import LdapTree
+
+#: when the daemon tests' frozen clock starts
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def closed_port() -> int:

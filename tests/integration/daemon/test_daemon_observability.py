@@ -6,14 +6,11 @@ import json
 import socket
 import sqlite3
 import urllib.request
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
-from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -23,22 +20,7 @@ from dirsync.daemon.metrics import Metrics, serve
 from dirsync.daemon.scheduler import Daemon
 from dirsync.state.sql_store import SqlStore
 from dirsync.testing.scheduler import ManualScheduler
-from tests.integration.conftest import LdapTree
-from tests.integration.daemon.support import DaemonConfig, company
-
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen() -> Iterator[FrozenDateTimeFactory]:
-    with freeze_time(START) as factory:
-        yield factory
-
-
-@pytest.fixture
-def setup(ldap_tree: LdapTree, tmp_path: Path) -> DaemonConfig:
-    company(ldap_tree)
-    return DaemonConfig(ldap_tree, tmp_path)
+from tests.integration.daemon.support import START, DaemonConfig
 
 
 def samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

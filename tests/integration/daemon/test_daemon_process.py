@@ -23,8 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from dirsync.cli.main import cli
-from tests.integration.conftest import LdapTree
-from tests.integration.daemon.support import DaemonConfig, company
+from tests.integration.daemon.support import DaemonConfig
 
 DEADLINE = 20.0
 
@@ -107,12 +106,6 @@ def notify() -> Iterator[NotifySocket]:
     sock = NotifySocket()
     yield sock
     sock.close()
-
-
-@pytest.fixture
-def setup(ldap_tree: LdapTree, tmp_path: Path) -> DaemonConfig:
-    company(ldap_tree)
-    return DaemonConfig(ldap_tree, tmp_path)
 
 
 class Process:

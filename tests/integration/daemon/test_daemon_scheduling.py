@@ -10,12 +10,10 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from structlog.testing import capture_logs
 
@@ -28,22 +26,7 @@ from dirsync.state import apply
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import OrganizationLock
 from dirsync.testing.scheduler import ManualScheduler
-from tests.integration.conftest import LdapTree
-from tests.integration.daemon.support import DaemonConfig, company
-
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen() -> Iterator[FrozenDateTimeFactory]:
-    with freeze_time(START) as factory:
-        yield factory
-
-
-@pytest.fixture
-def setup(ldap_tree: LdapTree, tmp_path: Path) -> DaemonConfig:
-    company(ldap_tree)
-    return DaemonConfig(ldap_tree, tmp_path)
+from tests.integration.daemon.support import DaemonConfig
 
 
 class Harness:
