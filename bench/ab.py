@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,45 +66,76 @@ def _command(config: Path, flags: Sequence[str], *, callgrind: Path | None = Non
     return [*command, *flags]
 
 
-def _environment(tree: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(tree), "LDAPNOINIT": "1"}
+def _entry_points(tree: Path, directory: Path) -> Path:
+    """The tree's own package metadata (its entry points, read from its pyproject.toml) in
+    ``directory``: connectors are found through entry points, and the installed metadata is
+    the working tree's, whose modules an older tree may not have (or have elsewhere)."""
+    project = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    sections = {"console_scripts": project.get("scripts", {})}
+    sections.update(project.get("entry-points", {}))
+    info = directory / f"dirsync-{project['version']}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: dirsync\nVersion: {project['version']}\n", encoding="utf-8"
+    )
+    lines = [
+        line
+        for group, entries in sections.items()
+        for line in (f"[{group}]", *(f"{k} = {v}" for k, v in entries.items()), "")
+    ]
+    (info / "entry_points.txt").write_text("\n".join(lines), encoding="utf-8")
+    return directory
 
 
-def _check_versions(versions: dict[str, Path]) -> None:
+def _environment(tree: Path, metadata: Path) -> dict[str, str]:
+    # the tree's metadata comes before the installed one, and so wins (first found on sys.path)
+    return {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{metadata}", "LDAPNOINIT": "1"}
+
+
+#: a version: its tree and the environment its processes run in
+Version = tuple[Path, dict[str, str]]
+
+_WHICH = (
+    "import dirsync, importlib.metadata as m; "
+    "print(dirsync.__file__); print(m.entry_points(group='dirsync.connectors')['ldap'].value)"
+)
+
+
+def _check_versions(versions: dict[str, Version]) -> None:
     """Each version's interpreter imports dirsync from its own tree (``-m`` puts the current
-    directory first on sys.path: run from a checkout, it would shadow PYTHONPATH)."""
-    for tree in versions.values():
-        found = subprocess.run(
-            [sys.executable, "-c", "import dirsync; print(dirsync.__file__)"],
-            env=_environment(tree),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+    directory first on sys.path: run from a checkout, it would shadow PYTHONPATH) and finds
+    the connectors that tree's pyproject.toml names."""
+    for tree, env in versions.values():
+        found, ldap = subprocess.run(
+            [sys.executable, "-c", _WHICH], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
         if not Path(found).resolve().is_relative_to(tree.resolve()):
             raise SystemExit(f"bench.ab: {tree} would run {found}")
+        project = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        if ldap != project["entry-points"]["dirsync.connectors"]["ldap"]:
+            raise SystemExit(f"bench.ab: {tree} would load its ldap connector from {ldap}")
 
 
 def _rounds(
-    bench: Bench, versions: dict[str, Path], rounds: int, scratch: Path
+    bench: Bench, versions: dict[str, Version], rounds: int, scratch: Path
 ) -> dict[tuple[str, str], list[Measurement]]:
     results: dict[tuple[str, str], list[Measurement]] = {}
     for number in range(rounds):
-        for name, tree in versions.items():
+        for name, (_, env) in versions.items():
             store = scratch / f"{name}-{number}" / "dirsync.db"
             store.parent.mkdir(parents=True)
             config = _config(bench, store)
             for label, flags in STEPS:
-                measured, _ = run(label, _command(config, flags), env=_environment(tree))
+                measured, _ = run(label, _command(config, flags), env=env)
                 results.setdefault((name, label), []).append(measured)
                 print(f"{name} {label}: {measured.wall:.2f} s", file=sys.stderr, flush=True)
     return results
 
 
-def _instructions(bench: Bench, versions: dict[str, Path], scratch: Path) -> dict[str, str]:
+def _instructions(bench: Bench, versions: dict[str, Version], scratch: Path) -> dict[str, str]:
     """Instructions per version and step, from one callgrind run each."""
     counted: dict[str, str] = {}
-    for name, tree in versions.items():
+    for name, (_, env) in versions.items():
         store = scratch / f"{name}-callgrind" / "dirsync.db"
         store.parent.mkdir(parents=True)
         config = _config(bench, store)
@@ -111,7 +143,7 @@ def _instructions(bench: Bench, versions: dict[str, Path], scratch: Path) -> dic
             out = store.parent / f"callgrind.{len(counted)}"
             done = subprocess.run(
                 _command(config, flags, callgrind=out),
-                env=_environment(tree),
+                env=env,
                 capture_output=True,
                 text=True,
                 check=True,
@@ -146,9 +178,12 @@ def main() -> None:
     bench = Bench(Scenario(users=args.users, groups=args.groups), scratch / "slapd")
     tree = _worktree(args.revision, scratch)
     try:
-        versions = {args.revision: tree, "working tree": REPO}
-        for path in versions.values():
+        trees = {args.revision: tree, "working tree": REPO}
+        versions: dict[str, Version] = {}
+        for number, (name, path) in enumerate(trees.items()):
             _compiled(path)
+            metadata = _entry_points(path, scratch / f"metadata-{number}")
+            versions[name] = (path, _environment(path, metadata))
         os.chdir(scratch)  # see _check_versions
         _check_versions(versions)
         bench.start()
