@@ -4,7 +4,7 @@ A full read takes ``/users``, ``/groups`` and each group's ``/members`` (nested 
 flattened later by the mapping). Before it, the connector asks both delta endpoints for a token
 of "now" (``$deltatoken=latest``), so a change made during the read is replayed by the next delta
 round rather than lost. The two deltaLinks together are the organization's cursor; a later read
-follows them (``graph_delta.py`` merges the pages) and returns a ``DirectoryDelta``. An expired
+follows them (``delta.py`` merges the pages) and returns a ``DirectoryDelta``. An expired
 token (410, ``syncStateNotFound``) raises ``CursorExpired`` and the sync reads in full once.
 
 With ``user_filter`` or ``group_filter`` every read is a full read: a filter on group names

@@ -2,7 +2,7 @@
 
 Part of the ldap3 seam (``session.py`` calls it and translates what it raises): ldap3
 encodes and sends the request (filter parsing, controls), then we read the answer from the
-connection's socket with ``ldap_wire`` instead of ldap3's decoder, which spends most of a
+connection's socket with ``wire`` instead of ldap3's decoder, which spends most of a
 large read formatting values we never look at. Only for connections without a SASL security
 layer (simple or anonymous binds, with or without TLS): a SASL layer wraps every message.
 """

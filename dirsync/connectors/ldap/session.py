@@ -362,7 +362,7 @@ class LdapSession:
 
     @property
     def fast(self) -> bool:
-        """Whether searches read the socket with ``ldap_wire`` rather than ldap3's decoder:
+        """Whether searches read the socket with ``wire`` rather than ldap3's decoder:
         wherever the messages are plain BER on the socket (simple or anonymous binds, with or
         without TLS). Ranged values (``member;range=0-1499``) are not stitched together by the
         fast reader: a session that leaves them to ldap3's auto_range refuses them there
