@@ -25,6 +25,9 @@ from sqlalchemy.orm import Session
 
 #: rows per executemany: the same statement, in slices, so parameter copies stay small
 _CHUNK = 20_000
+#: plan rows (events, invites, group edges) built and inserted at a time: a first sync of
+#: 100,000 users would otherwise hold 100,000 rows (and their encoded JSON) at once
+SLICE = 10_000
 #: inserting at least this many rows, more than a table holds, rebuild its secondary indexes
 #: afterwards (``indexes_rebuilt_after``) rather than maintaining them row by row
 REBUILD_AT = 10_000

@@ -13,13 +13,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dirsync.state.bulk import BulkInsert, encode_json, table_of
+from dirsync.state.bulk import SLICE, BulkInsert, encode_json, table_of
 from dirsync.state.schema import EventRow
-
-#: events built and inserted at a time: a first sync of 100,000 users would otherwise hold
-#: 100,000 rows (and their encoded before/after) at once
-SLICE = 10_000
-
 
 #: an event row's varying values, in this order; the JSON documents already encoded
 _EVENT_COLUMNS = ("action", "target", "before", "after")

@@ -23,6 +23,7 @@ from dirsync.organization import MemberStatus, Role
 from dirsync.plan import GroupUpdate, Invite, MemberUpdate, Plan
 from dirsync.state.bulk import (
     REBUILD_AT,
+    SLICE,
     BulkInsert,
     indexes_rebuilt_after,
     json_string,
@@ -31,10 +32,6 @@ from dirsync.state.bulk import (
 from dirsync.state.events import EventLog
 from dirsync.state.rows import chunked, plain_rows
 from dirsync.state.schema import GroupMemberRow, GroupRow, MemberRow
-
-#: invites (and group edges) built and inserted at a time: a first sync of 100,000 users would
-#: otherwise hold 100,000 rows (and their encoded before/after) at once
-SLICE = 10_000
 
 
 def _update_by_id(
