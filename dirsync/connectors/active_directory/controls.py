@@ -1,9 +1,9 @@
 """Active Directory LDAP controls, BER-encoded by hand: pure functions, no I/O.
 
-ldap3's own DirSync control encodes the flags with pyasn1, which on Linux turns
-``LDAP_DIRSYNC_INCREMENTAL_VALUES`` (0x80000000) into a 5-byte positive INTEGER; Windows AD
-wants the 32-bit two's-complement value and answers ``unavailableCriticalExtension``. So the
-request value is built here, byte by byte (MS-ADTS 3.1.1.3.4.1.3):
+The flags are a 32-bit two's-complement INTEGER: an encoder that turns
+``LDAP_DIRSYNC_INCREMENTAL_VALUES`` (0x80000000) into a 5-byte positive INTEGER (as pyasn1 did
+for ldap3) gets ``unavailableCriticalExtension`` from Windows AD. So the request value is built
+here, byte by byte (MS-ADTS 3.1.1.3.4.1.3):
 
     DirSyncRequestValue  ::= SEQUENCE { Flags INTEGER, MaxBytes INTEGER, Cookie OCTET STRING }
     DirSyncResponseValue ::= SEQUENCE { MoreResults INTEGER, unused INTEGER,
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from dirsync.connectors.ldap import ber
+from dirsync.connectors.ldap.messages import Control
+from dirsync.connectors.ldap.wire import WireError, decode_paged_cookie
 
 DIRSYNC_OID: Final = "1.2.840.113556.1.4.841"
 PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
@@ -30,8 +32,7 @@ DIRSYNC_ANCESTORS_FIRST_ORDER: Final = 0x00000800
 DIRSYNC_PUBLIC_DATA_ONLY: Final = 0x00002000
 DIRSYNC_INCREMENTAL_VALUES: Final = 0x80000000
 
-#: an LDAP control as ldap3 takes it: (oid, criticality, value)
-Control = tuple[str, bool, bytes | None]
+__all__ = ["Control"]
 
 
 def as_int32(flags: int) -> int:
@@ -60,20 +61,12 @@ def paged_results_control(*, size: int, cookie: bytes) -> Control:
     return (PAGED_RESULTS_OID, False, ber.sequence(ber.integer(size), ber.octet_string(cookie)))
 
 
-def paged_results_cookie(controls: dict[str, Any] | None) -> bytes:
-    """The next page's cookie out of ldap3's result controls (empty: the last page)."""
-    control = (controls or {}).get(PAGED_RESULTS_OID)
-    if not control:
-        return b""
-    value = control.get("value")
-    if isinstance(value, dict):
-        return bytes(value.get("cookie") or b"")
-    if isinstance(value, bytes | bytearray):
-        _, body, _ = _read_tlv(bytes(value), 0)
-        _, _, offset = _read_tlv(body, 0)
-        _, cookie, _ = _read_tlv(body, offset)
-        return cookie
-    return b""
+def paged_results_cookie(controls: dict[str, bytes | None] | None) -> bytes:
+    """The next page's cookie out of a result's controls (empty: the last page)."""
+    try:
+        return decode_paged_cookie((controls or {}).get(PAGED_RESULTS_OID))
+    except WireError as exc:
+        raise BerError(str(exc)) from exc
 
 
 def show_deleted_control() -> Control:
@@ -131,19 +124,12 @@ def decode_dirsync_response(value: bytes) -> DirSyncResponse:
     return DirSyncResponse(more_results=more != 0, cookie=items[2][1])
 
 
-def dirsync_response(controls: dict[str, Any] | None) -> DirSyncResponse | None:
-    """The DirSync response control out of ldap3's result controls (raw bytes or decoded)."""
-    control = (controls or {}).get(DIRSYNC_OID)
-    if not control:
+def dirsync_response(controls: dict[str, bytes | None] | None) -> DirSyncResponse | None:
+    """The DirSync response control out of a result's controls (None: the DC sent none)."""
+    controls = controls or {}
+    if DIRSYNC_OID not in controls:
         return None
-    value = control.get("value")
-    if isinstance(value, bytes | bytearray):
-        return decode_dirsync_response(bytes(value))
-    if isinstance(value, dict) and "cookie" in value:
-        return DirSyncResponse(
-            more_results=bool(value.get("more_results")), cookie=bytes(value["cookie"] or b"")
-        )
-    return None
+    return decode_dirsync_response(controls[DIRSYNC_OID] or b"")
 
 
 #: one DirSync round: the cookie to send → (entries, response control or None)

@@ -24,20 +24,13 @@ from dirsync.errors import SourceAuthFailed, SourceError, SourceReadIncomplete
 class AdSession(LdapSession):
     """One bound connection to one domain controller."""
 
-    AUTO_RANGE = False  # ranges are read by complete_ranges, which raises instead of truncating
+    REFUSE_RANGES = False  # ranges are read by complete_ranges, which raises instead of truncating
 
     settings: ActiveDirectorySourceSettings
 
     def __init__(self, settings: ActiveDirectorySourceSettings, *, organization: str) -> None:
         super().__init__(settings, organization=organization)
         self.url = settings.url
-
-    def open(self) -> None:
-        super().open()
-        # ldap3 adds requested-but-absent attributes as empty lists, and then (ranges on,
-        # auto_range off) deletes the plain name of a ranged one, with a KeyError when a
-        # range was asked for by name: neither is wanted, values are read with .get()
-        self.conn.empty_attributes = False
 
     def _bind_refused(self, result: dict[str, Any]) -> SourceError:
         who = self.settings.bind_dn or "anonymous"
@@ -65,7 +58,7 @@ class AdSession(LdapSession):
             )
             return
         # completing ranged values asks the DC again, which must wait until this search is
-        # over: the fast reader has already asked for the next page on the same connection
+        # over: the next page has already been asked for on the same connection
         ranged: list[RawEntry] = []
         for entry in super().paged_search(
             base,
@@ -120,10 +113,8 @@ class AdSession(LdapSession):
                     f"{self._where()}: the {what} search could not read all values: {exc}; "
                     "nothing was changed"
                 ) from exc
-            # the fast reader's names are lower-cased and looked up in any case: keep it so
-            entry["raw_attributes"] = (
-                Attributes(completed) if isinstance(raw, Attributes) else completed
-            )
+            # names are lower-cased and looked up in any case: keep it so
+            entry["raw_attributes"] = Attributes(completed)
         return self._with_email_fallback(entry)
 
     def _with_email_fallback(self, entry: RawEntry) -> RawEntry:

@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
-from dirsync.connectors.ldap import exchange as ldap_exchange
 from dirsync.connectors.ldap import syncrepl as ldap_syncrepl
 from dirsync.connectors.ldap import syncrepl_ber as ber
 from dirsync.connectors.ldap.dn import escape_filter_value
@@ -128,10 +127,7 @@ def read(connector: EntrySource, reader: LdapReader, cursor: Cursor | None) -> R
 def _offers_syncrepl(reader: LdapReader) -> bool:
     if reader.settings.external_id_attribute.lower() != "entryuuid":
         return False
-    session = reader.session
-    if session.conn is None or not ldap_exchange.supported(session.conn):
-        return False
-    dse = session.root_dse(["supportedControl"])
+    dse = reader.session.root_dse(["supportedControl"])
     offered = {v.decode("ascii", "replace") for v in dse.get("supportedControl") or ()}
     return ber.SYNC_REQUEST_OID in offered
 

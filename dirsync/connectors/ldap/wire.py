@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from dirsync.connectors.ldap import ber
+from dirsync.connectors.ldap.result_codes import describe
 
 #: protocolOp tags: [APPLICATION n], constructed (0x60 | n)
 SEARCH_RESULT_ENTRY: Final = 0x64
@@ -24,6 +25,20 @@ SEARCH_RESULT_REFERENCE: Final = 0x73
 EXTENDED_RESPONSE: Final = 0x78
 INTERMEDIATE_RESPONSE: Final = 0x79
 CONTROLS: Final = 0xA0
+#: the responses that are an LDAPResult and nothing more (or a little more: a bind's SASL
+#: credentials, an extended response's name and value), by protocolOp tag
+RESULT_OPS: Final = {
+    0x61: "bindResponse",
+    SEARCH_RESULT_DONE: "searchResDone",
+    0x67: "modifyResponse",
+    0x69: "addResponse",
+    0x6B: "delResponse",
+    0x6D: "modDNResponse",
+    EXTENDED_RESPONSE: "extendedResp",
+}
+#: the largest LDAPMessage a buffer accepts: far above any real entry or page we ask for
+#: (a group of a million 60-byte member DNs is 60 MB), far below what would exhaust memory
+MAX_MESSAGE: Final = 256 * 1024 * 1024
 #: a notice of disconnection is an extendedResponse with message id 0
 UNSOLICITED_ID: Final = 0
 
@@ -175,7 +190,12 @@ def decode_result(data: bytes, pos: int, end: int) -> dict[str, Any]:
     matched = data[start:pos].decode("utf-8", "replace")
     _, start, stop = _tlv(data, pos, 0x04)
     message = data[start:stop].decode("utf-8", "replace")
-    result: dict[str, Any] = {"result": code, "dn": matched, "message": message}
+    result: dict[str, Any] = {
+        "result": code,
+        "description": describe(code),
+        "dn": matched,
+        "message": message,
+    }
     pos = stop
     while pos < end:
         tag, start, stop = _tlv(data, pos)
@@ -239,9 +259,9 @@ def decode_message(
         # on its own copy: positions within an entry are mostly small ints, which Python
         # keeps ready-made, where positions within a 256 KiB chunk are allocated per step
         response = decode_entry(data[start:stop], 0, stop - start, names)
-    elif op == SEARCH_RESULT_DONE:
+    elif op in RESULT_OPS:
         response = decode_result(data, start, stop)
-        response["type"] = "searchResDone"
+        response["type"] = RESULT_OPS[op]
     elif op == SEARCH_RESULT_REFERENCE:
         response = {"type": "searchResRef", "uri": _strings(data, start, stop)}
     elif op == INTERMEDIATE_RESPONSE:
@@ -253,11 +273,8 @@ def decode_message(
                 response["name"] = data[value_start:cursor].decode("ascii", "replace")
             elif tag == 0x81:
                 response["value"] = data[value_start:cursor]
-    elif op == EXTENDED_RESPONSE:
-        response = decode_result(data, start, stop)
-        response["type"] = "extendedResp"
     else:
-        raise WireError(f"unexpected protocolOp 0x{op:02x} in a search")
+        raise WireError(f"unexpected protocolOp 0x{op:02x}")
     if stop < end and data[stop] == CONTROLS:
         _, start, control_end = _tlv(data, stop)
         response["controls"] = decode_controls(data, start, control_end)
@@ -265,17 +282,35 @@ def decode_message(
 
 
 class MessageBuffer:
-    """Bytes in, complete messages out; keeps a partial message for the next ``feed``."""
+    """Bytes in, complete messages out; keeps a partial message for the next ``feed``.
 
-    def __init__(self) -> None:
-        self._data = b""
+    A message that spans many chunks is joined once, when its last byte has arrived (so a
+    large message costs linear time, not a copy per chunk); one announced larger than
+    ``max_message`` is refused before it is read.
+    """
+
+    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
+        self.max_message = max_message
+        self._chunks: list[bytes] = []
+        self._pending = 0
+        #: bytes the partial message at the head needs before it can be decoded (0: unknown)
+        self._needed = 0
         #: attribute description as sent → its lower-cased text, for every entry fed so far
         self.names: dict[bytes, str] = {}
 
     def feed(self, chunk: bytes) -> list[tuple[int, dict[str, Any]]]:
-        data = self._data + chunk if self._data else chunk
+        if self._needed and self._pending + len(chunk) < self._needed:
+            self._chunks.append(chunk)
+            self._pending += len(chunk)
+            return []
+        if self._chunks:
+            self._chunks.append(chunk)
+            data = b"".join(self._chunks)
+        else:
+            data = chunk
         messages = []
         pos, total = 0, len(data)
+        self._needed = 0
         while total - pos >= 2:
             if data[pos] != 0x30:
                 raise WireError(f"an LDAPMessage starts with 0x30, not 0x{data[pos]:02x}")
@@ -288,8 +323,14 @@ class MessageBuffer:
                 size, start = data[pos + 2], pos + 3
             else:
                 size, start = _length(data, pos + 1)
+                if size > self.max_message:
+                    raise WireError(
+                        f"the server announced a message of {size:,} bytes; "
+                        f"the limit is {self.max_message:,}"
+                    )
             end = start + size
             if end > total:
+                self._needed = end - pos
                 break
             try:
                 messages.append(decode_message(data, start, end, self.names))
@@ -298,12 +339,14 @@ class MessageBuffer:
                 # message lands here: a damaged message, not a bug
                 raise WireError("a length inside an LDAPMessage overruns it") from exc
             pos = end
-        self._data = data[pos:]
+        rest = data[pos:] if pos < total else b""
+        self._chunks = [rest] if rest else []
+        self._pending = len(rest)
         return messages
 
     @property
     def pending(self) -> int:
-        return len(self._data)
+        return self._pending
 
 
 def encode_paged_control(size: int, cookie: bytes | None) -> bytes:

@@ -120,14 +120,6 @@ def test_the_dirsync_request_encodes_incremental_values_as_a_four_byte_negative_
     )
 
 
-def test_ldap3s_own_dirsync_control_uses_five_bytes_for_the_flags() -> None:
-    """The trap this module exists for: AD answers this with unavailableCriticalExtension."""
-    from ldap3.protocol.microsoft import dir_sync_control
-
-    control = dir_sync_control(True, False, False, False, True, 0x100000, None)
-    assert b"\x02\x05\x00\x80\x00\x00\x00" in bytes(control["controlValue"])
-
-
 def test_a_long_cookie_gets_a_long_form_length() -> None:
     cookie = bytes(range(200))
     value = dirsync_request_value(flags=0, max_bytes=0, cookie=cookie)
@@ -146,7 +138,7 @@ def test_integers_are_encoded_in_minimal_twos_complement(number: int, encoded: s
 def test_a_dirsync_response_is_decoded_with_its_more_results_flag_and_cookie() -> None:
     value = ber.sequence(ber.integer(1), ber.integer(0), ber.octet_string(b"cookie-2"))
     assert decode_dirsync_response(value) == DirSyncResponse(more_results=True, cookie=b"cookie-2")
-    controls = {"1.2.840.113556.1.4.841": {"value": value}}
+    controls: dict[str, bytes | None] = {"1.2.840.113556.1.4.841": value}
     assert dirsync_response(controls) == DirSyncResponse(more_results=True, cookie=b"cookie-2")
 
 
@@ -279,9 +271,12 @@ def test_a_paged_results_control_carries_its_size_and_cookie_both_ways() -> None
     oid, critical, value = paged_results_control(size=500, cookie=b"next")
     assert (oid, critical) == ("1.2.840.113556.1.4.319", False)
     assert value == bytes.fromhex("300a") + bytes.fromhex("020201f4") + b"\x04\x04next"
-    assert paged_results_cookie({oid: {"value": value}}) == b"next"
-    assert paged_results_cookie({oid: {"value": {"size": 0, "cookie": b""}}}) == b""
+    assert paged_results_cookie({oid: value}) == b"next"
+    last_page = ber.sequence(ber.integer(0), ber.octet_string(b""))
+    assert paged_results_cookie({oid: last_page}) == b""
     assert paged_results_cookie(None) == b""
+    with pytest.raises(BerError):
+        paged_results_cookie({oid: value[:-3]})
 
 
 def _connector(tmp_path: Any, **source: Any) -> Any:
