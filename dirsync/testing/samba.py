@@ -16,7 +16,6 @@ one DC per machine: ``start()`` fails with a clear message if one of them is tak
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -26,12 +25,13 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Any
-
-import ldap3
 
 from dirsync.connectors.active_directory.controls import tree_delete_control
+from dirsync.connectors.ldap.client import TransportError
+from dirsync.connectors.ldap.result_codes import NO_SUCH_OBJECT
+from dirsync.connectors.ldap.tls import client_context
 from dirsync.testing.child import ChildProcess, ThrowawayServer
+from dirsync.testing.ldap_admin import AdminConnection, LdapAdminError
 
 SAMBA = "/usr/sbin/samba"
 SAMBA_TOOL = "/usr/bin/samba-tool"
@@ -243,41 +243,38 @@ class SambaDC(ThrowawayServer):
             if proc.poll() is not None:
                 return f"samba exited with {proc.returncode}: {self._log_tail(3000)}"
             try:
-                server = ldap3.Server(HOST, port=389, connect_timeout=1, get_info=ldap3.NONE)
-                with ldap3.Connection(server, receive_timeout=2, raise_exceptions=True) as conn:
-                    conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["dsServiceName"])
-                    if conn.response and conn.response[0].get("raw_attributes"):
+                with AdminConnection.open(HOST, 389, timeout=2) as conn:
+                    found = conn.search("", "(objectClass=*)", "BASE", ["dsServiceName"])
+                    if found and found[0].get("raw_attributes"):
                         return ""
-            except ldap3.core.exceptions.LDAPException as exc:
+            except (TransportError, LdapAdminError) as exc:
                 error = str(exc)
             time.sleep(0.2)
         return f"no answer within {self.startup_timeout:g}s ({error}): {self._log_tail(3000)}"
 
     # -- administration -----------------------------------------------------------------------
 
-    def connection(self, *, bind_dn: str | None = None, password: str | None = None) -> Any:
-        """A bound LDAPS ldap3 Connection (the Administrator by default); the caller unbinds."""
-        import ssl
-
-        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(self.ca_file))
-        server = ldap3.Server(
-            HOST, port=636, use_ssl=True, tls=tls, get_info=ldap3.NONE, connect_timeout=5
-        )
-        return ldap3.Connection(
-            server,
-            user=bind_dn or self.admin_dn,
+    def connection(
+        self, *, bind_dn: str | None = None, password: str | None = None
+    ) -> AdminConnection:
+        """A bound LDAPS connection (the Administrator by default); the caller closes it."""
+        return AdminConnection.open(
+            HOST,
+            636,
+            bind_dn=bind_dn or self.admin_dn,
             password=self.admin_password if password is None else password,
-            auto_bind=ldap3.AUTO_BIND_NO_TLS,
-            raise_exceptions=True,
-            receive_timeout=60,
-            auto_range=False,
+            tls=client_context(verify=True, ca_file=self.ca_file),
+            timeout=60,
         )
 
     def delete_tree(self, dn: str) -> None:
         """Delete an entry and everything below it (the tree-delete control)."""
-        gone = ldap3.core.exceptions.LDAPNoSuchObjectResult
-        with self.connection() as conn, contextlib.suppress(gone):
-            conn.delete(dn, controls=[tree_delete_control()])
+        with self.connection() as conn:
+            try:
+                conn.delete(dn, controls=[tree_delete_control()])
+            except LdapAdminError as exc:
+                if exc.code != NO_SUCH_OBJECT:
+                    raise
 
 
 _GRANT_SCRIPT = """

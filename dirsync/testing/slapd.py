@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import ldap3
-
+from dirsync.connectors.ldap.client import TransportError
 from dirsync.testing.child import ChildProcess, ThrowawayServer
+from dirsync.testing.ldap_admin import AdminConnection, LdapAdminError
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -184,11 +184,10 @@ class Slapd(ThrowawayServer):
             if proc.poll() is not None:
                 return f"slapd exited with {proc.returncode}: {self._log_tail()}"
             try:
-                server = ldap3.Server(HOST, port=self.port, connect_timeout=1, get_info=ldap3.NONE)
-                with ldap3.Connection(server, receive_timeout=2, raise_exceptions=True) as conn:
-                    conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["namingContexts"])
+                with AdminConnection.open(HOST, self.port, timeout=2) as conn:
+                    conn.search("", "(objectClass=*)", "BASE", attributes=["namingContexts"])
                     return ""
-            except ldap3.core.exceptions.LDAPException as exc:
+            except (TransportError, LdapAdminError) as exc:
                 error = str(exc)
             time.sleep(0.05)
         return f"no answer within {self.startup_timeout:g}s ({error}): {self._log_tail()}"
@@ -213,24 +212,24 @@ class Slapd(ThrowawayServer):
         """Apply LDIF change records (``changetype: modify|add|delete|modrdn``) online."""
         self._ldap_tool(LDAPMODIFY, text)
 
-    def connection(self, *, bind_dn: str | None = None, password: str | None = None) -> Any:
-        """A bound ldap3 Connection (the admin by default); the caller unbinds it."""
-        server = ldap3.Server(HOST, port=self.port, get_info=ldap3.NONE, connect_timeout=5)
-        return ldap3.Connection(
-            server,
-            user=bind_dn or self.admin_dn,
+    def connection(
+        self, *, bind_dn: str | None = None, password: str | None = None
+    ) -> AdminConnection:
+        """A bound connection (the admin by default) over plain LDAP; the caller closes it."""
+        return AdminConnection.open(
+            HOST,
+            self.port,
+            bind_dn=bind_dn or self.admin_dn,
             password=self.admin_password if password is None else password,
-            auto_bind=ldap3.AUTO_BIND_NO_TLS,
-            raise_exceptions=True,
-            receive_timeout=30,
+            timeout=30,
         )
 
     def modify(self, dn: str, changes: dict[str, Any]) -> None:
-        """An ldap3 modify as the admin: ``{"mail": [(ldap3.MODIFY_REPLACE, ["a@b.c"])]}``."""
+        """A modify as the admin: ``{"mail": [(MODIFY_REPLACE, ["a@b.c"])]}``."""
         with self.connection() as conn:
             try:
                 conn.modify(dn, changes)
-            except ldap3.core.exceptions.LDAPException as exc:
+            except LdapAdminError as exc:
                 raise SlapdError(f"modify {dn} failed: {exc}") from exc
 
     def delete(self, dn: str) -> None:
@@ -238,14 +237,13 @@ class Slapd(ThrowawayServer):
         with self.connection() as conn:
             try:
                 conn.delete(dn)
-            except ldap3.core.exceptions.LDAPException as exc:
+            except LdapAdminError as exc:
                 raise SlapdError(f"delete {dn} failed: {exc}") from exc
 
     def delete_tree(self, dn: str) -> None:
         """Delete an entry and everything below it."""
         with self.connection() as conn:
-            conn.search(dn, "(objectClass=*)", ldap3.SUBTREE, attributes=[ldap3.NO_ATTRIBUTES])
-            dns = [item["dn"] for item in conn.response if item.get("type") == "searchResEntry"]
+            dns = [item["dn"] for item in conn.search(dn, "(objectClass=*)", "SUBTREE")]
             for entry_dn in sorted(dns, key=len, reverse=True):  # children are longer
                 conn.delete(entry_dn)
 

@@ -2,8 +2,8 @@
 
 Pure: text in, bytes out. A filter that is not RFC 4515 raises ``FilterError`` naming the
 position, which the session turns into a config error for the key that holds it. Values
-are UTF-8 with ``\\XX`` escapes; whitespace between the parts of an ``&``/``|`` list is
-tolerated (administrators write filters over several lines in TOML).
+are UTF-8 with ``\\XX`` escapes (``dn.escape_filter_value`` writes them); whitespace
+between the parts of an ``&``/``|`` list is tolerated (filters written over several lines).
 """
 
 from __future__ import annotations
@@ -42,11 +42,6 @@ def encode_filter(text: str) -> bytes:
     if parser.pos != len(parser.text):
         raise parser.error("text after the end of the filter")
     return encoded
-
-
-def escape_value(value: str) -> str:
-    """``value`` as a filter assertion value: ``*``, ``(``, ``)``, ``\\`` and NUL escaped."""
-    return "".join(f"\\{ord(c):02x}" if c in "*()\\\x00" else c for c in value)
 
 
 class _Parser:

@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import ldap3
 import pytest
 
 from dirsync.connectors.ldap.connector import LdapConnector
@@ -16,6 +15,7 @@ from dirsync.connectors.ldap.syncrepl import Cookies
 from dirsync.errors import CursorExpired
 from dirsync.mapping.mirror import apply_delta, mirror_of, update_mirror
 from dirsync.model import Cursor, DirectoryDelta, Reading
+from dirsync.testing.ldap_admin import MODIFY_ADD, MODIFY_REPLACE
 from dirsync.testing.slapd import Slapd, SlapdError
 from tests.integration.conftest import LdapTree
 
@@ -39,10 +39,10 @@ def _change_everything(tree: LdapTree) -> None:
     """An add, a modify, a disable, a delete and a membership change."""
     tree.add(tree.person("erin"))
     server = tree.server
-    server.modify(tree.user_dn("alice"), {"mail": [(ldap3.MODIFY_REPLACE, ["al@example.org"])]})
-    server.modify(tree.user_dn("bob"), {"employeeType": [(ldap3.MODIFY_REPLACE, ["disabled"])]})
+    server.modify(tree.user_dn("alice"), {"mail": [(MODIFY_REPLACE, ["al@example.org"])]})
+    server.modify(tree.user_dn("bob"), {"employeeType": [(MODIFY_REPLACE, ["disabled"])]})
     server.delete(tree.user_dn("carol"))
-    server.modify(tree.group_dn("eng"), {"member": [(ldap3.MODIFY_ADD, [tree.user_dn("dave")])]})
+    server.modify(tree.group_dn("eng"), {"member": [(MODIFY_ADD, [tree.user_dn("dave")])]})
 
 
 def _delta(reading: Reading) -> DirectoryDelta:
@@ -125,7 +125,7 @@ def test_a_delta_never_removes_a_user_it_does_not_name_as_deleted(
     first = connector.read(None)
     assert first.snapshot is not None
     ldap_tree.server.modify(
-        ldap_tree.user_dn("dave"), {"mail": [(ldap3.MODIFY_REPLACE, ["d@example.org"])]}
+        ldap_tree.user_dn("dave"), {"mail": [(MODIFY_REPLACE, ["d@example.org"])]}
     )
     reading = connector.read(first.cursor)
     update = update_mirror(mirror_of(first.snapshot)[0], reading)

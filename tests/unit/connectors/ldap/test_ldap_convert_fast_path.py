@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ldap3.utils.ciDict import CaseInsensitiveDict
 
 from dirsync.connectors.ldap.connector import LdapConnector
 from dirsync.connectors.ldap.settings import LdapSourceSettings
@@ -40,17 +39,12 @@ group_dns = st.sampled_from(["g1", "g2", "Staff"]).map(lambda v: f"cn={v},ou=Gro
 dn_bytes = st.one_of(user_dns.map(str.encode), group_dns.map(str.encode), st.just(b"uid=\xff,dc=x"))
 
 
-def _attributes(kind: str, items: dict[str, list[Any]]) -> Any:
-    """Attributes as ldap_wire gives them, or as ldap3 does (a case-insensitive mapping)."""
-    if kind == "wire":
-        attributes = Attributes()
-        for name, got in items.items():
-            attributes[name.lower()] = got
-        return attributes
-    mapping = CaseInsensitiveDict()
+def _attributes(items: dict[str, list[Any]]) -> Any:
+    """Attributes as the wire decoder gives them."""
+    attributes = Attributes()
     for name, got in items.items():
-        mapping[name] = got
-    return mapping
+        attributes[name.lower()] = got
+    return attributes
 
 
 @st.composite
@@ -81,8 +75,7 @@ def entries(
             items[name][0] = items[name][0].decode("latin-1")  # str, as a caller might pass
     dn = draw(user_dns if not group else st.one_of(group_dns, user_dns))
     raw_dn: Any = draw(st.sampled_from([dn.encode()] * 4 + [dn.encode() + b"\xff", None]))
-    entry: dict[str, Any] = {"dn": dn, "raw_attributes": _attributes(draw(st.sampled_from(
-        ["wire", "ldap3"])), items)}  # fmt: skip
+    entry: dict[str, Any] = {"dn": dn, "raw_attributes": _attributes(items)}
     if raw_dn is not None:
         entry["raw_dn"] = raw_dn
     return entry
@@ -136,16 +129,14 @@ def test_member_values_seen_as_user_dns_resolve_to_their_refs() -> None:
     source = _connector("member")
     reader = source.reader(session=None, progress=None)  # type: ignore[arg-type]
     alice = "uid=Alice,ou=People,dc=example,dc=org"
-    user_attributes = _attributes("wire", {"entryUUID": [b"u1"], "uid": [b"alice"]})
+    user_attributes = _attributes({"entryUUID": [b"u1"], "uid": [b"alice"]})
     (user,) = source.users_from(
         reader, [{"raw_dn": alice.encode(), "dn": alice, "raw_attributes": user_attributes}], set()
     )
     assert user.ref == "uid=alice,ou=people,dc=example,dc=org"
     assert user.email == "alice@example.org" and not user.disabled
     members = [alice.encode(), b"UID=alice,OU=People,DC=example,DC=org", b"not a dn"]
-    group_attributes = _attributes(
-        "wire", {"entryUUID": [b"g1"], "cn": [b"Staff"], "member": members}
-    )
+    group_attributes = _attributes({"entryUUID": [b"g1"], "cn": [b"Staff"], "member": members})
     gdn = "cn=Staff,ou=Groups,dc=example,dc=org"
     (group,) = source.groups_from(
         reader, [{"raw_dn": gdn.encode(), "dn": gdn, "raw_attributes": group_attributes}]
@@ -158,13 +149,13 @@ def test_a_unique_member_with_an_optional_uid_is_stripped_even_if_a_user_has_tho
     source = _connector("uniqueMember")
     reader = source.reader(session=None, progress=None)  # type: ignore[arg-type]
     odd = "uid=f,ou=People,dc=example,dc=org#'0101'B"  # a valid DN: '#' inside a value
-    user_attributes = _attributes("wire", {"entryUUID": [b"u1"], "uid": [b"f"]})
+    user_attributes = _attributes({"entryUUID": [b"u1"], "uid": [b"f"]})
     (user,) = source.users_from(
         reader, [{"raw_dn": odd.encode(), "dn": odd, "raw_attributes": user_attributes}], set()
     )
     assert user.ref == "uid=f,ou=people,dc=example,dc=org#'0101'b"
     group_attributes = _attributes(
-        "wire", {"entryUUID": [b"g1"], "cn": [b"Staff"], "uniqueMember": [odd.encode()]}
+        {"entryUUID": [b"g1"], "cn": [b"Staff"], "uniqueMember": [odd.encode()]}
     )
     gdn = "cn=Staff,ou=Groups,dc=example,dc=org"
     (group,) = source.groups_from(
