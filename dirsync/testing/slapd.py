@@ -6,8 +6,9 @@
 
 Each instance owns a temporary directory with its own ``cn=config`` (loaded with ``slapadd -n0``),
 an mdb database, a test CA and a server certificate (``trustme``; SAN ``IP:127.0.0.1`` and
-``DNS:localhost``), and listens on two free loopback ports: plain LDAP (StartTLS available) and
-LDAPS. slapd runs in the foreground (``-d 0``) as our child process and is stopped by its PID.
+``DNS:localhost``, or ``certificate_names``) and listens on two free loopback ports: plain
+LDAP (StartTLS available) and LDAPS. slapd runs in the foreground (``-d 0``) as our child
+process and is stopped by its PID.
 
 Besides the root DN (``admin_dn``) the database holds a read-only service account
 (``reader_dn`` / ``reader_password``); the admin DN may also change ``cn=config`` online.
@@ -25,6 +26,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,8 @@ class Slapd(ThrowawayServer):
         directory: str | os.PathLike[str] | None = None,
         keep: bool = False,
         syncprov: bool = True,
+        certificate_names: Sequence[str] = (HOST, "localhost"),
+        certificate_expired: bool = False,
     ) -> None:
         if not suffix.lower().startswith("dc="):
             raise ValueError("the suffix must start with a dc= RDN, e.g. dc=example,dc=org")
@@ -113,6 +117,9 @@ class Slapd(ThrowawayServer):
         self.limits = tuple(limits)
         self.anonymous_read = anonymous_read
         self.syncprov = syncprov
+        #: the names (DNS or IP) the server certificate carries; an expired one for TLS tests
+        self.certificate_names = tuple(certificate_names)
+        self.certificate_expired = certificate_expired
         self.startup_timeout = startup_timeout
         root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="dirsync-slapd-"))
         root.mkdir(parents=True, exist_ok=True)
@@ -282,7 +289,14 @@ class Slapd(ThrowawayServer):
         import trustme  # a test extra: only needed when a server is actually built
 
         self.ca = trustme.CA()
-        cert = self.ca.issue_cert("127.0.0.1", "localhost")
+        validity = {}
+        if self.certificate_expired:
+            now = datetime.now(UTC)
+            validity = {
+                "not_before": now - timedelta(days=30),
+                "not_after": now - timedelta(days=1),
+            }
+        cert = self.ca.issue_cert(*self.certificate_names, **validity)
         self.ca.cert_pem.write_to_path(str(self.ca_file))
         for blob in cert.cert_chain_pems:
             blob.write_to_path(str(self.cert_file), append=True)
