@@ -289,14 +289,13 @@ class Slapd(ThrowawayServer):
         import trustme  # a test extra: only needed when a server is actually built
 
         self.ca = trustme.CA()
-        validity = {}
+        not_before = not_after = None
         if self.certificate_expired:
             now = datetime.now(UTC)
-            validity = {
-                "not_before": now - timedelta(days=30),
-                "not_after": now - timedelta(days=1),
-            }
-        cert = self.ca.issue_cert(*self.certificate_names, **validity)
+            not_before, not_after = now - timedelta(days=30), now - timedelta(days=1)
+        cert = self.ca.issue_cert(
+            *self.certificate_names, not_before=not_before, not_after=not_after
+        )
         self.ca.cert_pem.write_to_path(str(self.ca_file))
         for blob in cert.cert_chain_pems:
             blob.write_to_path(str(self.cert_file), append=True)
