@@ -47,7 +47,7 @@ def _load() -> str:
 def section(sizes: list[int], command: str) -> str:
     lines = [
         BEGIN,
-        "## LDAP (OpenLDAP slapd, ldap3)",
+        "## LDAP (OpenLDAP slapd)",
         "",
         f"- machine: {_machine()}",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",

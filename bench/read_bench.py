@@ -1,5 +1,5 @@
 """Raw read speed: the users and groups searches of a 100k directory, entries only (no
-conversion, no store), with dirsync's BER reader (ldap_wire) and with ldap3's decoder.
+conversion, no store), through dirsync's transport over plain LDAP, LDAPS and StartTLS.
 
     .venv/bin/python -m bench.read_bench [users]
 """
@@ -15,20 +15,19 @@ from bench.ldap_bench import Bench, Scenario
 from dirsync.connectors.ldap.session import LdapSession
 
 
-class Ldap3Session(LdapSession):
-    """The same session, decoding with ldap3 (as Active Directory does)."""
-
-    fast = False  # type: ignore[assignment]  # the property, pinned off
-
-
 def main(users: int) -> None:
     bench = Bench(Scenario(users=users, groups=users // 10), Path(tempfile.mkdtemp()))
     bench.start()
     try:
         s = bench.slapd
-        settings = bench.source_settings()
-        for name, cls in (("ldap_wire", LdapSession), ("ldap3", Ldap3Session)):
-            session = cls(settings, organization="bench")
+        plain = bench.source_settings()
+        tls = {"ca_file": s.ca_file}
+        for name, settings in (
+            ("ldap", plain),
+            ("ldaps", plain.model_copy(update={"url": s.ldaps_url, **tls})),
+            ("start_tls", plain.model_copy(update={"start_tls": True, **tls})),
+        ):
+            session = LdapSession(settings, organization="bench")
             session.open()
             started, cpu = time.perf_counter(), time.process_time()
             count = sum(

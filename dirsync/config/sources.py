@@ -6,7 +6,8 @@ an entry point of the same name in ``dirsync.connectors`` whose class names the 
 class (``dirsync.connectors.registry`` checks that the two agree): installing a package with
 both entry points adds a source type, with no edit here. The settings have a group of their own
 (dlt's connector ``spec``) because validating a config must not import the connectors, and
-with them ldap3, httpx and msal: the settings modules import pydantic and ``dirsync.config``.
+with them the LDAP transport, httpx and msal: the settings modules import pydantic and
+``dirsync.config``.
 
 A source is validated in two steps: its common key ``type`` first, then the whole table by the
 class that type names, so that a problem inside it has the key path of any other problem.

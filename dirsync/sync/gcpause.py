@@ -5,7 +5,7 @@ organization, the mirror, the desired organization, the plan). Each allocation b
 collector scan them again: at 100,000 users its generation-2 passes took 1.3-1.9 s of a 5 s
 sync (``gc.get_stats``: ~2,000 collections), while those objects hold no reference cycles to
 free. Reference counting still frees everything as usual; the collector runs again when the
-run ends, so the few cycles a run leaves (SQLAlchemy, ldap3 internals) are collected then.
+run ends, so the few cycles a run leaves (SQLAlchemy's internals) are collected then.
 """
 
 from __future__ import annotations

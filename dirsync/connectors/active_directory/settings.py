@@ -1,7 +1,8 @@
 """``[organization.source]`` with ``type = "active_directory"``: the LDAP settings with AD's
 defaults, a list of domain controllers, encrypted binds and AD's own incremental modes.
 
-Like the LDAP settings, importable without ldap3: the config validates with this class alone.
+Like the LDAP settings, importable without the transport: the config validates with this
+class alone.
 """
 
 from __future__ import annotations

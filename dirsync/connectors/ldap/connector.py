@@ -1,7 +1,7 @@
 """Generic LDAP / OpenLDAP connector: a complete read of users and groups.
 
-Users and groups come from paged searches (``session.py``, the ldap3 seam, through the read's
-``reader.py``) and become users and groups in ``entries.py``; refs are normalized DNs
+Users and groups come from paged searches (``session.py``, the transport's boundary, through
+the read's ``reader.py``) and become users and groups in ``entries.py``; refs are normalized DNs
 (``dn.py``), so a group's ``member`` values match its members' own DNs however either is
 spelled. Per-entry problems (no external id, a member value that is not a DN, undecodable
 bytes) become warnings; anything that could make the read incomplete raises. Which read a run

@@ -5,7 +5,7 @@ attribute types are lower-cased (``commonName`` and ``2.5.4.3`` become ``cn``); 
 unescaped (``\\,`` and ``\\2C`` alike, multi-byte UTF-8 escapes included), NFKC-normalized,
 lower-cased, stripped of leading/trailing spaces with inner runs of spaces collapsed (as LDAP's
 caseIgnoreMatch does); the parts of a multi-valued RDN are sorted; the result is re-escaped one
-way, so the output parses back to itself. Pure: no I/O, no ldap3.
+way, so the output parses back to itself. Pure: no I/O.
 """
 
 from __future__ import annotations

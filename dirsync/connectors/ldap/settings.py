@@ -2,7 +2,7 @@
 
 The config validates a source with this class (the ``dirsync.sources`` entry point ``ldap``)
 before any connector exists, so this module imports pydantic and ``dirsync.config`` only,
-never ldap3.
+never the transport.
 """
 
 from __future__ import annotations

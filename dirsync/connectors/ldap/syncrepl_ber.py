@@ -1,9 +1,9 @@
 """The BER of RFC 4533 (LDAP Content Synchronization): the controls and messages we exchange.
 
-Pure bytes in, values out; no ldap3. We build the Sync Request control value ourselves and
+Pure bytes in, values out. We build the Sync Request control value ourselves and
 parse the Sync State and Sync Done controls and the Sync Info intermediate message, so their
-bytes are ours to test (ldap3 has no syncrepl support, and its BER encoder has surprised us
-before: see the DirSync trap in the design notes).
+bytes are ours to test (a library's BER encoder has surprised us before: see the DirSync trap
+in the design notes).
 
     syncRequestValue ::= SEQUENCE { mode ENUMERATED, cookie OCTET STRING OPTIONAL,
                                     reloadHint BOOLEAN DEFAULT FALSE }

@@ -1,12 +1,11 @@
-"""A fast decoder for the LDAP messages a search returns (RFC 4511), straight from socket bytes.
+"""A fast decoder for the LDAP messages dirsync receives (RFC 4511), straight from socket bytes.
 
-ldap3 decodes every response into nested tuples, then into two dicts per entry (raw and
-formatted values), calling ``get_config_parameter`` for each value: at 100,000 entries that is
-most of a sync's time. A search needs far less: the DN, the raw values by attribute name, the
-controls, and the result. This module is pure (no ldap3, no sockets): ``MessageBuffer`` takes
-bytes as they arrive and yields decoded messages, as plain dicts shaped like ldap3's raw
-responses (``type``, ``raw_dn``, ``dn``, ``raw_attributes``, ``controls``...), so callers treat
-both alike.
+Decoding is most of a large read's time (a general decoder builds nested objects and formatted
+values for every entry: most of a sync's time at 100,000 entries). A search needs far less:
+the DN, the raw values by attribute name, the controls, and the result. This module is pure
+(no sockets): ``MessageBuffer`` takes bytes as they arrive and yields decoded messages as plain
+dicts (``type``, ``raw_dn``, ``dn``, ``raw_attributes``, ``controls``...; results with
+``result``, ``description``, ``message``).
 
 Anything malformed raises ``WireError``; the caller treats it as a read that broke off.
 """
