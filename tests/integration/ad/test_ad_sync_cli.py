@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.integration.ad.conftest import DISABLED, ENABLED, READER_PASSWORD, AdOu
 from tests.integration.test_sync_cli import Dirsync
@@ -280,3 +281,41 @@ def test_a_group_of_3000_members_is_synced_completely(ad_ou: AdOu, tmp_path: Pat
     (everyone,) = ad.json("groups", "--org", "acme")
     assert everyone["name"] == "Everyone" and len(everyone["members"]) == 3000
     assert everyone["members"] == emails(ad_ou, *names)
+
+
+# -- TLS to the domain controller ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+@pytest.mark.parametrize("mode", ["ldaps", "start_tls"])
+def test_tls_to_the_dc_by_address_and_by_name_reads_it(
+    ad_ou: AdOu, tmp_path: Path, mode: str, host: str
+) -> None:
+    ad_ou.users("alice")
+    driver = AdDirsync(ad_ou, tmp_path)
+    url = f"ldaps://{host}:636" if mode == "ldaps" else f"ldap://{host}:389"
+    driver.set(source={"url": url, "start_tls": mode == "start_tls"})
+
+    result = driver.sync_json("--dry-run")
+
+    assert result["outcome"] == "dry_run"
+    assert [i["email"] for i in result["plan"]["invite"]] == [ad_ou.email("alice")]
+
+
+@pytest.mark.parametrize("mode", ["ldaps", "start_tls"])
+def test_a_dc_certificate_from_another_ca_is_exit_1_and_one_line(
+    ad_ou: AdOu, tmp_path: Path, mode: str
+) -> None:
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    driver = AdDirsync(ad_ou, tmp_path)
+    url = ad_ou.dc.ldaps_url if mode == "ldaps" else "ldap://127.0.0.1:389"
+    driver.set(source={"url": url, "start_tls": mode == "start_tls", "ca_file": str(other)})
+
+    code, out, err = driver.run("sync", "--json")
+
+    (result,) = json.loads(out)
+    assert code == 1 and result["outcome"] == "failed", (out, err)
+    assert "\n" not in result["error"] and "Traceback" not in out + err
+    assert "the server certificate does not verify" in result["error"]
+    assert "check ca_file" in result["error"]
