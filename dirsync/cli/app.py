@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
 
 from dirsync import logs
+from dirsync.config.resolve import resolve_secrets
 from dirsync.config.settings import Config, OrganizationSettings, load_config
 from dirsync.errors import DirsyncError, UsageError
 from dirsync.state.sql_store import SqlStore
@@ -62,6 +63,10 @@ class Context:
             for warning in self._config.file_warnings:
                 log.warning("config.secrets_readable", message=warning)
         return self._config
+
+    def resolve_secrets(self, organizations: Iterable[OrganizationSettings]) -> None:
+        """Read the secrets of these organizations (only theirs); exit 2 naming any missing."""
+        resolve_secrets(self.config, [org.name for org in organizations])
 
     def organization(self, name: str | None) -> OrganizationSettings:
         if name is not None:

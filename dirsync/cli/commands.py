@@ -6,12 +6,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import NoReturn
 
 import click
 
 from dirsync.cli import views
 from dirsync.cli.app import Context, cli, emit_json, handle_errors, json_option, pass_context
 from dirsync.cli.json_stream import write_json
+from dirsync.config.resolve import secret_problems, split_for_check
 from dirsync.config.settings import find_config_path, load_config
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, UsageError
@@ -58,6 +60,7 @@ def sync(
     selected = ctx.config.select(orgs)
     if approve is not None and len(selected) != 1:
         raise UsageError("--approve applies to one organization: name it with --org")
+    ctx.resolve_secrets(selected)
     # every connector first: a missing one is a config error (exit 2) before anything runs
     connectors = {org.name: create_connector(org.source, organization=org.name) for org in selected}
     results: list[RunResult] = []
@@ -147,6 +150,7 @@ def _progress(*, enabled: bool, label: str) -> Iterator[Callable[[int], None] | 
 def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
     """Connect, bind and show the users and groups the source yields after filters."""
     settings = ctx.organization(org)
+    ctx.resolve_secrets([settings])
     connector = create_connector(settings.source, organization=settings.name)
     try:
         reading = connector.read(None)
@@ -178,16 +182,12 @@ def config_check(ctx: Context, as_json: bool) -> None:
     try:
         loaded = load_config(path)
     except DirsyncError as exc:
-        problems = getattr(exc, "problems", [str(exc)])
-        if as_json:
-            emit_json({"config": path, "valid": False, "problems": problems})
-        else:
-            click.echo(f"{path}: {len(problems)} problem(s)", err=True)
-            for problem in problems:
-                click.echo(f"  {problem}", err=True)
-        sys.exit(exc.exit_code)
+        _invalid(path, getattr(exc, "problems", [str(exc)]), exc.exit_code, as_json=as_json)
     names = [o.name for o in loaded.organization]
-    warnings = loaded.file_warnings
+    problems, secret_warnings = split_for_check(secret_problems(loaded))
+    if problems:
+        _invalid(path, problems, 2, as_json=as_json)
+    warnings = loaded.file_warnings + secret_warnings
     if as_json:
         emit_json(
             {
@@ -202,6 +202,16 @@ def config_check(ctx: Context, as_json: bool) -> None:
         click.echo(f"{path}: valid, {len(names)} organization(s): {', '.join(names) or 'none'}")
         for warning in warnings:
             click.echo(f"  warning: {warning}", err=True)
+
+
+def _invalid(path: str, problems: list[str], code: int, *, as_json: bool) -> NoReturn:
+    if as_json:
+        emit_json({"config": path, "valid": False, "problems": problems})
+    else:
+        click.echo(f"{path}: {len(problems)} problem(s)", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+    sys.exit(code)
 
 
 @cli.command()

@@ -19,7 +19,7 @@ from pydantic import (
     ValidationInfo,
 )
 
-from dirsync.config.secrets import Secret, SecretResolutionError, resolve_file, resolve_inline
+from dirsync.config.secrets import Secret, defer_file, defer_inline
 from dirsync.rules import RemovalLimit
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -83,29 +83,25 @@ def check_cron(value: object) -> object:
 
 
 def _inline_secret(value: object) -> Secret | None:
+    """An inline secret; a ``"${NAME}"`` reference is read when the secret is resolved
+    (``config.settings.resolve_secrets``), for the organizations a command acts on."""
     if value is None or isinstance(value, Secret):
         return value
     if not isinstance(value, str):
         raise ValueError("must be a string")
-    try:
-        return resolve_inline(value)
-    except SecretResolutionError as exc:
-        raise ValueError(str(exc)) from None
+    return defer_inline(value)
 
 
 InlineSecret = Annotated[Secret | None, BeforeValidator(_inline_secret)]
 
 
 def _file_secret(value: object, info: ValidationInfo) -> Secret | None:
+    """A ``*_file`` secret: noted here, read when resolved (see ``_inline_secret``)."""
     if value is None or isinstance(value, Secret):
         return value
     if not isinstance(value, str):
         raise ValueError("must be a file path")
-    base_dir = (info.context or {}).get("base_dir")
-    try:
-        return resolve_file(value, base_dir=base_dir)
-    except SecretResolutionError as exc:
-        raise ValueError(str(exc)) from None
+    return defer_file(value, base_dir=(info.context or {}).get("base_dir"))
 
 
 FileSecret = Annotated[Secret | None, BeforeValidator(_file_secret)]

@@ -153,10 +153,16 @@ class Config(Settings):
     organization: tuple[OrganizationSettings, ...] = ()
     #: problems with how the file is kept (not its content), e.g. inline secrets others can read
     _file_warnings: list[str] = PrivateAttr(default_factory=list)
+    #: the file it was read from, for messages
+    _path: str | None = PrivateAttr(default=None)
 
     @property
     def file_warnings(self) -> list[str]:
         return list(self._file_warnings)
+
+    @property
+    def path(self) -> str | None:
+        return self._path
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -220,9 +226,11 @@ def parse_config(
     """``raw`` validated; ``sources`` are the source types (default: the installed ones)."""
     context = {"base_dir": base_dir, "sources": installed() if sources is None else sources}
     try:
-        return Config.model_validate(raw, context=context)
+        config = Config.model_validate(raw, context=context)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, raw), path=path) from None
+    config._path = path
+    return config
 
 
 def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:

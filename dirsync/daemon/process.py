@@ -21,6 +21,7 @@ from types import FrameType
 import structlog
 
 from dirsync import logs
+from dirsync.config.resolve import resolve_secrets
 from dirsync.config.settings import load_config
 from dirsync.daemon import metrics, systemd
 from dirsync.daemon.scheduler import Daemon
@@ -63,6 +64,7 @@ class Signals:
 def serve(config_path: str | None) -> int:
     """Run until SIGTERM/SIGINT; raises ConfigError (exit 2) or another DirsyncError (exit 1)."""
     config = load_config(config_path)
+    resolve_secrets(config)  # every organization's: the daemon acts on all of them
     logs.configure(config.logging.level, config.logging.format)
     notifier = systemd.Notifier.from_environ()
     with contextlib.ExitStack() as cleanup:
@@ -126,6 +128,7 @@ def reload(daemon: Daemon, notifier: systemd.Notifier, config_path: str | None) 
     notifier.reloading()
     try:
         config = load_config(config_path)
+        resolve_secrets(config)
     except ConfigError as exc:
         log.error("daemon.reload_failed", problems=exc.problems, path=exc.path)
         notifier.ready(daemon.status_line())

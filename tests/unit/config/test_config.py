@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from dirsync.config.fields import parse_duration
+from dirsync.config.resolve import resolve_secrets
 from dirsync.config.secrets import Secret
 from dirsync.config.settings import find_config_path, load_config, parse_config
 from dirsync.errors import ConfigError
@@ -24,8 +25,10 @@ def org(**source: Any) -> dict[str, Any]:
 
 
 def problems(raw: dict[str, Any], tmp_path: Path) -> list[str]:
+    """What is wrong with ``raw``, its secrets read as a command acting on every
+    organization reads them."""
     with pytest.raises(ConfigError) as caught:
-        parse_config(raw, base_dir=tmp_path)
+        resolve_secrets(parse_config(raw, base_dir=tmp_path))
     return caught.value.problems
 
 
@@ -111,10 +114,46 @@ def test_secrets_come_from_a_file_an_environment_variable_or_inline(
 def test_a_secret_never_shows_in_repr_or_errors(tmp_path: Path) -> None:
     config = parse_config(org(bind_password="canary-secret-123"), base_dir=tmp_path)
     assert "canary-secret-123" not in repr(config) and "canary-secret-123" not in str(config)
-    raw = org(bind_password="canary-secret-123", bind_password_file="missing")
-    found = problems(raw, tmp_path)
-    assert "canary-secret-123" not in "\n".join(found)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            org(bind_password="canary-secret-123", bind_password_file="x"), base_dir=tmp_path
+        )
+    assert "canary-secret-123" not in str(caught.value)
+    assert any("not both" in p for p in caught.value.problems)
+    found = problems(org(bind_password_file="missing"), tmp_path)
     assert any("bind_password_file: file missing does not exist" in p for p in found)
+
+
+def test_a_missing_secret_file_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "creds"))
+    assert problems(org(bind_password_file="acme"), tmp_path) == [
+        "organization[acme].source.bind_password_file: file acme does not exist (looked for "
+        f"{tmp_path / 'creds' / 'acme'} and {tmp_path / 'acme'})"
+    ]
+
+
+def test_secrets_are_read_only_for_the_organizations_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    (tmp_path / "acme").write_text("acme-secret\n")
+    raw = org(bind_password_file="acme")
+    raw["organization"].append({**raw["organization"][0], "name": "beta"})
+    raw["organization"][1]["source"] = {
+        **raw["organization"][0]["source"],
+        "bind_password_file": "beta",
+    }
+    config = parse_config(raw, base_dir=tmp_path)  # loading reads no secret
+    resolve_secrets(config, ["acme"])
+    assert config.get("acme").source.password == Secret("acme-secret")
+    with pytest.raises(ConfigError) as caught:
+        resolve_secrets(config, ["acme", "beta"])
+    assert caught.value.problems == [
+        "organization[beta].source.bind_password_file: file beta does not exist "
+        f"(looked for {tmp_path / 'beta'})"
+    ]
 
 
 def test_a_missing_environment_variable_is_a_config_error(tmp_path: Path) -> None:

@@ -19,6 +19,11 @@ def expected(path: Path) -> str:
     return first.removeprefix("# expect:").strip()
 
 
+def secret_only(path: Path) -> bool:
+    """The file's only problem is a secret that cannot be read (its second line says so)."""
+    return path.read_bytes().splitlines()[1].startswith(b"# secret")
+
+
 def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, list(args))
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -32,9 +37,13 @@ def test_a_broken_config_exits_2_naming_the_key_without_a_traceback(
     path: Path, command: tuple[str, ...]
 ) -> None:
     code, out, err = run("--config", str(path), *command)
+    assert "Traceback" not in out + err
+    if command == ("status",) and secret_only(path):
+        # status reads the store, never a directory: it needs no organization's secret
+        assert code == 0, (out, err)
+        return
     assert code == 2, (out, err)
     assert expected(path) in err
-    assert "Traceback" not in out + err
 
 
 def test_the_corpus_covers_the_kinds_of_mistakes() -> None:
