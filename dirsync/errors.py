@@ -19,9 +19,9 @@ messages; connectors translate their libraries' exceptions into these classes at
     └── StoreError               exit 1   retryable
         └── ConcurrentRunError            another run applied first (version check)
 
-Elsewhere, beside the code that raises them: ``sync.locks.LockBusy`` (exit 4) and
-``LockError``, ``daemon.metrics.MetricsError``, and the connectors' own ``SourceError``
-subclasses (``TokenUnavailable``, ``DirSyncRefused``).
+Elsewhere, beside the code that raises them: ``sync.locks.LockBusy`` (exit 4),
+``LockError`` and ``LockRefused`` (exit 2), ``daemon.metrics.MetricsError``, and the
+connectors' own ``SourceError`` subclasses (``TokenUnavailable``, ``DirSyncRefused``).
 """
 
 from __future__ import annotations

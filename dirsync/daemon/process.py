@@ -27,7 +27,7 @@ from dirsync.daemon import metrics, systemd
 from dirsync.daemon.scheduler import Daemon
 from dirsync.errors import ConfigError
 from dirsync.state.sql_store import SqlStore
-from dirsync.sync.locks import runtime_directory
+from dirsync.sync.locks import refuse_root_in_foreign_folder, runtime_directory
 
 log = structlog.get_logger("dirsync.daemon.process")
 
@@ -67,6 +67,8 @@ def serve(config_path: str | None) -> int:
     resolve_secrets(config)  # every organization's: the daemon acts on all of them
     logs.configure(config.logging.level, config.logging.format)
     notifier = systemd.Notifier.from_environ()
+    runtime_dir = runtime_directory(config.store.url)
+    refuse_root_in_foreign_folder(runtime_dir, "systemctl start dirsync")
     with contextlib.ExitStack() as cleanup:
         store = SqlStore.open(config.store.url)  # brings the schema up to date
         cleanup.callback(store.close)
@@ -75,9 +77,7 @@ def serve(config_path: str | None) -> int:
             server = metrics.serve(registry, config.daemon.metrics_listen)
             cleanup.callback(server.close)
             log.info("daemon.metrics_listening", host=server.host, port=server.port)
-        daemon = Daemon(
-            config, store=store, runtime_dir=runtime_directory(config.store.url), metrics=registry
-        )
+        daemon = Daemon(config, store=store, runtime_dir=runtime_dir, metrics=registry)
         cleanup.callback(daemon.shutdown, wait=False)
         signals = Signals()
         signals.install()

@@ -21,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from dirsync.config.settings import Config, OrganizationSettings
+from dirsync.state.files import private_folder, write_private_text
 
 SCHEDULE_FILE = "schedule.json"
 MAX_DEFAULT_JITTER = timedelta(seconds=60)
@@ -146,7 +147,7 @@ def overdue_problem(
 
 def write_schedule(directory: Path, next_runs: Mapping[str, datetime | None]) -> None:
     """Replace the schedule file atomically (write, then rename)."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+    private_folder(directory)
     data = {
         "pid": os.getpid(),
         "next_run": {
@@ -154,9 +155,7 @@ def write_schedule(directory: Path, next_runs: Mapping[str, datetime | None]) ->
             for name, when in sorted(next_runs.items())
         },
     }
-    temporary = directory / f".{SCHEDULE_FILE}.{os.getpid()}"
-    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    temporary.replace(directory / SCHEDULE_FILE)
+    write_private_text(directory / SCHEDULE_FILE, json.dumps(data, indent=1) + "\n")
 
 
 def remove_schedule(directory: Path) -> None:

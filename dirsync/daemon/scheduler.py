@@ -36,7 +36,7 @@ from dirsync.daemon.metrics import Metrics
 from dirsync.errors import DirsyncError
 from dirsync.plan import Outcome, Plan
 from dirsync.state.sql_store import SqlStore
-from dirsync.sync.locks import LockBusy, LockError, OrganizationLock
+from dirsync.sync.locks import LockBusy, LockError, LockRefused, OrganizationLock
 from dirsync.sync.result import RunResult
 from dirsync.sync.run import Clock, run_organization, utcnow
 
@@ -156,7 +156,7 @@ class Daemon:
         except LockBusy as exc:
             bound.info("daemon.run_skipped", reason=str(exc))
             return None
-        except LockError as exc:  # e.g. a lock file left by root: a failure, retried
+        except (LockError, LockRefused) as exc:  # e.g. a lock file left by root: retried
             result = _failed(name, str(exc))
         else:
             progress.running_since = started

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import StaticPool
 
 from dirsync.state import fresh_schema
+from dirsync.state.files import create_private_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -86,7 +87,7 @@ def create_store_engine(url: str | URL, *, readonly: bool = False) -> Engine:
     elif readonly:
         parsed = readonly_sqlite_url(path)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)  # owner-only: SQLite gives -wal and -shm the same mode
     engine = create_engine(parsed, **kwargs)
     _install_sqlite_listeners(engine, wal=not readonly and path is not None)
     return engine

@@ -6,6 +6,12 @@ SQLite) it is ``$RUNTIME_DIRECTORY``, else ``/run/dirsync`` when writable, else
 ``<tmp>/dirsync-<uid>``. ``flock`` locks belong to an open file, so two threads of one process
 exclude each other as well as two processes do, and the kernel drops a lock when its holder
 dies: there is never a stale lock to clean up. The file holds the holder's pid, for messages.
+
+Lock files are owner-only (``0600``, in a ``0700`` folder). Root never takes a lock in a folder
+that belongs to another user (the service's ``DynamicUser=``): the file it would leave there is
+root's, and the service could not open it on its next run. It is refused (``LockRefused``, exit
+2) with the command to run instead. A lock file that this process may not open (left by an
+older version run as root) fails the run with its owner and the command that removes it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 from dirsync.errors import DirsyncError
 from dirsync.plan import Plan
 from dirsync.state.engine import store_file
+from dirsync.state.files import FILE_MODE, owner_name, private_folder
 
 
 class LockBusy(DirsyncError):
@@ -58,6 +65,18 @@ class LockError(DirsyncError):
     """The lock file cannot be created or opened, e.g. it belongs to another user (exit 1)."""
 
 
+class LockRefused(DirsyncError):
+    """Root was asked to lock in a folder that belongs to the service's user (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, directory: Path, owner: str, instead: str) -> None:
+        super().__init__(
+            f"{directory} belongs to {owner}, the service's user: run as root, dirsync would "
+            f"leave files there that the service cannot open. Instead: {instead}"
+        )
+
+
 def runtime_directory(store_url: str) -> Path:
     """Where the store's locks and the daemon's schedule live (see the module docstring)."""
     path = store_file(store_url)
@@ -81,9 +100,14 @@ class OrganizationLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        refuse_root_in_foreign_folder(
+            self.path.parent, f"systemctl start dirsync-sync@{self.organization}"
+        )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            private_folder(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except PermissionError as exc:
+            raise LockError(_denied(self.path, exc)) from exc
         except OSError as exc:
             raise LockError(f"cannot open the lock file {self.path}: {exc.strerror}") from exc
         try:
@@ -118,6 +142,37 @@ class OrganizationLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def refuse_root_in_foreign_folder(directory: Path, instead: str) -> None:
+    """As root, refuse a lock folder (or the folder it is to be made in) of another user's;
+    ``instead`` is the command to run."""
+    if os.geteuid() != 0:
+        return  # another user cannot create files there at all: the OS refuses, clearly
+    folder = directory
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folder this lock's folder would be created in
+    try:
+        uid = folder.stat().st_uid
+    except OSError:
+        return
+    if uid != 0:
+        raise LockRefused(folder, owner_name(uid), instead)
+
+
+def _denied(path: Path, exc: OSError) -> str:
+    message = f"cannot open the lock file {path}: {exc.strerror}"
+    try:
+        uid = path.stat().st_uid
+    except OSError:
+        return message
+    if uid == os.geteuid():
+        return message
+    return (
+        f"{message}; it belongs to {owner_name(uid)}, whose sync left it; remove it "
+        f"(sudo rm {path}) and run syncs through the service (systemctl start "
+        f"dirsync-sync@{path.stem})"
+    )
 
 
 def _read_pid(fd: int) -> int | None:

@@ -1,0 +1,55 @@
+"""The files dirsync creates beside its store: owner-only, whatever the umask.
+
+Every file dirsync creates (the SQLite store, whose ``-wal`` and ``-shm`` files SQLite gives
+the store's own mode, lock files, the schedule, backups) is readable by its owner only; a
+folder it creates for them is ``0700``.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from contextlib import suppress
+from pathlib import Path
+
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+
+
+def private_folder(path: Path) -> Path:
+    """``path`` as a folder; it and the parents it lacks are created ``0700``."""
+    missing = []
+    folder = path
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with suppress(FileExistsError):  # another process made it meanwhile
+            folder.mkdir(mode=FOLDER_MODE)
+    return path
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty and owner-only unless it exists (e.g. before SQLite creates it)."""
+    private_folder(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (write beside it, then rename) with an owner-only file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    temporary.replace(path)
+
+
+def owner_name(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:  # a DynamicUser= has no passwd entry while its service is stopped
+        return f"uid {uid}"
