@@ -1,10 +1,18 @@
-"""structlog set-up: console on a TTY, JSON otherwise, always stderr; secrets redacted."""
+"""structlog set-up: console on a TTY, JSON otherwise, always stderr; secrets redacted.
+
+Under systemd, stderr is a stream to the journal, which reads a ``<N>`` prefix on each line
+as that line's syslog priority (sd-daemon(3); ``SyslogLevelPrefix=``, on by default). When
+``$JOURNAL_STREAM`` names the very file stderr is, every line, dirsync's and that of the
+libraries' standard ``logging`` alike, gets the priority of its level: error 3, warning 4,
+info 6, debug 7, so ``journalctl -p warning`` shows warnings and errors.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from dirsync.config.secrets import MASK, Secret
@@ -37,8 +45,73 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
+#: syslog priorities (sd-daemon(3)) of the log levels
+PRIORITIES = {"critical": 2, "error": 3, "exception": 3, "warning": 4, "info": 6, "debug": 7}
+
+
+def stderr_is_journal(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether stderr is systemd's stream to the journal: ``$JOURNAL_STREAM`` is
+    ``device:inode`` of it (the variable alone may have been inherited by a child that
+    writes elsewhere, e.g. a command run from a service's shell into a pipe)."""
+    env = os.environ if environ is None else environ
+    device, _, inode = env.get("JOURNAL_STREAM", "").partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        found = os.fstat(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # no real file (a test's captured stderr)
+        return False
+    return (found.st_dev, found.st_ino) == (int(device), int(inode))
+
+
+def with_priority(text: str, level: str) -> str:
+    """``text`` with the journal's ``<N>`` prefix of ``level`` on each of its lines."""
+    prefix = f"<{PRIORITIES.get(level, 6)}>"
+    return "\n".join(prefix + line for line in text.split("\n"))
+
+
+def _prefixed(renderer: Callable[..., Any]) -> Callable[..., Any]:
+    def render(logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
+        level = str(event.get("level", method))
+        return with_priority(str(renderer(logger, method, event)), level)
+
+    return render
+
+
+class _StderrHandler(logging.StreamHandler[Any]):
+    """Writes to whatever ``sys.stderr`` is when a record comes (tests swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+class _JournalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return with_priority(super().format(record), record.levelname.lower())
+
+
+def _route_standard_logging(journal: bool) -> None:
+    """The libraries' ``logging`` (APScheduler, Alembic) to stderr, warnings and up, with the
+    journal's priorities when stderr is the journal; one handler, replaced on reconfiguring."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "dirsync", False)]:
+        root.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.dirsync = True  # type: ignore[attr-defined]  # marks the handler as ours
+    handler.setLevel(logging.WARNING)
+    text = "%(name)s: %(message)s"
+    handler.setFormatter(_JournalFormatter(text) if journal else logging.Formatter(text))
+    root.addHandler(handler)
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    journal = stderr_is_journal()
     renderer: Any = (
         structlog.dev.ConsoleRenderer(
             colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
@@ -53,7 +126,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
             structlog.processors.format_exc_info,
-            renderer,
+            _prefixed(renderer) if journal else renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
@@ -61,6 +134,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    _route_standard_logging(journal)
 
 
 def get_logger(name: str) -> Any:
