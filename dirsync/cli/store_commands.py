@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dirsync.cli import views
 from dirsync.cli.app import Context, cli, emit_json, handle_errors, json_option, pass_context
-from dirsync.daemon.schedule import overdue_problem, read_schedule
+from dirsync.daemon.schedule import read_schedule
+from dirsync.errors import DirsyncError
 from dirsync.organization import MemberStatus
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import runtime_directory
 from dirsync.sync.run import utcnow
+
+if TYPE_CHECKING:
+    from dirsync.cli.check import CheckResult
 
 
 @cli.command()
@@ -23,7 +27,7 @@ from dirsync.sync.run import utcnow
 @click.option(
     "--check",
     is_flag=True,
-    help="Monitoring: exit 1 when an organization has not succeeded within --intervals.",
+    help="Monitoring plugin: OK/WARNING/CRITICAL/UNKNOWN, perfdata, exit 0/1/2/3.",
 )
 @click.option(
     "--intervals",
@@ -41,10 +45,36 @@ def status(ctx: Context, orgs: tuple[str, ...], check: bool, intervals: int, as_
     Without --org, one overview of every client organization: seats, members by status,
     pending invitations, the last sync's outcome, age and warnings.
     """
-    from dirsync.cli import (
-        overview,
-        render,  # rich: imported only where tables are printed
-    )
+    from dirsync.cli import check as plugin
+
+    if not check:
+        rows, _verdict = _status(ctx, orgs, None)
+        if as_json:
+            emit_json(rows)
+        else:
+            from dirsync.cli import overview, render  # rich: imported only to print tables
+
+            render.console().print(overview.overview_table(rows))
+        return
+    try:
+        rows, verdict = _status(ctx, orgs, intervals)
+    except DirsyncError as exc:  # the config or the store cannot be read
+        verdict = plugin.unknown(str(exc))
+        rows = []
+    assert verdict is not None
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(verdict.line)
+    sys.exit(verdict.code)
+
+
+def _status(
+    ctx: Context, orgs: tuple[str, ...], intervals: int | None
+) -> tuple[list[dict[str, Any]], CheckResult | None]:
+    """The status rows and, given ``intervals``, the monitoring plugin's verdict."""
+    from dirsync.cli import check as plugin
+    from dirsync.cli import overview
 
     selected = ctx.config.select(orgs)
     now = utcnow()
@@ -53,24 +83,19 @@ def status(ctx: Context, orgs: tuple[str, ...], check: bool, intervals: int, as_
         next_runs = read_schedule(runtime_directory(ctx.config.store.url))
         rows = views.status_rows(selected, runs, next_runs)
         summaries = store.summaries(overview.stale_cutoffs(selected, now))
-        successes = store.last_successes() if check else {}
+        successes = store.last_successes() if intervals is not None else {}
     rows = overview.extend(rows, selected, runs, summaries, now)
-    overdue = [
-        problem
-        for org in selected
-        if (problem := overdue_problem(org, successes.get(org.name), now, intervals))
-    ]
-    if as_json:
-        emit_json(rows)
-    elif check:
-        for problem in overdue:
-            click.echo(f"CRITICAL: {problem}")
-        if not overdue:
-            click.echo(f"OK: {len(selected)} organization(s) synced within {intervals} intervals")
-    else:
-        render.console().print(overview.overview_table(rows))
-    if check and overdue:
-        sys.exit(1)
+    if intervals is None:
+        return rows, None
+    verdict = plugin.check(
+        selected,
+        latest=runs,
+        successes=successes,
+        seats_used={row["organization"]: row["seats"]["used"] for row in rows},
+        now=now,
+        intervals=intervals,
+    )
+    return rows, verdict
 
 
 def _show_store_listing(

@@ -118,32 +118,34 @@ def test_status_shows_the_running_daemons_next_run_and_otherwise_last_run_plus_i
     assert rows["nightly"]["next_run"] == "2026-03-03T02:30:00Z"
 
 
-def test_status_check_fails_once_an_organization_has_not_succeeded_for_n_intervals(
+def test_status_check_is_critical_once_an_organization_has_not_succeeded_for_n_intervals(
     setup: DaemonConfig, frozen: FrozenDateTimeFactory
 ) -> None:
-    setup.add("acme", interval="10m")
+    setup.add("acme", interval="10m", seats=5)
     setup.write()
     assert cli_run(setup, "status", "--check") == (
-        1,
-        "CRITICAL: acme has never synced successfully\n",
+        2,
+        "CRITICAL: acme has never synced successfully | 'acme_age'=U;;1800;0; "
+        "'acme_seats'=0;;;0;5\n",
     )
     assert cli_run(setup, "sync")[0] == 0
     frozen.tick(timedelta(minutes=30))
     assert cli_run(setup, "status", "--check") == (
         0,
-        "OK: 1 organization(s) synced within 3 intervals\n",
+        "OK: 1 organization(s) synced within 3 intervals | 'acme_age'=1800s;;1800;0; "
+        "'acme_seats'=3;;;0;5\n",
     )
 
     frozen.tick(timedelta(seconds=1))
     code, out = cli_run(setup, "status", "--check")
-    assert code == 1
+    assert code == 2
     assert out == (
         "CRITICAL: acme has not synced successfully since 2026-03-02T09:00:00Z "
-        "(3 intervals of 0:10:00 allowed)\n"
+        "(3 intervals of 0:10:00 allowed) | 'acme_age'=1801s;;1800;0; 'acme_seats'=3;;;0;5\n"
     )
     assert cli_run(setup, "status", "--check", "--intervals", "4")[0] == 0
     code, out = cli_run(setup, "status", "--check", "--json")
-    assert code == 1 and json.loads(out)[0]["organization"] == "acme"
+    assert code == 2 and json.loads(out)[0]["organization"] == "acme"
 
 
 def test_db_upgrade_creates_the_schema_and_names_the_store_without_its_password(
