@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -19,6 +20,7 @@ from pydantic import (
     ValidationInfo,
 )
 
+from dirsync.config.cron import parse_crontab
 from dirsync.config.secrets import Secret, defer_file, defer_inline
 from dirsync.rules import RemovalLimit
 
@@ -66,20 +68,35 @@ OptionalDuration = Annotated[
 
 
 def check_cron(value: object) -> object:
-    """A five-field crontab expression, as APScheduler's ``CronTrigger.from_crontab`` reads it."""
+    """A five-field standard crontab expression (day of week 0 and 7 are Sunday; see
+    ``config.cron``), checked by building the APScheduler triggers the daemon will use."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value.split()) != 5:
-        raise ValueError(
-            f'{value!r} is not a crontab expression; use five fields, e.g. "*/15 * * * *"'
-        )
+    if not isinstance(value, str):
+        raise ValueError(f'{value!r} is not a crontab expression; use e.g. "*/15 * * * *"')
+    spec = parse_crontab(value)
     from apscheduler.triggers.cron import CronTrigger  # the daemon's library; imported on use
 
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
+        for fields in spec.alternatives():
+            CronTrigger(**fields, timezone="UTC")
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a valid crontab expression: {exc}") from None
-    return value.strip()
+    return " ".join(value.split())
+
+
+def check_timezone(value: object) -> object:
+    """An IANA time zone name ("Europe/Berlin", "UTC")."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip():
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+        else:
+            return value.strip()
+    raise ValueError(f'{value!r} is not a time zone; use an IANA name such as "Europe/Berlin"')
 
 
 def _inline_secret(value: object) -> Secret | None:

@@ -30,6 +30,7 @@ from dirsync.config.fields import (
     Settings,
     SourceSettings,
     check_cron,
+    check_timezone,
     parse_max_removals,
 )
 from dirsync.config.sources import SourceTypes, installed, validate_source
@@ -66,8 +67,10 @@ class OrganizationSettings(Settings):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     seats: int = Field(default=0, ge=0)
     interval: Duration = timedelta(minutes=15)
-    #: a crontab expression (UTC) instead of ``interval``; ``interval`` then caps retries
+    #: a standard crontab expression instead of ``interval``; ``interval`` then caps retries
     cron: Annotated[str | None, BeforeValidator(check_cron)] = None
+    #: the IANA time zone of ``cron``; absent = ``[daemon] timezone`` (filled in by Config)
+    timezone: Annotated[str | None, BeforeValidator(check_timezone)] = None
     #: random delay added to each scheduled run; absent = a tenth of the interval, at most 60s
     jitter: OptionalDuration | None = None
     #: a full re-read (ignoring the delta cursor) at the daemon's start and this often
@@ -134,6 +137,8 @@ class DaemonSettings(Settings):
     run_budget: Duration = timedelta(hours=1)
     #: at most this many organizations sync at the same time; the rest wait their turn
     max_parallel: int = Field(default=8, ge=1, le=256)
+    #: the IANA time zone of the organizations' ``cron`` unless one sets its own
+    timezone: Annotated[str, BeforeValidator(check_timezone)] = "UTC"
 
     @field_validator("metrics_listen")
     @classmethod
@@ -171,6 +176,18 @@ class Config(Settings):
             if org.name in seen:
                 raise ValueError(f"organization name {org.name!r} is used twice")
             seen.add(org.name)
+        return self
+
+    @model_validator(mode="after")
+    def _default_timezone(self) -> Config:
+        """An organization without ``timezone`` takes ``[daemon] timezone``."""
+        zone = self.daemon.timezone
+        if any(org.timezone is None for org in self.organization):
+            filled = tuple(
+                org if org.timezone else org.model_copy(update={"timezone": zone})
+                for org in self.organization
+            )
+            object.__setattr__(self, "organization", filled)  # frozen: set once, here
         return self
 
     def get(self, name: str) -> OrganizationSettings:

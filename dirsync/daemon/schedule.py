@@ -15,11 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from dirsync.config.cron import parse_crontab
 from dirsync.config.settings import Config, OrganizationSettings
 from dirsync.state.files import private_folder, write_private_text
 
@@ -35,21 +38,27 @@ def jitter_of(org: OrganizationSettings) -> timedelta:
 
 
 def trigger_for(org: OrganizationSettings) -> BaseTrigger:
-    """The organization's APScheduler trigger: its cron expression, else its interval (UTC)."""
+    """The organization's APScheduler trigger: its cron expression (standard crontab, in its
+    time zone), else its interval."""
     jitter = jitter_of(org).total_seconds() or None
     if org.cron is not None:
-        return CronTrigger(**_cron_fields(org.cron), timezone=UTC, jitter=jitter)
+        return _cron_trigger(org, jitter=jitter)
     return IntervalTrigger(seconds=org.interval.total_seconds(), timezone=UTC, jitter=jitter)
 
 
-def _cron_fields(expression: str) -> dict[str, str]:
-    minute, hour, day, month, day_of_week = expression.split()
-    return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": day_of_week}
+def _cron_trigger(org: OrganizationSettings, *, jitter: float | None = None) -> BaseTrigger:
+    assert org.cron is not None
+    zone = ZoneInfo(org.timezone or "UTC")
+    alternatives = parse_crontab(org.cron).alternatives()
+    if len(alternatives) == 1:
+        return CronTrigger(**alternatives[0], timezone=zone, jitter=jitter)
+    # either day field may match, as in cron
+    return OrTrigger([CronTrigger(**f, timezone=zone) for f in alternatives], jitter=jitter)
 
 
 def schedule_key(org: OrganizationSettings) -> tuple[object, ...]:
     """What decides the trigger: a reload reschedules an organization when this changes."""
-    return (org.interval, org.cron, jitter_of(org))
+    return (org.interval, org.cron, org.timezone, jitter_of(org))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,9 +130,10 @@ def needs_full_read(org: OrganizationSettings, last_full: datetime | None, now: 
 def next_after(org: OrganizationSettings, last: datetime) -> datetime | None:
     """When the schedule (without jitter) runs next after a run at ``last``."""
     if org.cron is not None:
-        trigger = CronTrigger(**_cron_fields(org.cron), timezone=UTC)
-        fire: datetime | None = trigger.get_next_fire_time(None, last)
-        return fire
+        # strictly after: a run that finished at its fire time (to the second) is not next
+        after = last + timedelta(microseconds=1)
+        fire: datetime | None = _cron_trigger(org).get_next_fire_time(None, after)
+        return None if fire is None else fire.astimezone(UTC)
     return last + org.interval
 
 
