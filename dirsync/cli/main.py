@@ -9,7 +9,7 @@ import click
 from dirsync import logs  # noqa: F401
 
 # each module adds its commands to ``cli`` when imported
-from dirsync.cli import admin, commands, store_commands  # noqa: F401
+from dirsync.cli import admin, commands, service, store_commands  # noqa: F401
 from dirsync.cli.app import cli
 from dirsync.cli.process_exit import exit_code_of, finish
 from dirsync.errors import NotFound

@@ -4,7 +4,9 @@
   not at all), exit 0. A second SIGTERM / SIGINT exits at once with 128 + the signal number;
   SQLite rolls an interrupted transaction back on the next open.
 - SIGHUP: read the config again. A valid file adds, removes and reschedules organizations; an
-  invalid one is logged (``daemon.reload_failed`` with its problems) and the old config runs on.
+  invalid one is logged (``daemon.reload_failed`` with its problems), the STATUS line says the
+  file was rejected and why, ``reload.json`` tells ``dirsync reload`` (ExecReload=), and the
+  old config runs on.
 - systemd (``Type=notify``): READY=1 once every job is scheduled, RELOADING=1 / READY=1 around
   a reload, STOPPING=1, STATUS= one line per organization, and WATCHDOG=1 every half
   ``WatchdogSec`` only while the scheduler is healthy and no run exceeds ``run_budget``.
@@ -24,6 +26,7 @@ from dirsync import logs
 from dirsync.config.resolve import resolve_secrets
 from dirsync.config.settings import load_config
 from dirsync.daemon import metrics, systemd
+from dirsync.daemon.reload_report import ReloadReport, remove_report, write_report
 from dirsync.daemon.scheduler import Daemon
 from dirsync.errors import ConfigError
 from dirsync.state.sql_store import SqlStore
@@ -88,6 +91,7 @@ def serve(config_path: str | None) -> int:
         notifier.stopping()
         log.info("daemon.stopping", waiting_for=daemon.running())
         daemon.shutdown(wait=True)
+        remove_report(runtime_dir)
     log.info("daemon.stopped")
     return 0
 
@@ -124,17 +128,22 @@ def _loop(
 
 
 def reload(daemon: Daemon, notifier: systemd.Notifier, config_path: str | None) -> bool:
-    """SIGHUP: adopt the config file if it is valid; otherwise log why and keep the old one."""
+    """SIGHUP: adopt the config file if it is valid; otherwise keep the running one and say
+    so where an operator looks: the error log, the unit's STATUS line (until a reload
+    succeeds) and the report ``dirsync reload`` (ExecReload=) waits for."""
     notifier.reloading()
     try:
         config = load_config(config_path)
         resolve_secrets(config)
     except ConfigError as exc:
         log.error("daemon.reload_failed", problems=exc.problems, path=exc.path)
+        daemon.rejected = _rejection(exc)
+        _report(daemon, adopted=False, problems=exc.problems)
         notifier.ready(daemon.status_line())
         return False
     if config.logging != daemon.config.logging:
         logs.configure(config.logging.level, config.logging.format)
+    daemon.rejected = None
     summary = daemon.apply_config(config)
     log.info(
         "daemon.reloaded",
@@ -144,5 +153,24 @@ def reload(daemon: Daemon, notifier: systemd.Notifier, config_path: str | None) 
     )
     if summary.needs_restart:
         log.warning("daemon.reload_needs_restart", keys=list(summary.needs_restart))
+    _report(daemon, adopted=True, problems=[])
     notifier.ready(daemon.status_line())
     return True
+
+
+def _rejection(exc: ConfigError) -> str:
+    """The STATUS line's words for a refused file: where, and its first problem."""
+    more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+    first = exc.problems[0] if exc.problems else str(exc)
+    return f"{exc.path}: {first}{more}" if exc.path else f"{first}{more}"
+
+
+def _report(daemon: Daemon, *, adopted: bool, problems: list[str]) -> None:
+    daemon.reloads += 1
+    report = ReloadReport(
+        pid=os.getpid(), generation=daemon.reloads, adopted=adopted, problems=tuple(problems)
+    )
+    try:
+        write_report(daemon.runtime_dir, report)
+    except OSError as exc:
+        log.warning("daemon.reload_report_not_written", error=exc.strerror or str(exc))

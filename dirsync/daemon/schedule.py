@@ -188,6 +188,15 @@ def read_schedule(directory: Path) -> dict[str, datetime | None] | None:
     }
 
 
+def daemon_pid(directory: Path) -> int | None:
+    """The pid of the live daemon that wrote the schedule file, if any."""
+    try:
+        pid = int(json.loads((directory / SCHEDULE_FILE).read_text(encoding="utf-8"))["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if _alive(pid) else None
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

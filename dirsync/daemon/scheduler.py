@@ -79,6 +79,10 @@ class Daemon:
         self._active_changed = threading.Condition()
         self._active = 0
         self._stopping = False
+        #: why the config file on disk was refused by the last reload (None: it was adopted)
+        self.rejected: str | None = None
+        #: reloads so far (``reload_report``'s generation)
+        self.reloads = 0
         self.scheduler = scheduler or BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.daemon.max_parallel)}, timezone=UTC
         )
@@ -298,7 +302,10 @@ class Daemon:
                     state += f" x{progress.failures}"
             when = self.next_run(org.name)
             parts.append(f"{org.name} {state}" + (f", next {when:%H:%M:%S}Z" if when else ""))
-        return "; ".join(parts) if parts else "no organizations configured"
+        line = "; ".join(parts) if parts else "no organizations configured"
+        if self.rejected is not None:
+            return f"reload rejected, running the previous config: {self.rejected} | {line}"
+        return line
 
     def _publish_schedule(self) -> None:
         runs = {o.name: self.next_run(o.name) for o in self.config.organization}
