@@ -22,7 +22,8 @@ from dirsync.state.engine import display_url
 from dirsync.sync.gcpause import paused_gc
 from dirsync.sync.locks import LockBusy, runtime_directory, take_locks
 from dirsync.sync.result import RunResult
-from dirsync.sync.run import run_organization
+from dirsync.sync.retention import prune_store
+from dirsync.sync.run import run_organization, utcnow
 
 #: the exit code of each outcome; several organizations → the highest
 _OUTCOME_EXIT = {Outcome.FAILED: 1, Outcome.REFUSED: 3}
@@ -93,6 +94,8 @@ def sync(
                         approve=approve,
                     )
                 )
+        if store is not None and not dry_run:
+            prune_store(store, ctx.config.store, utcnow())
     with paused_gc():  # see _print_results
         _print_results(results, skipped, as_json=as_json)
     code = max((_OUTCOME_EXIT.get(r.outcome, 0) for r in results), default=0)

@@ -1,4 +1,6 @@
-"""``dirsync reload``: what systemd's ``ExecReload=`` runs (no ``kill`` from procps needed).
+"""The commands that look after the running service: ``reload`` and ``db backup``.
+
+``dirsync reload`` is what systemd's ``ExecReload=`` runs (no ``kill`` from procps needed).
 
 It checks the config file as the daemon will (exit 2 with the problems, and the daemon is not
 disturbed), sends SIGHUP to the daemon, and waits for the daemon's report of that reload
@@ -13,14 +15,18 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import click
 
 from dirsync.cli.app import Context, cli, handle_errors, pass_context
+from dirsync.cli.commands import db
 from dirsync.config.resolve import resolve_secrets
 from dirsync.daemon.reload_report import read_report
 from dirsync.daemon.schedule import daemon_pid
 from dirsync.errors import ConfigError, DirsyncError, UsageError
+from dirsync.state.engine import display_url, store_file
+from dirsync.state.upkeep import backup_sqlite
 from dirsync.sync.locks import runtime_directory
 
 #: how long to wait for the daemon's report (a reload reads the file and reschedules: < 1 s)
@@ -62,3 +68,20 @@ def reload_command(ctx: Context, pid: int | None) -> None:
             sys.exit(0)
         time.sleep(0.05)
     raise ReloadUnconfirmed(f"the daemon (pid {pid}) did not report the reload within 30 s")
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+@handle_errors
+def db_backup(ctx: Context, path: Path) -> None:
+    """Write a consistent copy of the SQLite store to PATH, also while syncs run."""
+    url = ctx.config.store.url
+    source = store_file(url)
+    if source is None:
+        raise UsageError(
+            f"db backup copies a SQLite store; back up {display_url(url)} with its own tools "
+            "(pg_dump for PostgreSQL)"
+        )
+    size = backup_sqlite(source, path)
+    click.echo(f"{source} backed up to {path} ({size} bytes)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -117,6 +117,15 @@ def _default_store_url() -> str:
 
 class StoreSettings(Settings):
     url: str = Field(default_factory=_default_store_url)
+    #: run records older than this are pruned (each organization keeps its latest run and its
+    #: latest successful one)
+    keep_runs: Duration = timedelta(days=90)
+    #: audit events older than this are pruned; absent = kept forever
+    keep_events: Duration | None = None
+
+    def prune_cutoffs(self, now: datetime) -> tuple[datetime, datetime | None]:
+        """(runs before, events before) at ``now``."""
+        return now - self.keep_runs, None if self.keep_events is None else now - self.keep_events
 
 
 class LoggingSettings(Settings):

@@ -92,9 +92,9 @@ def plan_reload(current: Config, new: Config) -> Reload:
         "metrics_listen": current.daemon.metrics_listen,
         "max_parallel": current.daemon.max_parallel,
     }
-    adopted = new.model_copy(
-        update={"store": current.store, "daemon": new.daemon.model_copy(update=fixed)}
-    )
+    # the store's retention (keep_runs, keep_events) follows the file; its URL does not
+    store = new.store.model_copy(update={"url": current.store.url})
+    adopted = new.model_copy(update={"store": store, "daemon": new.daemon.model_copy(update=fixed)})
     old = {o.name: o for o in current.organization}
     fresh = {o.name: o for o in new.organization}
     return Reload(

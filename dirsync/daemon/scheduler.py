@@ -38,11 +38,14 @@ from dirsync.plan import Outcome, Plan
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import LockBusy, LockError, LockRefused, OrganizationLock
 from dirsync.sync.result import RunResult
+from dirsync.sync.retention import prune_store
 from dirsync.sync.run import Clock, run_organization, utcnow
 
 log = structlog.get_logger("dirsync.daemon.scheduler")
 
 ConnectorFactory = Callable[..., Connector]
+#: how often the daemon prunes old run records and events (after a run)
+PRUNE_EVERY = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -83,6 +86,7 @@ class Daemon:
         self.rejected: str | None = None
         #: reloads so far (``reload_report``'s generation)
         self.reloads = 0
+        self._last_prune: datetime | None = None
         self.scheduler = scheduler or BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.daemon.max_parallel)}, timezone=UTC
         )
@@ -236,6 +240,15 @@ class Daemon:
                 next_run=_iso(self.next_run(org.name)),
             )
         self._publish_schedule()
+        self._maybe_prune(finished)
+
+    def _maybe_prune(self, now: datetime) -> None:
+        """``[store] keep_runs``/``keep_events``: after a run, at most once per PRUNE_EVERY."""
+        with self._lock:
+            if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY:
+                return
+            self._last_prune = now
+        prune_store(self.store, self.config.store, now)
 
     def _reschedule_at(self, name: str, when: datetime) -> None:
         with contextlib.suppress(LookupError):  # removed by a reload meanwhile: nothing to retry

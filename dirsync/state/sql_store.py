@@ -24,7 +24,7 @@ from dirsync.lifecycle import AdminChange
 from dirsync.mapping.scope import ScopedOrganization
 from dirsync.model import Cursor, DirectoryDelta, Mirror
 from dirsync.plan import Plan
-from dirsync.state import admin, org_queries, queries, scope_rows
+from dirsync.state import admin, org_queries, queries, scope_rows, upkeep
 from dirsync.state import apply as apply_module
 from dirsync.state.engine import (
     WRITE_OPTION,
@@ -227,6 +227,12 @@ class SqlStore:
         with self._transaction(write=True) as session:
             org_id = apply_module.ensure_organization(session, organization, now)
             session.merge(RunRow(**apply_module.run_values(org_id, run)))
+
+    def prune(self, *, runs_before: datetime, events_before: datetime | None) -> upkeep.Pruned:
+        """Delete old run records (each organization keeps its latest and latest successful
+        run) and, given ``events_before``, old audit events; one transaction."""
+        with self._transaction(write=True) as session:
+            return upkeep.prune(session, runs_before=runs_before, events_before=events_before)
 
     def last_runs(self) -> dict[str, RunRecord]:
         return self._read(queries.last_runs, {})

@@ -81,6 +81,7 @@ class DaemonConfig:
             lines += ["[organization.source]"]
             lines += [f"{k} = {_toml(v)}" for k, v in org["source"].items()]
         self.path.write_text("\n".join(lines) + "\n" + self.extra)
+        self.path.chmod(0o600)  # it holds an inline password: private, as an operator keeps it
         return self.path
 
 

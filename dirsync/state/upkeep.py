@@ -1,0 +1,110 @@
+"""The store's upkeep: pruning old run records and audit events, and online backups.
+
+``[store] keep_runs`` (default 90 days) bounds the run history: a run row per organization per
+run is ~1M rows a year for 30 clients every 15 minutes. Each organization keeps its latest run
+and its latest successful one whatever their age (``status`` and ``status --check`` read them).
+Audit events are kept unless ``[store] keep_events`` says otherwise.
+
+``backup_sqlite`` copies a SQLite store with SQLite's online backup API in a single step, that
+is one read transaction: a consistent snapshot even while syncs write (WAL lets them go on).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from dirsync.errors import StoreError
+from dirsync.plan import Outcome
+from dirsync.state.files import FILE_MODE, private_folder
+from dirsync.state.schema import EventRow, OrganizationRow, RunRow
+
+_SUCCESS = (str(Outcome.APPLIED), str(Outcome.UNCHANGED))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pruned:
+    runs: int = 0
+    events: int = 0
+
+
+def prune(session: Session, *, runs_before: datetime, events_before: datetime | None) -> Pruned:
+    """Delete runs started before ``runs_before`` (but each organization's latest run and
+    latest success) and, given ``events_before``, the events before it; per organization, on
+    the (organization, time) indexes."""
+    runs = events = 0
+    for org_id in session.scalars(select(OrganizationRow.id)).all():
+        keep = {
+            run_id
+            for run_id in (
+                _latest(session, org_id, success_only=False),
+                _latest(session, org_id, success_only=True),
+            )
+            if run_id is not None
+        }
+        result = session.execute(
+            delete(RunRow).where(
+                RunRow.organization_id == org_id,
+                RunRow.started_at < runs_before,
+                RunRow.id.not_in(keep),
+            )
+        )
+        runs += result.rowcount or 0  # type: ignore[attr-defined]  # a CursorResult
+        if events_before is not None:
+            result = session.execute(
+                delete(EventRow).where(
+                    EventRow.organization_id == org_id, EventRow.at < events_before
+                )
+            )
+            events += result.rowcount or 0  # type: ignore[attr-defined]
+    return Pruned(runs=runs, events=events)
+
+
+def _latest(session: Session, org_id: int, *, success_only: bool) -> str | None:
+    stmt = select(RunRow.id).where(RunRow.organization_id == org_id)
+    if success_only:
+        stmt = stmt.where(RunRow.outcome.in_(_SUCCESS))
+    stmt = stmt.order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def count_runs(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(RunRow)) or 0)
+
+
+def backup_sqlite(source: Path, destination: Path) -> int:
+    """Copy the SQLite store ``source`` to ``destination`` (owner-only, replaced atomically);
+    returns its size in bytes. Failures are ``StoreError`` (the old backup, if any, stays)."""
+    if not source.is_file():
+        raise StoreError(f"there is no store at {source}")
+    try:
+        return _backup(source, destination)
+    except (sqlite3.Error, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise StoreError(f"cannot back up {source} to {destination}: {reason}") from exc
+
+
+def _backup(source: Path, destination: Path) -> int:
+    private_folder(destination.parent)
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
+    try:
+        with (
+            closing(sqlite3.connect(f"file:{source.absolute()}?mode=rw", uri=True)) as src,
+            closing(sqlite3.connect(temporary)) as dst,
+        ):
+            src.execute("PRAGMA busy_timeout = 30000")
+            src.backup(dst, pages=-1)  # one step: one read transaction, one snapshot
+            dst.execute("PRAGMA journal_mode = DELETE")  # a single file, whole on its own
+        temporary.replace(destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return destination.stat().st_size
