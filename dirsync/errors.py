@@ -20,7 +20,7 @@ messages; connectors translate their libraries' exceptions into these classes at
         └── ConcurrentRunError            another run applied first (version check)
 
 Elsewhere, beside the code that raises them: ``sync.locks.LockBusy`` (exit 4),
-``LockError`` and ``LockRefused`` (exit 2), ``daemon.metrics.MetricsError``, and the
+``LockError`` and ``LockRefused`` (exit 2), ``daemon.metrics_server.MetricsError``, and the
 connectors' own ``SourceError`` subclasses (``TokenUnavailable``, ``DirSyncRefused``).
 """
 

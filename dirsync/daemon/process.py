@@ -25,7 +25,7 @@ import structlog
 from dirsync import logs
 from dirsync.config.resolve import resolve_secrets
 from dirsync.config.settings import load_config
-from dirsync.daemon import metrics, systemd
+from dirsync.daemon import metrics, metrics_server, systemd
 from dirsync.daemon.reload_report import ReloadReport, remove_report, write_report
 from dirsync.daemon.scheduler import Daemon
 from dirsync.errors import ConfigError
@@ -77,7 +77,7 @@ def serve(config_path: str | None) -> int:
         cleanup.callback(store.close)
         registry = metrics.Metrics()
         if config.daemon.metrics_listen:
-            server = metrics.serve(registry, config.daemon.metrics_listen)
+            server = metrics_server.serve(registry, config.daemon.metrics_listen)
             cleanup.callback(server.close)
             log.info("daemon.metrics_listening", host=server.host, port=server.port)
         daemon = Daemon(config, store=store, runtime_dir=runtime_dir, metrics=registry)

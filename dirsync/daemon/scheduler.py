@@ -34,6 +34,7 @@ from dirsync.connectors.registry import create_connector
 from dirsync.daemon import schedule
 from dirsync.daemon.metrics import Metrics
 from dirsync.errors import DirsyncError
+from dirsync.organization import SEATED_STATUSES
 from dirsync.plan import Outcome, Plan
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import LockBusy, LockError, LockRefused, OrganizationLock
@@ -99,6 +100,7 @@ class Daemon:
         for org in self.config.organization:
             self._add_job(org)
         self._publish_schedule()
+        self._publish_seats([o.name for o in self.config.organization])
 
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop scheduling; with ``wait`` a run in progress finishes (commits or rolls back).
@@ -117,6 +119,8 @@ class Daemon:
     def _add_job(self, org: OrganizationSettings) -> None:
         spread = random.uniform(0, self.config.daemon.startup_jitter.total_seconds())
         self._progress.setdefault(org.name, OrganizationProgress())
+        if self.metrics is not None:
+            self.metrics.track(org.name, seats=org.seats)
         self.scheduler.add_job(
             self.run_job,
             trigger=schedule.trigger_for(org),
@@ -217,6 +221,7 @@ class Daemon:
             self.metrics.observe(
                 result, started=started, finished=finished, failures=progress.failures
             )
+            self._publish_seats([org.name])
         if result.outcome == Outcome.FAILED:
             delay = schedule.retry_delay(
                 progress.failures, initial=self.config.daemon.retry_initial, ceiling=org.interval
@@ -267,7 +272,10 @@ class Daemon:
                 self._add_job(org)
             elif org.name in change.rescheduled:
                 self.scheduler.reschedule_job(org.name, trigger=schedule.trigger_for(org))
+            if self.metrics is not None:
+                self.metrics.track(org.name, seats=org.seats)  # the seat limit may change
         self._publish_schedule()
+        self._publish_seats(list(change.added))
         return change
 
     def _remove_job(self, name: str) -> None:
@@ -293,7 +301,7 @@ class Daemon:
             if since is not None and now - since > budget:
                 found.append(f"the run of {name} has taken longer than its budget of {budget}")
         if self.metrics is not None:
-            self.metrics.healthy.set(0 if found else 1)
+            self.metrics.health(found)
         return found
 
     def running(self) -> list[str]:
@@ -330,6 +338,21 @@ class Daemon:
                 schedule.write_schedule(self.runtime_dir, runs)
         except OSError as exc:
             log.warning("daemon.schedule_not_written", error=exc.strerror or str(exc))
+
+    def _publish_seats(self, names: list[str]) -> None:
+        """The seats ``names`` use, from the store (for ``dirsync_seats_used``)."""
+        if self.metrics is None or not names:
+            return
+        try:
+            summaries = self.store.summaries(dict.fromkeys(names))
+        except DirsyncError as exc:
+            log.warning("daemon.seats_not_read", error=str(exc))
+            return
+        for name in names:
+            summary = summaries.get(name)
+            members = summary.members if summary is not None else {}
+            used = sum(n for status, n in members.items() if status in SEATED_STATUSES)
+            self.metrics.seats(name, used)
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         name = "daemon.run_missed" if event.code == EVENT_JOB_MISSED else "daemon.run_overlapped"

@@ -16,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dirsync.cli.main import cli
 from dirsync.config.settings import load_config
-from dirsync.daemon.metrics import Metrics, serve
+from dirsync.daemon.metrics import Metrics
+from dirsync.daemon.metrics_server import serve
 from dirsync.daemon.scheduler import Daemon
 from dirsync.state.sql_store import SqlStore
 from dirsync.testing.scheduler import ManualScheduler
