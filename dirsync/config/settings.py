@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from dirsync.config.alerts import Alert
 from dirsync.config.audit import exposure_warnings
 from dirsync.config.fields import (
     Duration,
@@ -165,6 +166,7 @@ class Config(Settings):
     logging: LoggingSettings = LoggingSettings()
     daemon: DaemonSettings = DaemonSettings()
     organization: tuple[OrganizationSettings, ...] = ()
+    alert: tuple[Alert, ...] = ()
     #: problems with how the file is kept (not its content), e.g. inline secrets others can read
     _file_warnings: list[str] = PrivateAttr(default_factory=list)
     #: the file it was read from, for messages
@@ -185,6 +187,16 @@ class Config(Settings):
             if org.name in seen:
                 raise ValueError(f"organization name {org.name!r} is used twice")
             seen.add(org.name)
+        return self
+
+    @model_validator(mode="after")
+    def _alerts_name_known_organizations(self) -> Config:
+        known = {org.name for org in self.organization}
+        for index, alert in enumerate(self.alert):
+            if unknown := [name for name in alert.organizations if name not in known]:
+                raise ValueError(
+                    f"alert[{index}].organizations: no organization named {unknown[0]!r}"
+                )
         return self
 
     @model_validator(mode="after")

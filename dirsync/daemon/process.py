@@ -121,6 +121,7 @@ def _loop(
             last_problems = problems
         if watchdog and not problems:
             notifier.watchdog()
+        daemon.check_stale()
         status = daemon.status_line()
         if status != last_status:
             notifier.status(status)

@@ -32,6 +32,8 @@ from dirsync.config.settings import Config, OrganizationSettings
 from dirsync.connectors.base import Connector
 from dirsync.connectors.registry import create_connector
 from dirsync.daemon import schedule
+from dirsync.daemon.alert_delivery import deliver
+from dirsync.daemon.alerting import Alerter, Deliver
 from dirsync.daemon.metrics import Metrics
 from dirsync.errors import DirsyncError
 from dirsync.organization import SEATED_STATUSES
@@ -47,6 +49,9 @@ log = structlog.get_logger("dirsync.daemon.scheduler")
 ConnectorFactory = Callable[..., Connector]
 #: how often the daemon prunes old run records and events (after a run)
 PRUNE_EVERY = timedelta(hours=1)
+#: an organization without a completed run for this many of its intervals is stale (alerts)
+STALE_INTERVALS = 3
+STALE_CHECK_EVERY = timedelta(minutes=1)
 
 
 @dataclass(slots=True)
@@ -71,6 +76,7 @@ class Daemon:
         clock: Clock = utcnow,
         connector_factory: ConnectorFactory = create_connector,
         scheduler: BaseScheduler | None = None,
+        alert_sender: Deliver = deliver,
     ) -> None:
         self.config = config
         self.store = store
@@ -88,6 +94,9 @@ class Daemon:
         #: reloads so far (``reload_report``'s generation)
         self.reloads = 0
         self._last_prune: datetime | None = None
+        self.alerter = Alerter(runtime_dir, send=alert_sender)
+        self._started_at = clock()
+        self._last_stale_check: datetime | None = None
         self.scheduler = scheduler or BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.daemon.max_parallel)}, timezone=UTC
         )
@@ -245,7 +254,31 @@ class Daemon:
                 next_run=_iso(self.next_run(org.name)),
             )
         self._publish_schedule()
+        if self.config.alert:
+            self.alerter.after_run(self.config.alert, result, finished)
         self._maybe_prune(finished)
+
+    def check_stale(self) -> None:
+        """Alert on organizations without a completed run for STALE_INTERVALS of their
+        schedule (since the daemon started, for one that never completed one); at most once
+        per STALE_CHECK_EVERY."""
+        now = self._clock()
+        if not self.config.alert or (
+            self._last_stale_check is not None and now - self._last_stale_check < STALE_CHECK_EVERY
+        ):
+            return
+        self._last_stale_check = now
+        try:
+            successes = self.store.last_successes()
+        except DirsyncError as exc:
+            log.warning("daemon.stale_check_failed", error=str(exc))
+            return
+        for org in self.config.organization:
+            last = successes.get(org.name)
+            since = _aware(last) if last is not None else self._started_at
+            if now - since > org.interval * STALE_INTERVALS:
+                problem = schedule.overdue_problem(org, last, now, STALE_INTERVALS)
+                self.alerter.stale(self.config.alert, org.name, since, problem or "")
 
     def _maybe_prune(self, now: datetime) -> None:
         """``[store] keep_runs``/``keep_events``: after a run, at most once per PRUNE_EVERY."""
@@ -282,6 +315,7 @@ class Daemon:
         with contextlib.suppress(LookupError):
             self.scheduler.remove_job(name)
         self._progress.pop(name, None)
+        self.alerter.forget(name)
         if self.metrics is not None:
             self.metrics.forget(name)
 
@@ -368,6 +402,11 @@ def _failed(name: str, error: str) -> RunResult:
         plan=Plan(),
         error=error,
     )
+
+
+def _aware(value: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back without a zone."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
