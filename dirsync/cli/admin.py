@@ -15,14 +15,20 @@ import click
 import structlog
 
 from dirsync.cli import views
-from dirsync.cli.app import Context, cli, emit_json, handle_errors, json_option, pass_context
+from dirsync.cli.app import (
+    Context,
+    cli,
+    emit_json,
+    handle_errors,
+    json_option,
+    org_option,
+    pass_context,
+)
 from dirsync.errors import NotFound, UsageError
 from dirsync.lifecycle import AdminAction, decide
 from dirsync.organization import Role
 
 log = structlog.get_logger("dirsync.cli.admin")
-
-org_option = click.option("--org", help="Organization (needed when the config has several).")
 
 
 def os_user() -> str:
@@ -167,10 +173,15 @@ def collections(ctx: Context, org: str | None, as_json: bool) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
 )
+@json_option
 @pass_context
 @handle_errors
-def report(ctx: Context, org: str | None, fmt: str) -> None:
-    """Export the members with their groups and collections, for client reporting."""
+def report(ctx: Context, org: str | None, fmt: str, as_json: bool) -> None:
+    """Export the members with their groups and collections, for client reporting.
+
+    --json is --format json, as every read command takes it."""
+    if as_json:
+        fmt = "json"
     settings = ctx.organization(org)
     with ctx.store(readonly=True) as store:
         rows = views.report_rows(

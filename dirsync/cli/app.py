@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
 from dirsync import logs
 from dirsync.config.resolve import resolve_secrets
@@ -87,6 +88,34 @@ class Context:
 
 pass_context = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def complete_organizations(
+    ctx: click.Context, _param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion of ``--org``: the organizations of the config the command line names
+    (``--config``, else the usual places); none when it cannot be read."""
+    path = ctx.find_root().params.get("config_path")
+    try:
+        config = load_config(path)  # reads no secret
+    except DirsyncError:
+        return []
+    return [CompletionItem(o.name) for o in config.organization if o.name.startswith(incomplete)]
+
+
+#: ``--org NAME`` for a command on one organization (the only one may go unnamed)
+org_option = click.option(
+    "--org",
+    help="Organization (needed when the config has several).",
+    shell_complete=complete_organizations,
+)
+
+
+def orgs_option(help_text: str) -> Callable[[F], F]:
+    """``--org NAME``, repeatable, for a command on several organizations."""
+    return click.option(
+        "--org", "orgs", multiple=True, help=help_text, shell_complete=complete_organizations
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,15 +6,23 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from dirsync.cli import views
-from dirsync.cli.app import Context, cli, emit_json, handle_errors, json_option, pass_context
+from dirsync.cli.app import (
+    Context,
+    cli,
+    emit_json,
+    handle_errors,
+    json_option,
+    orgs_option,
+    pass_context,
+)
 from dirsync.cli.json_stream import write_json
 from dirsync.config.resolve import secret_problems, split_for_check
-from dirsync.config.settings import find_config_path, load_config
+from dirsync.config.settings import OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, UsageError
 from dirsync.plan import Outcome
@@ -30,9 +38,7 @@ _OUTCOME_EXIT = {Outcome.FAILED: 1, Outcome.REFUSED: 3}
 
 
 @cli.command()
-@click.option(
-    "--org", "orgs", multiple=True, help="Organization to sync (repeatable; all by default)."
-)
+@orgs_option("Organization to sync (repeatable; all by default).")
 @click.option("--dry-run", is_flag=True, help="Read and plan, print the plan, write nothing.")
 @click.option("--full", is_flag=True, help="Ignore delta cursors and read everything.")
 @click.option(
@@ -146,27 +152,73 @@ def _progress(*, enabled: bool, label: str) -> Iterator[Callable[[int], None] | 
 
 
 @cli.command("test")
-@click.option("--org", help="Organization to test (needed when the config has several).")
+@orgs_option("Organization to test (repeatable; all by default).")
 @json_option
 @pass_context
 @handle_errors
-def test_command(ctx: Context, org: str | None, as_json: bool) -> None:
-    """Connect, bind and show the users and groups the source yields after filters."""
-    settings = ctx.organization(org)
-    ctx.resolve_secrets([settings])
+def test_command(ctx: Context, orgs: tuple[str, ...], as_json: bool) -> None:
+    """Connect, bind and show the users and groups the source yields after filters.
+
+    With several organizations (all by default), each is tested in turn, e.g. after a CA
+    rotation: one line each (with --json, a list of the documents, each with its "error"),
+    and the exit code is the highest of theirs."""
+    selected = ctx.config.select(orgs)
+    if len(selected) == 1:
+        _test_one(ctx, selected[0], as_json=as_json)
+        return
+    views_found: list[dict[str, Any]] = []
+    code = 0
+    for settings in selected:
+        try:
+            ctx.resolve_secrets([settings])
+            view = {**_read_source(settings), "error": None}
+        except DirsyncError as exc:
+            code = max(code, exc.exit_code)
+            view = {
+                "organization": settings.name,
+                "users": [],
+                "groups": [],
+                "warnings": [],
+                "error": str(exc),
+            }
+        views_found.append(view)
+        if not as_json:
+            click.echo(_test_line(view))
+    if as_json:
+        emit_json(views_found)
+    sys.exit(code)
+
+
+def _read_source(settings: OrganizationSettings) -> dict[str, Any]:
     connector = create_connector(settings.source, organization=settings.name)
     try:
         reading = connector.read(None)
     finally:
         connector.close()
-    view = views.source_view(settings.name, reading)
+    return {**views.source_view(settings.name, reading), "entries_read": reading.entries_read}
+
+
+def _test_line(view: dict[str, Any]) -> str:
+    if view["error"] is not None:
+        return f"{view['organization']}: FAILED: {view['error']}"
+    warnings = f", {len(view['warnings'])} warning(s)" if view["warnings"] else ""
+    return (
+        f"{view['organization']}: ok, {len(view['users'])} users, "
+        f"{len(view['groups'])} groups{warnings}"
+    )
+
+
+def _test_one(ctx: Context, settings: OrganizationSettings, *, as_json: bool) -> None:
+    ctx.resolve_secrets([settings])
+    view = _read_source(settings)
+    entries_read = view.pop("entries_read")
     if as_json:
         emit_json(view)
         return
     from dirsync.cli import render  # rich: imported only to print tables
 
     out = render.console()
-    out.print(f"[bold]{settings.name}[/bold]: connected, {reading.entries_read} entries read")
+    out.print(f"[bold]{settings.name}[/bold]: connected, {entries_read} entries read")
     for part in render.source_report(view):
         out.print(part)
 

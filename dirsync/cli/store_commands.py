@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dirsync.cli import views
-from dirsync.cli.app import Context, cli, emit_json, handle_errors, json_option, pass_context
+from dirsync.cli.app import (
+    Context,
+    cli,
+    emit_json,
+    handle_errors,
+    json_option,
+    org_option,
+    orgs_option,
+    pass_context,
+)
 from dirsync.daemon.schedule import read_schedule
 from dirsync.errors import DirsyncError
 from dirsync.organization import MemberStatus
@@ -23,7 +32,7 @@ if TYPE_CHECKING:
 
 
 @cli.command()
-@click.option("--org", "orgs", multiple=True, help="Organization (repeatable; all by default).")
+@orgs_option("Organization (repeatable; all by default).")
 @click.option(
     "--check",
     is_flag=True,
@@ -100,13 +109,13 @@ def _status(
 
 def _show_store_listing(
     ctx: Context,
-    org: str,
+    org: str | None,
     as_json: bool,
     fetch: Callable[[SqlStore, str], list[Any]],
     table: str,
 ) -> None:
     """Print one organization's rows from the store, as JSON or a table."""
-    name = ctx.config.get(org).name
+    name = ctx.organization(org).name
     with ctx.store(readonly=True) as store:
         found = fetch(store, name)
     if as_json:
@@ -118,14 +127,14 @@ def _show_store_listing(
 
 
 @cli.command()
-@click.option("--org", required=True, help="Organization.")
+@org_option
 @click.option(
     "--status", type=click.Choice([str(s) for s in MemberStatus]), help="Only members in it."
 )
 @json_option
 @pass_context
 @handle_errors
-def members(ctx: Context, org: str, status: str | None, as_json: bool) -> None:
+def members(ctx: Context, org: str | None, status: str | None, as_json: bool) -> None:
     """The organization's members in the embedded store."""
 
     def fetch(store: SqlStore, name: str) -> list[Any]:
@@ -135,10 +144,10 @@ def members(ctx: Context, org: str, status: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--org", required=True, help="Organization.")
+@org_option
 @json_option
 @pass_context
 @handle_errors
-def groups(ctx: Context, org: str, as_json: bool) -> None:
+def groups(ctx: Context, org: str | None, as_json: bool) -> None:
     """The organization's groups in the embedded store, with their members."""
     _show_store_listing(ctx, org, as_json, SqlStore.groups, "groups_table")

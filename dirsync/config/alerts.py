@@ -110,7 +110,7 @@ class EmailAlert(AlertSettings):
         return f"email to {', '.join(self.to)}"
 
 
-_TYPES: dict[str, type[AlertSettings]] = {"webhook": WebhookAlert, "email": EmailAlert}
+ALERT_TYPES: dict[str, type[AlertSettings]] = {"webhook": WebhookAlert, "email": EmailAlert}
 
 
 def validate_alert(value: Any, info: ValidationInfo) -> AlertSettings:
@@ -120,7 +120,7 @@ def validate_alert(value: Any, info: ValidationInfo) -> AlertSettings:
     if not isinstance(value, dict):
         raise PydanticKnownError("model_attributes_type")
     kind = value.get("type")
-    settings_class = _TYPES.get(kind) if isinstance(kind, str) else None
+    settings_class = ALERT_TYPES.get(kind) if isinstance(kind, str) else None
     if settings_class is None:
         problem = PydanticCustomError(
             "alert_type", "{problem}", {"problem": 'must be one of "webhook", "email"'}

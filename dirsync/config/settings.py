@@ -6,14 +6,16 @@ Every problem is reported with the path of its key, e.g.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    BaseModel,
     BeforeValidator,
     Field,
     PrivateAttr,
@@ -23,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from dirsync.config.alerts import Alert
+from dirsync.config.alerts import ALERT_TYPES, Alert, AlertSettings
 from dirsync.config.audit import exposure_warnings
 from dirsync.config.fields import (
     Duration,
@@ -34,7 +36,7 @@ from dirsync.config.fields import (
     check_timezone,
     parse_max_removals,
 )
-from dirsync.config.sources import SourceTypes, installed, validate_source
+from dirsync.config.sources import SourceTypes, installed, lookup, validate_source
 from dirsync.errors import ConfigError, NotFound
 from dirsync.organization import Permission
 from dirsync.rules import CollectionRule, Deprovision, RemovalLimit, SyncRules
@@ -277,11 +279,53 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
         key = _key_path(error["loc"], raw)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown key"
+            message = "unknown key" + did_you_mean(error["loc"], raw)
         elif error["type"] == "missing":
             message = "required key is missing"
         problems.append(f"{key}: {message}" if key else message)
     return problems
+
+
+def did_you_mean(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
+    """``; did you mean 'bind_password'?`` for a misspelt key, or nothing."""
+    table = known_keys(loc[:-1], raw)
+    found = difflib.get_close_matches(str(loc[-1]), table, n=1, cutoff=0.6)
+    return f"; did you mean {found[0]!r}?" if found else ""
+
+
+def known_keys(loc: tuple[int | str, ...], raw: dict[str, Any]) -> list[str]:
+    """The keys the table at ``loc`` may have (a source's and an alert's by their type)."""
+    model: type[BaseModel] | None = Config
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            continue
+        if model is None or item not in model.model_fields:
+            return []
+        node = node.get(item) if isinstance(node, dict) else None
+        model = _model_in(model.model_fields[item].annotation)
+    kind = node.get("type") if isinstance(node, dict) else None
+    if model is SourceSettings and isinstance(kind, str):
+        try:
+            model = lookup(kind, installed())
+        except ValueError:
+            return []
+    elif model is AlertSettings and isinstance(kind, str):
+        model = ALERT_TYPES.get(kind, AlertSettings)
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The settings model an annotation holds (``X``, ``tuple[X, ...]``, ``Annotated[X, ...]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        if (found := _model_in(argument)) is not None:
+            return found
+    return None
 
 
 def _key_path(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
