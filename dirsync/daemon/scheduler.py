@@ -34,24 +34,18 @@ from dirsync.connectors.registry import create_connector
 from dirsync.daemon import schedule
 from dirsync.daemon.alert_delivery import deliver
 from dirsync.daemon.alerting import Alerter, Deliver
+from dirsync.daemon.housekeeping import Housekeeping
 from dirsync.daemon.metrics import Metrics
 from dirsync.errors import DirsyncError
-from dirsync.organization import SEATED_STATUSES
 from dirsync.plan import Outcome, Plan
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import LockBusy, LockError, LockRefused, OrganizationLock
 from dirsync.sync.result import RunResult
-from dirsync.sync.retention import prune_store
 from dirsync.sync.run import Clock, run_organization, utcnow
 
 log = structlog.get_logger("dirsync.daemon.scheduler")
 
 ConnectorFactory = Callable[..., Connector]
-#: how often the daemon prunes old run records and events (after a run)
-PRUNE_EVERY = timedelta(hours=1)
-#: an organization without a completed run for this many of its intervals is stale (alerts)
-STALE_INTERVALS = 3
-STALE_CHECK_EVERY = timedelta(minutes=1)
 
 
 @dataclass(slots=True)
@@ -93,10 +87,9 @@ class Daemon:
         self.rejected: str | None = None
         #: reloads so far (``reload_report``'s generation)
         self.reloads = 0
-        self._last_prune: datetime | None = None
-        self.alerter = Alerter(runtime_dir, send=alert_sender)
-        self._started_at = clock()
-        self._last_stale_check: datetime | None = None
+        self.upkeep = Housekeeping(
+            store, alerter=Alerter(runtime_dir, send=alert_sender), metrics=metrics, clock=clock
+        )
         self.scheduler = scheduler or BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.daemon.max_parallel)}, timezone=UTC
         )
@@ -109,7 +102,7 @@ class Daemon:
         for org in self.config.organization:
             self._add_job(org)
         self._publish_schedule()
-        self._publish_seats([o.name for o in self.config.organization])
+        self.upkeep.publish_seats([o.name for o in self.config.organization])
 
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop scheduling; with ``wait`` a run in progress finishes (commits or rolls back).
@@ -230,7 +223,7 @@ class Daemon:
             self.metrics.observe(
                 result, started=started, finished=finished, failures=progress.failures
             )
-            self._publish_seats([org.name])
+            self.upkeep.publish_seats([org.name])
         if result.outcome == Outcome.FAILED:
             delay = schedule.retry_delay(
                 progress.failures, initial=self.config.daemon.retry_initial, ceiling=org.interval
@@ -254,39 +247,11 @@ class Daemon:
                 next_run=_iso(self.next_run(org.name)),
             )
         self._publish_schedule()
-        if self.config.alert:
-            self.alerter.after_run(self.config.alert, result, finished)
-        self._maybe_prune(finished)
+        self.upkeep.after_run(self.config, result, finished)
 
     def check_stale(self) -> None:
-        """Alert on organizations without a completed run for STALE_INTERVALS of their
-        schedule (since the daemon started, for one that never completed one); at most once
-        per STALE_CHECK_EVERY."""
-        now = self._clock()
-        if not self.config.alert or (
-            self._last_stale_check is not None and now - self._last_stale_check < STALE_CHECK_EVERY
-        ):
-            return
-        self._last_stale_check = now
-        try:
-            successes = self.store.last_successes()
-        except DirsyncError as exc:
-            log.warning("daemon.stale_check_failed", error=str(exc))
-            return
-        for org in self.config.organization:
-            last = successes.get(org.name)
-            since = _aware(last) if last is not None else self._started_at
-            if now - since > org.interval * STALE_INTERVALS:
-                problem = schedule.overdue_problem(org, last, now, STALE_INTERVALS)
-                self.alerter.stale(self.config.alert, org.name, since, problem or "")
-
-    def _maybe_prune(self, now: datetime) -> None:
-        """``[store] keep_runs``/``keep_events``: after a run, at most once per PRUNE_EVERY."""
-        with self._lock:
-            if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY:
-                return
-            self._last_prune = now
-        prune_store(self.store, self.config.store, now)
+        """Alerts for organizations without a completed run for too long (``Housekeeping``)."""
+        self.upkeep.check_stale(self.config)
 
     def _reschedule_at(self, name: str, when: datetime) -> None:
         with contextlib.suppress(LookupError):  # removed by a reload meanwhile: nothing to retry
@@ -308,14 +273,14 @@ class Daemon:
             if self.metrics is not None:
                 self.metrics.track(org.name, seats=org.seats)  # the seat limit may change
         self._publish_schedule()
-        self._publish_seats(list(change.added))
+        self.upkeep.publish_seats(list(change.added))
         return change
 
     def _remove_job(self, name: str) -> None:
         with contextlib.suppress(LookupError):
             self.scheduler.remove_job(name)
         self._progress.pop(name, None)
-        self.alerter.forget(name)
+        self.upkeep.alerter.forget(name)
         if self.metrics is not None:
             self.metrics.forget(name)
 
@@ -373,21 +338,6 @@ class Daemon:
         except OSError as exc:
             log.warning("daemon.schedule_not_written", error=exc.strerror or str(exc))
 
-    def _publish_seats(self, names: list[str]) -> None:
-        """The seats ``names`` use, from the store (for ``dirsync_seats_used``)."""
-        if self.metrics is None or not names:
-            return
-        try:
-            summaries = self.store.summaries(dict.fromkeys(names))
-        except DirsyncError as exc:
-            log.warning("daemon.seats_not_read", error=str(exc))
-            return
-        for name in names:
-            summary = summaries.get(name)
-            members = summary.members if summary is not None else {}
-            used = sum(n for status, n in members.items() if status in SEATED_STATUSES)
-            self.metrics.seats(name, used)
-
     def _on_event(self, event: JobExecutionEvent) -> None:
         name = "daemon.run_missed" if event.code == EVENT_JOB_MISSED else "daemon.run_overlapped"
         log.warning(name, organization=event.job_id, scheduled=_iso(event.scheduled_run_time))
@@ -402,11 +352,6 @@ def _failed(name: str, error: str) -> RunResult:
         plan=Plan(),
         error=error,
     )
-
-
-def _aware(value: datetime) -> datetime:
-    """Stored times are UTC; SQLite hands them back without a zone."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
