@@ -14,6 +14,10 @@ from click.testing import CliRunner
 from freezegun.api import FrozenDateTimeFactory
 
 from dirsync.cli.main import cli
+from dirsync.config.settings import load_config
+from dirsync.daemon.scheduler import Daemon
+from dirsync.state.sql_store import SqlStore
+from dirsync.testing.scheduler import ManualScheduler
 from tests.integration.daemon.support import DaemonConfig
 from tests.integration.daemon.test_daemon_process import HOOKED, Process, processes, wait_until
 
@@ -109,3 +113,27 @@ def test_a_backup_of_a_postgresql_store_or_a_missing_store_is_a_clear_error(
     )
     code, _, err = run(config, "db", "backup", str(tmp_path / "b.db"))
     assert code == 2 and "pg_dump" in err and "pw" not in err
+
+
+def test_the_daemon_prunes_after_its_runs(
+    setup: DaemonConfig, frozen: FrozenDateTimeFactory
+) -> None:
+    setup.add("acme", interval="10m")
+    config = load_config(setup.write())
+    store = SqlStore.open(config.store.url)
+    scheduler = ManualScheduler()
+    daemon = Daemon(config, store=store, runtime_dir=setup.runtime_dir, scheduler=scheduler)
+    try:
+        daemon.start()
+        scheduler.fire_due()  # 09:00 applied
+        frozen.tick(timedelta(minutes=10))
+        scheduler.fire_due()  # 09:10 unchanged
+        assert len(rows(setup.db, "SELECT id FROM runs")) == 2
+        frozen.tick(timedelta(days=91))
+        scheduler.fire_due()  # the runs of 91 days ago go; this one stays
+    finally:
+        daemon.shutdown()
+        store.close()
+    assert rows(setup.db, "SELECT outcome, started_at FROM runs") == [
+        ("unchanged", "2026-06-01 09:10:00.000000")
+    ]
