@@ -1,7 +1,10 @@
-"""The store alone: one apply of 100,000 invites into an empty SQLite store (in process).
+"""The store alone: one apply of 100,000 invites into an empty store (in process).
 
 The plan comes from the real pipeline (a snapshot of ``users`` users and no groups), so the
-apply writes what a first sync writes: members, one event each, the mirror, the run.
+apply writes what a first sync writes: members, one event each, the mirror, the run. Run as a
+module it compares SQLite and PostgreSQL (a throwaway local server), alternating:
+
+    .venv/bin/python -m bench.store_bench [users] [--rounds N]
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def apply_first_sync(store: SqlStore, planned: PlannedRun) -> None:
     )
 
 
-def run(users: int = 100_000) -> StoreFigures:
+def run(users: int = 100_000, url: str | None = None) -> StoreFigures:
+    """``url``: an empty store to apply into (default: a new SQLite file)."""
     snapshot = DirectorySnapshot(
         users=tuple(
             DirectoryUser(
@@ -71,7 +75,7 @@ def run(users: int = 100_000) -> StoreFigures:
         rules=SyncRules(),
     )
     with tempfile.TemporaryDirectory(prefix="dirsync-store-bench-") as tmp:
-        store = SqlStore.open(f"sqlite:///{Path(tmp) / 'store.db'}")
+        store = SqlStore.open(url or f"sqlite:///{Path(tmp) / 'store.db'}")
         try:
             started, cpu = time.perf_counter(), time.process_time()
             apply_first_sync(store, planned)
@@ -88,3 +92,36 @@ def run(users: int = 100_000) -> StoreFigures:
         apply_cpu_seconds=applied_cpu,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
+
+
+def main() -> None:
+    import argparse
+    import itertools
+
+    from dirsync.testing.postgres import Postgres
+
+    parser = argparse.ArgumentParser(
+        description="SQLite and PostgreSQL, one apply each, alternating"
+    )
+    parser.add_argument("users", type=int, nargs="?", default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    databases = itertools.count(1)
+    print("| store | round | apply wall s | apply CPU s | load s |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    with Postgres() as server:
+        for round_number in range(1, args.rounds + 1):
+            for name in ("sqlite", "postgresql"):
+                url = (
+                    server.create_database(f"bench_{next(databases)}") if name != "sqlite" else None
+                )
+                figures = run(args.users, url)
+                print(
+                    f"| {name} | {round_number} | {figures.apply_seconds:.2f} | "
+                    f"{figures.apply_cpu_seconds:.2f} | {figures.load_seconds:.2f} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

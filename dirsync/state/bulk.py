@@ -7,7 +7,9 @@ most of an apply. Here the INSERT is compiled once for the dialect, the values t
 in every row (organization, timestamps, run) are bound once, and each row is a tuple of the
 varying values, handed to the DBAPI cursor's ``executemany`` in the dialect's parameter style.
 Same SQL, same types (a column whose values need bind processing still gets it), same
-transaction (the session's connection). No dialect is assumed: PostgreSQL works the same way.
+transaction (the session's connection). On PostgreSQL the rows go through ``COPY ... FROM
+STDIN`` instead (psycopg 3's ``Cursor.copy``): one stream per slice rather than a statement per
+row, several times less work on both sides.
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ class BulkInsert:
         self._connection = session.connection()
         dialect = self._connection.dialect
         keys = [*columns, *constants]
+        self._copy: str | None = None
+        if dialect.name == "postgresql":
+            quote = dialect.identifier_preparer.quote
+            names_sql = ", ".join(quote(table.columns[key].name) for key in keys)
+            self._copy = (
+                f"COPY {dialect.identifier_preparer.format_table(table)} ({names_sql}) FROM STDIN"
+            )
         compiled = insert(table).compile(dialect=dialect, column_keys=keys)
         self._sql = compiled.string
         names = list(compiled.positiontup or ()) if compiled.positional else keys
@@ -98,6 +107,9 @@ class BulkInsert:
         if self._processors:
             rows = [self._process(row) for row in rows]
         fixed, reorder = self._fixed, self._reorder
+        if self._copy is not None:
+            self._copy_rows(rows)
+            return
         if reorder is not None:
             rows = [reorder(row + fixed) for row in rows]
         elif fixed:
@@ -107,6 +119,17 @@ class BulkInsert:
             names = self._names
             params = [dict(zip(names, row, strict=True)) for row in rows]
         self._connection.exec_driver_sql(self._sql, params)
+
+    def _copy_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """PostgreSQL: the rows (then the constants) in the COPY's column order, streamed."""
+        assert self._copy is not None
+        fixed = self._fixed
+        driver = self._connection.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(self._copy) as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row + fixed)
 
     def _process(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         items = list(row)
