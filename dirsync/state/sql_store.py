@@ -29,6 +29,7 @@ from dirsync.state import apply as apply_module
 from dirsync.state.engine import (
     WRITE_OPTION,
     create_store_engine,
+    display_url,
     has_schema,
     is_sqlite,
     page_cache,
@@ -95,7 +96,8 @@ class SqlStore:
                 engine.dispose()
             if not foreign:
                 raise
-            raise StoreError(f"cannot open the store: {_describe(exc)}") from exc
+            shown = display_url(url)
+            raise StoreError(f"cannot open the store {shown}: {_describe(exc)}") from exc
 
     def close(self) -> None:
         if self._engine is not None:

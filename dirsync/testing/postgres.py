@@ -93,7 +93,7 @@ class Postgres(ThrowawayServer):
                 "full_page_writes=off",
                 "-c",
                 "max_connections=200",
-            ],  # fmt: skip
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             user=self._run_as,
@@ -133,7 +133,7 @@ class Postgres(ThrowawayServer):
                 database,
                 "-c",
                 statement,
-            ],  # fmt: skip
+            ],
             env={**os.environ, "PGPASSWORD": self.password},
             capture_output=True,
             text=True,
@@ -169,7 +169,7 @@ class Postgres(ThrowawayServer):
                 "--locale",
                 "C.UTF-8",
                 "--no-sync",
-            ],  # fmt: skip
+            ],
             capture_output=True,
             text=True,
             user=self._run_as,

@@ -21,12 +21,6 @@ from dirsync.testing.postgres import Postgres
 _databases = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    with Postgres() as server:
-        yield server
-
-
 def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStore:
     return SqlStore.open(f"sqlite:///{tmp_path / 'contract.db'}")
 

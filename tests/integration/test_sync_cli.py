@@ -18,12 +18,14 @@ from tests.integration.conftest import LdapTree
 
 
 class Dirsync:
-    """Runs the CLI for one test: its own config file and SQLite store in tmp_path."""
+    """Runs the CLI for one test: its own config file and store (SQLite in tmp_path unless
+    ``store_url`` names another)."""
 
-    def __init__(self, tree: LdapTree, tmp_path: Path) -> None:
+    def __init__(self, tree: LdapTree, tmp_path: Path, store_url: str | None = None) -> None:
         self.tree = tree
         self.tmp_path = tmp_path
         self.db = tmp_path / "store" / "dirsync.db"
+        self.store_url = store_url or f"sqlite:///{self.db}"
         self.config = tmp_path / "dirsync.toml"
         self.source: dict[str, Any] = {
             "type": "ldap",
@@ -41,7 +43,7 @@ class Dirsync:
         self.write()
 
     def write(self) -> None:
-        lines = ["[store]", f"url = {_toml('sqlite:///' + str(self.db))}", ""]
+        lines = ["[store]", f"url = {_toml(self.store_url)}", ""]
         lines += ["[[organization]]", 'name = "acme"']
         lines += [f"{k} = {_toml(v)}" for k, v in self.org.items()]
         lines += ["", "[organization.source]"]
