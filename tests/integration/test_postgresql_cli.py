@@ -42,7 +42,7 @@ def test_a_first_sync_a_quiet_run_and_a_change_on_postgresql(on_postgresql: Dirs
 
 
 def test_a_store_that_cannot_be_reached_is_one_line_without_the_password(
-    ldap_tree: LdapTree, tmp_path: Path, postgres: Postgres
+    ldap_tree: LdapTree, tmp_path: Path
 ) -> None:
     url = "postgresql+psycopg://dirsync:Canary-pw-42@127.0.0.1:1/nowhere"
     dirsync = Dirsync(ldap_tree, tmp_path, url)
