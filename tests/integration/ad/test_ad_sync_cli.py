@@ -26,6 +26,7 @@ class AdDirsync(Dirsync):
         self.ou = ou
         self.tmp_path = tmp_path
         self.db = tmp_path / "store" / "dirsync.db"
+        self.store_url = f"sqlite:///{self.db}"
         self.config = tmp_path / "dirsync.toml"
         self.source: dict[str, Any] = {
             "type": "active_directory",

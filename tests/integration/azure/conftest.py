@@ -112,6 +112,7 @@ class AzureDirsync(Dirsync):
         self.tenant = tenant
         self.tmp_path = tmp_path
         self.db = tmp_path / "store" / "dirsync.db"
+        self.store_url = f"sqlite:///{self.db}"
         self.config = tmp_path / "dirsync.toml"
         self.source = source_settings(graph, tenant)
         self.sync = {}
