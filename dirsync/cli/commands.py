@@ -28,10 +28,11 @@ from dirsync.errors import DirsyncError, UsageError
 from dirsync.plan import Outcome
 from dirsync.state.engine import display_url
 from dirsync.sync.gcpause import paused_gc
-from dirsync.sync.locks import LockBusy, runtime_directory, take_locks
+from dirsync.sync.locks import LockBusy, runtime_directory
 from dirsync.sync.result import RunResult
 from dirsync.sync.retention import prune_store
 from dirsync.sync.run import run_organization, utcnow
+from dirsync.sync.store_lock import take_locks
 
 #: the exit code of each outcome; several organizations → the highest
 _OUTCOME_EXIT = {Outcome.FAILED: 1, Outcome.REFUSED: 3}
@@ -80,7 +81,14 @@ def sync(
         # (a dry run writes nothing, not even a lock file, and takes no lock)
         if not dry_run:
             directory = runtime_directory(ctx.config.store.url)
-            locked, skipped = take_locks(directory, (o.name for o in selected), held, wait=wait)
+            locked, skipped = take_locks(
+                ctx.config.store.url,
+                directory,
+                (o.name for o in selected),
+                held,
+                takeover=ctx.config.daemon.takeover,
+                wait=wait,
+            )
             selected = tuple(o for o in selected if o.name in locked)
             for busy in skipped:
                 click.echo(f"dirsync: {busy}", err=True)

@@ -151,6 +151,9 @@ class DaemonSettings(Settings):
     max_parallel: int = Field(default=8, ge=1, le=256)
     #: the IANA time zone of the organizations' ``cron`` unless one sets its own
     timezone: Annotated[str, BeforeValidator(check_timezone)] = "UTC"
+    #: with a PostgreSQL store shared by several nodes: how long a node may stall (or be cut
+    #: off) before the organization it is syncing is free for the others
+    takeover: Duration = timedelta(seconds=60)
 
     @field_validator("metrics_listen")
     @classmethod

@@ -39,9 +39,10 @@ from dirsync.daemon.metrics import Metrics
 from dirsync.errors import DirsyncError
 from dirsync.plan import Outcome, Plan
 from dirsync.state.sql_store import SqlStore
-from dirsync.sync.locks import LockBusy, LockError, LockRefused, OrganizationLock
+from dirsync.sync.locks import LockBusy, LockError, LockRefused
 from dirsync.sync.result import RunResult
 from dirsync.sync.run import Clock, run_organization, utcnow
+from dirsync.sync.store_lock import StoreLockError, organization_lock
 
 log = structlog.get_logger("dirsync.daemon.scheduler")
 
@@ -163,14 +164,16 @@ class Daemon:
         progress = self._progress.setdefault(name, OrganizationProgress())
         started = self._clock()
         bound = log.bind(organization=name)
-        lock = OrganizationLock(self.runtime_dir, name)
+        lock = organization_lock(
+            self.config.store.url, self.runtime_dir, name, takeover=self.config.daemon.takeover
+        )
         full = schedule.needs_full_read(org, progress.last_full, started)
         try:
             lock.acquire()
         except LockBusy as exc:
             bound.info("daemon.run_skipped", reason=str(exc))
             return None
-        except (LockError, LockRefused) as exc:  # e.g. a lock file left by root: retried
+        except (LockError, LockRefused, StoreLockError) as exc:  # e.g. a lock file left by root
             result = _failed(name, str(exc))
         else:
             progress.running_since = started

@@ -20,8 +20,6 @@ import errno
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterable
-from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -181,18 +179,3 @@ def _read_pid(fd: int) -> int | None:
     except (OSError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() else None
-
-
-def take_locks(
-    directory: Path, names: Iterable[str], held: ExitStack, *, wait: bool
-) -> tuple[list[str], list[LockBusy]]:
-    """Take each organization's lock into ``held``: (the names locked, the ones busy)."""
-    locked, busy = [], []
-    for name in names:
-        try:
-            held.enter_context(OrganizationLock(directory, name, wait=wait))
-        except LockBusy as exc:
-            busy.append(exc)
-        else:
-            locked.append(name)
-    return locked, busy
