@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from dirsync.errors import DirsyncError
+from dirsync.state.engine import display_url
 from dirsync.sync.locks import LockBusy, OrganizationLock
 
 #: the first half of every key: dirsync's own advisory locks, apart from other applications'
@@ -84,7 +85,8 @@ class StoreLock:
             )
         except psycopg.Error as exc:
             raise StoreLockError(
-                f"cannot take {self.organization}'s lock in the store: {_first_line(exc)}"
+                f"cannot take {self.organization}'s lock in the store "
+                f"{display_url(self.store_url)}: {_first_line(exc)}"
             ) from exc
         try:
             conn.execute(f"SET idle_session_timeout = {milliseconds}")
@@ -93,7 +95,8 @@ class StoreLock:
         except psycopg.Error as exc:
             conn.close()
             raise StoreLockError(
-                f"cannot take {self.organization}'s lock in the store: {_first_line(exc)}"
+                f"cannot take {self.organization}'s lock in the store "
+                f"{display_url(self.store_url)}: {_first_line(exc)}"
             ) from exc
         if not self.wait and not (row and row[0]):
             conn.close()

@@ -53,5 +53,7 @@ def test_a_store_that_cannot_be_reached_is_one_line_without_the_password(
     # the config holds an inline password: a warning line comes first, then the error
     line = err.strip().splitlines()[-1]
     assert line.startswith("dirsync: "), err
-    assert "cannot open the store postgresql+psycopg://dirsync:***@127.0.0.1:1/nowhere" in line
+    # the first thing a sync needs from the store is the organization's lock
+    assert "the store postgresql+psycopg://dirsync:***@127.0.0.1:1/nowhere: " in line
+    assert "Connection refused" in line
     assert "Canary-pw-42" not in out + err
