@@ -106,6 +106,7 @@ def sync(
                         full=full,
                         progress=progress,
                         approve=approve,
+                        node=ctx.config.daemon.node,
                     )
                 )
         if store is not None and not dry_run:

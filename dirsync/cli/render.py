@@ -10,7 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from dirsync.plan import Plan
-from dirsync.state.records import CollectionView, EventView, GroupView, MemberView
+from dirsync.state.records import (
+    CollectionView,
+    EventView,
+    GroupView,
+    MemberView,
+    RunRecord,
+)
 from dirsync.sync.result import RunResult
 
 _PLAN_LABELS = {
@@ -97,6 +103,24 @@ def events_table(events: list[EventView]) -> Table:
                 _brief(e.after),
             )
             for e in events
+        ),
+    )
+
+
+def runs_table(runs: list[RunRecord]) -> Table:
+    return table(
+        f"{len(runs)} run(s)",
+        ["started", "organization", "node", "outcome", "changes", "error"],
+        (
+            (
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.organization or "",
+                r.node or "",
+                str(r.outcome),
+                ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items()) if v),
+                r.error or "",
+            )
+            for r in runs
         ),
     )
 

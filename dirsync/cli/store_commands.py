@@ -151,3 +151,27 @@ def members(ctx: Context, org: str | None, status: str | None, as_json: bool) ->
 def groups(ctx: Context, org: str | None, as_json: bool) -> None:
     """The organization's groups in the embedded store, with their members."""
     _show_store_listing(ctx, org, as_json, SqlStore.groups, "groups_table")
+
+
+@cli.command()
+@orgs_option("Organization (repeatable; all by default).")
+@click.option(
+    "--since", help="Only runs started at or after this ISO 8601 time (UTC unless given)."
+)
+@json_option
+@pass_context
+@handle_errors
+def runs(ctx: Context, orgs: tuple[str, ...], since: str | None, as_json: bool) -> None:
+    """The run history, oldest first: which node ran what, when, and how it ended."""
+    from dirsync.cli.admin import parse_since
+
+    names = [ctx.config.get(name).name for name in orgs] or None
+    start = parse_since(since)
+    with ctx.store(readonly=True) as store:
+        found = store.runs(names, since=start)
+    if as_json:
+        emit_json([run.to_json() for run in found])
+    else:
+        from dirsync.cli import render  # rich: imported only to print tables
+
+        render.console().print(render.runs_table(found))

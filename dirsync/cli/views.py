@@ -66,6 +66,7 @@ def status_rows(
                     "outcome": None,
                     "counts": {},
                     "error": None,
+                    "node": None,
                     "next_run": iso(scheduled),
                 }
             )
@@ -78,6 +79,7 @@ def status_rows(
                 "outcome": str(run.outcome),
                 "counts": dict(run.counts),
                 "error": run.error,
+                "node": run.node,
                 "next_run": iso(
                     scheduled or next_after(org, _aware(run.finished_at or run.started_at))
                 ),

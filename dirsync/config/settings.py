@@ -154,6 +154,9 @@ class DaemonSettings(Settings):
     #: with a PostgreSQL store shared by several nodes: how long a node may stall (or be cut
     #: off) before the organization it is syncing is free for the others
     takeover: Duration = timedelta(seconds=60)
+    #: this host's name in run records (``dirsync runs``, ``status --json``); default: the
+    #: host name. Set it where host names repeat (containers) and several nodes share a store
+    node: str | None = Field(default=None, min_length=1, max_length=255)
 
     @field_validator("metrics_listen")
     @classmethod

@@ -192,7 +192,13 @@ class Daemon:
             return _failed(org.name, str(exc))
         try:
             return run_organization(
-                org.name, org.rules(), connector, self.store, full=full, now=self._clock
+                org.name,
+                org.rules(),
+                connector,
+                self.store,
+                full=full,
+                now=self._clock,
+                node=self.config.daemon.node,
             )
         except DirsyncError as exc:  # e.g. the store failed while loading
             return _failed(org.name, str(exc))

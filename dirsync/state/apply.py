@@ -197,4 +197,5 @@ def run_values(org_id: int, run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         "warnings": list(run.warnings),
         "plan_digest": run.plan_digest,
+        "node": run.node,
     }

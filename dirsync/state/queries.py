@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
@@ -329,7 +330,27 @@ def _run_record(run: RunRow) -> RunRecord:
         error=run.error,
         warnings=tuple(run.warnings or ()),
         plan_digest=run.plan_digest,
+        node=run.node,
     )
+
+
+def run_history(
+    session: Session, names: Sequence[str] | None, since: datetime | None
+) -> list[RunRecord]:
+    """Runs (of ``names``, or of every organization), oldest first, started at or after
+    ``since``."""
+    stmt = select(OrganizationRow.name, RunRow).join(
+        RunRow, RunRow.organization_id == OrganizationRow.id
+    )
+    if names is not None:
+        stmt = stmt.where(OrganizationRow.name.in_(list(names)))
+    if since is not None:
+        stmt = stmt.where(RunRow.started_at >= since)
+    stmt = stmt.order_by(RunRow.started_at, RunRow.id)
+    return [
+        dataclasses.replace(_run_record(run), organization=org)
+        for org, run in session.execute(stmt)
+    ]
 
 
 def organization_names(session: Session) -> list[str]:

@@ -35,6 +35,23 @@ class RunRecord:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     plan_digest: str | None = None
+    #: the host (``[daemon] node``) that ran it; None for runs recorded before 0006
+    node: str | None = None
+    #: the organization it belongs to, where a list spans several (``dirsync runs``)
+    organization: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``dirsync runs --json``'s entry (times ISO 8601 UTC)."""
+        return {
+            "organization": self.organization,
+            "run_id": self.run_id,
+            "node": self.node,
+            "started": _iso(self.started_at),
+            "finished": _iso(self.finished_at),
+            "outcome": str(self.outcome),
+            "counts": dict(self.counts),
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -252,6 +252,7 @@ class RunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     warnings: Mapped[list[str]] = mapped_column(JSON)
     plan_digest: Mapped[str | None] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(NAME))
 
 
 class EventRow(Base):

@@ -8,7 +8,7 @@ creates, migrates or modifies anything, not even the SQLite file's journal mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -238,6 +238,12 @@ class SqlStore:
 
     def last_runs(self) -> dict[str, RunRecord]:
         return self._read(queries.last_runs, {})
+
+    def runs(
+        self, organizations: Sequence[str] | None = None, *, since: datetime | None = None
+    ) -> list[RunRecord]:
+        """The run history, oldest first (``dirsync runs``)."""
+        return self._read(lambda s: queries.run_history(s, organizations, since), [])
 
     def last_successes(self) -> dict[str, datetime]:
         return self._read(queries.last_successes, {})

@@ -100,9 +100,12 @@ class Results:
         )
 
 
-def running_record(run_id: str, started: datetime, *, full: bool) -> RunRecord:
+def running_record(
+    run_id: str, started: datetime, *, full: bool, node: str | None = None
+) -> RunRecord:
     """The record of a run that has begun (closed as interrupted if its process dies)."""
     return RunRecord(
+        node=node,
         run_id=run_id,
         started_at=started,
         finished_at=None,
@@ -117,10 +120,16 @@ def running_record(run_id: str, started: datetime, *, full: bool) -> RunRecord:
 
 
 def finished_record(
-    result: RunResult, started: datetime, finished: datetime, *, full: bool
+    result: RunResult,
+    started: datetime,
+    finished: datetime,
+    *,
+    full: bool,
+    node: str | None = None,
 ) -> RunRecord:
     """The record of a run that has ended, as ``result`` says it did."""
     return RunRecord(
+        node=node,
         run_id=result.run_id,
         started_at=started,
         finished_at=finished,

@@ -17,6 +17,7 @@ never stops the others; a step that ends the run raises ``_Over`` with its resul
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,11 @@ log = structlog.get_logger("dirsync.sync.run")
 Clock = Callable[[], datetime]
 
 
+def this_node() -> str:
+    """This host's name, as run records name the node that ran them."""
+    return socket.gethostname()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -59,16 +65,20 @@ def run_organization(
     now: Clock = utcnow,
     progress: ProgressCallback | None = None,
     approve: str | None = None,
+    node: str | None = None,
 ) -> RunResult:
     """Read, plan, guard and (unless dry) apply in one transaction.
 
     Every run is recorded (except a dry run, which writes nothing at all), and recorded as
     running when it begins, so that one whose process dies shows up; the next run closes it
     as interrupted. ``full`` ignores the stored cursor. ``approve`` is the digest of a refused
-    plan to apply anyway (see ``plan_run``). The cyclic garbage collector is paused meanwhile
-    (see ``gcpause``).
+    plan to apply anyway (see ``plan_run``). ``node`` names this host in the run's record
+    (default: its host name). The cyclic garbage collector is paused meanwhile (see
+    ``gcpause``).
     """
-    run = _Run(name, rules, connector, store, dry_run, full, now, progress, approve)
+    run = _Run(
+        name, rules, connector, store, dry_run, full, now, progress, approve, node or this_node()
+    )
     try:
         run.begin()
         look = _Look() if full or dry_run else _quiet_look(run)
@@ -100,6 +110,7 @@ class _Run:
     now: Clock
     progress: ProgressCallback | None
     approve: str | None
+    node: str
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started: datetime = field(init=False)
     results: Results = field(init=False)
@@ -116,7 +127,8 @@ class _Run:
             return
         try:
             closed = self.store.begin_run(
-                self.name, running_record(self.run_id, self.started, full=self.full)
+                self.name,
+                running_record(self.run_id, self.started, full=self.full, node=self.node),
             )
         except StoreError as exc:
             self.log.error("sync.begin_failed", error=str(exc))
@@ -132,7 +144,7 @@ class _Run:
         """End the run with a result that changed nothing else (failed or refused): it is
         recorded, except in a dry run."""
         if not result.dry_run:
-            record = finished_record(result, self.started, self.now(), full=full)
+            record = finished_record(result, self.started, self.now(), full=full, node=self.node)
             try:
                 self.store.record_run(self.name, record)
             except StoreError as exc:
@@ -177,7 +189,7 @@ def _quiet_look(run: _Run) -> _Look:
         if run.store.record_quiet_run(
             run.name,
             cursor=quiet.wrap(reading.cursor, quiet.quiet_key(run.rules, version)),
-            run=finished_record(done, run.started, run.now(), full=False),
+            run=finished_record(done, run.started, run.now(), full=False, node=run.node),
             expected_version=version,
         ):
             run.log.info("sync.unchanged", entries_read=reading.entries_read, quiet=True)
@@ -303,7 +315,7 @@ def _apply_or_record(run: _Run, loaded: _Loaded, planned: PlannedRun) -> RunResu
         directory_groups=groups,
         plan_digest=plan.digest(),
     )
-    record = finished_record(done, run.started, run.now(), full=reading.is_full)
+    record = finished_record(done, run.started, run.now(), full=reading.is_full, node=run.node)
     try:
         run.store.apply(
             run.name,
