@@ -26,12 +26,18 @@ class MirrorUpdate:
     warnings: tuple[str, ...] = ()
 
 
-def _drop_deleted_refs(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
+def _drop_deleted_refs(
+    mirror: Mirror, delta: DirectoryDelta, vanished: frozenset[str] = frozenset()
+) -> Mirror:
     """A deleted entry also leaves the groups that named it, as the directory itself does
-    (AD's link clean-up, slapd's refint), even when the delta does not carry those groups."""
-    gone = {mirror.users[i].ref for i in delta.deleted_user_ids if i in mirror.users}
-    gone |= {mirror.groups[i].ref for i in delta.deleted_group_ids if i in mirror.groups}
-    gone -= {u.ref for u in delta.users} | {g.ref for g in delta.groups}  # re-created
+    (AD's link clean-up, slapd's refint), even when the delta does not carry those groups.
+
+    Also when an entry is created again under the same DN in the same delta: the directory
+    dropped the old one from its groups, and a group that names the new one is in the delta
+    (connectors read again the groups that name a changed entry). ``vanished`` are the ids of
+    users and groups an id scan no longer found, dropped likewise."""
+    gone = {mirror.users[i].ref for i in delta.deleted_user_ids | vanished if i in mirror.users}
+    gone |= {mirror.groups[i].ref for i in delta.deleted_group_ids | vanished if i in mirror.groups}
     if not gone:
         return mirror
     groups = {
@@ -41,8 +47,12 @@ def _drop_deleted_refs(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
     return Mirror(users=mirror.users, groups=groups)
 
 
-def apply_delta(mirror: Mirror, delta: DirectoryDelta) -> Mirror:
-    mirror = _drop_deleted_refs(mirror, delta)
+def apply_delta(
+    mirror: Mirror, delta: DirectoryDelta, vanished: frozenset[str] = frozenset()
+) -> Mirror:
+    """The mirror patched with a delta; ``vanished``: ids an id scan no longer found, whose
+    references leave the groups as a deleted entry's do."""
+    mirror = _drop_deleted_refs(mirror, delta, vanished)
     users = dict(mirror.users)
     groups = dict(mirror.groups)
     for user_id in delta.deleted_user_ids:
@@ -105,19 +115,26 @@ def update_mirror(mirror: Mirror, reading: Reading) -> MirrorUpdate:
         )
     assert reading.delta is not None
     delta = reading.delta
-    patched = apply_delta(mirror, delta)
-    scanned = delta.present_user_ids is not None and delta.present_group_ids is not None
-    if delta.present_user_ids is not None and delta.present_group_ids is not None:
-        # an id scan as complete as a full read: what it did not see is absent
-        kept_users = delta.present_user_ids | {u.external_id for u in delta.users}
-        kept_groups = delta.present_group_ids | {g.external_id for g in delta.groups}
-        patched = Mirror(
-            users={k: u for k, u in patched.users.items() if k in kept_users},
-            groups={k: g for k, g in patched.groups.items() if k in kept_groups},
+    if delta.present_user_ids is None or delta.present_group_ids is None:
+        return MirrorUpdate(
+            mirror=apply_delta(mirror, delta),
+            deleted_user_ids=delta.deleted_user_ids,
+            deleted_group_ids=delta.deleted_group_ids,
+            complete=False,
         )
+    # an id scan as complete as a full read: what it did not see is absent
+    kept_users = delta.present_user_ids | {u.external_id for u in delta.users}
+    kept_groups = delta.present_group_ids | {g.external_id for g in delta.groups}
+    vanished = frozenset(i for i in mirror.users if i not in kept_users)
+    vanished |= frozenset(i for i in mirror.groups if i not in kept_groups)
+    patched = apply_delta(mirror, delta, vanished)
+    patched = Mirror(
+        users={k: u for k, u in patched.users.items() if k in kept_users},
+        groups={k: g for k, g in patched.groups.items() if k in kept_groups},
+    )
     return MirrorUpdate(
         mirror=patched,
         deleted_user_ids=delta.deleted_user_ids,
         deleted_group_ids=delta.deleted_group_ids,
-        complete=scanned,
+        complete=True,
     )

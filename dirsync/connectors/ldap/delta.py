@@ -21,9 +21,11 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
+from dirsync.connectors.ldap import filter_watch, holders
 from dirsync.connectors.ldap import syncrepl as ldap_syncrepl
 from dirsync.connectors.ldap import syncrepl_ber as ber
 from dirsync.connectors.ldap.dn import escape_filter_value
@@ -100,15 +102,46 @@ def _same_settings(cursor: Cursor, settings: LdapSourceSettings) -> bool:
 
 def read(connector: EntrySource, reader: LdapReader, cursor: Cursor | None) -> Reading:
     """The read ``incremental`` chooses: the changes since ``cursor`` if it is still good,
-    else a complete read (with a cursor for the next run when a mechanism is available)."""
-    mode = reader.settings.incremental
+    else a complete read (with a cursor for the next run when a mechanism is available).
+
+    When a filter depends on groups through ``memberOf`` (``filter_watch.py``), a delta is
+    trusted only while those groups are as the cursor recorded them; otherwise this raises
+    ``CursorExpired`` with the reason, and the caller reads in full."""
+    watch = filter_watch.watch_of(reader.settings)
+    if not watch.needed:
+        return _chosen_read(connector, reader, cursor)
+    # taken before anything is read: a change made during the read is seen by the next run
+    watched = None if watch.blind is not None else filter_watch.digest(reader, watch)
+    if cursor is not None and _mode_for(cursor, reader.settings, connector) is not None:
+        filter_watch.check(watch, watched, cursor)
+    reading = _chosen_read(connector, reader, cursor)
+    return replace(reading, cursor=filter_watch.stamped(reading.cursor, watched))
+
+
+def _mode_for(cursor: Cursor, settings: LdapSourceSettings, connector: EntrySource) -> str | None:
+    """The mechanism that will read the changes since ``cursor``, or None when the cursor
+    cannot be used (other read settings, another mechanism) and the read is complete."""
+    mode = settings.incremental
     if mode == "auto" and not connector.generic_incremental:
         mode = "off"  # the connector's own delta reads are chosen explicitly, never by auto
-    if cursor is not None and _same_settings(cursor, reader.settings):
-        if cursor.kind == ldap_syncrepl.CURSOR_KIND and mode in ("auto", "syncrepl"):
-            return _syncrepl_delta(connector, reader, ldap_syncrepl.Cookies.from_cursor(cursor))
-        if cursor.kind == TIMESTAMP_KIND and mode in ("auto", "modify_timestamp"):
-            return _timestamp_delta(connector, reader, cursor)
+    if not _same_settings(cursor, settings):
+        return None
+    if cursor.kind == ldap_syncrepl.CURSOR_KIND and mode in ("auto", "syncrepl"):
+        return "syncrepl"
+    if cursor.kind == TIMESTAMP_KIND and mode in ("auto", "modify_timestamp"):
+        return "modify_timestamp"
+    return None
+
+
+def _chosen_read(connector: EntrySource, reader: LdapReader, cursor: Cursor | None) -> Reading:
+    mode = reader.settings.incremental
+    if mode == "auto" and not connector.generic_incremental:
+        mode = "off"
+    delta_mode = None if cursor is None else _mode_for(cursor, reader.settings, connector)
+    if cursor is not None and delta_mode == "syncrepl":
+        return _syncrepl_delta(connector, reader, ldap_syncrepl.Cookies.from_cursor(cursor))
+    if cursor is not None and delta_mode == "modify_timestamp":
+        return _timestamp_delta(connector, reader, cursor)
     if mode == "off":
         return _full(connector, reader, None)
     if mode == "syncrepl" or (mode == "auto" and _offers_syncrepl(reader)):
@@ -147,15 +180,20 @@ def _syncrepl_delta(
         reader, cookies.groups, connector.group_attributes(), users=False
     )
     disabled = _disabled_among(connector, reader, users.entries)
+    changed_users = connector.users_from(reader, users.entries, disabled)
+    changed_groups, holders_read = holders.with_holders(
+        connector, reader, changed_users, connector.groups_from(reader, groups.entries)
+    )
     delta = DirectoryDelta(
-        users=tuple(connector.users_from(reader, users.entries, disabled)),
-        groups=tuple(connector.groups_from(reader, groups.entries)),
+        users=tuple(changed_users),
+        groups=tuple(changed_groups),
         deleted_user_ids=users.deleted,
         deleted_group_ids=groups.deleted,
     )
     cookies = ldap_syncrepl.Cookies(users=users.cookie, groups=groups.cookie)
     cursor = cookies.cursor(fingerprint(reader.settings))
     read_count = len(users.entries) + len(groups.entries) + len(users.deleted | groups.deleted)
+    read_count += holders_read
     return Reading(
         delta=delta, cursor=cursor, entries_read=read_count, warnings=tuple(reader.warnings)
     )
@@ -227,16 +265,20 @@ def _timestamp_delta(connector: EntrySource, reader: LdapReader, cursor: Cursor)
         present_groups = _ids(reader, "group ids", s.group_path, s.group_object_class,
                               s.group_filter)  # fmt: skip
         scanned = now
+    changed_users = connector.users_from(reader, user_entries, disabled)
+    changed_groups, holders_read = holders.with_holders(
+        connector, reader, changed_users, connector.groups_from(reader, group_entries)
+    )
     delta = DirectoryDelta(
-        users=tuple(connector.users_from(reader, user_entries, disabled)),
-        groups=tuple(connector.groups_from(reader, group_entries)),
+        users=tuple(changed_users),
+        groups=tuple(changed_groups),
         present_user_ids=present_users,
         present_group_ids=present_groups,
     )
     return Reading(
         delta=delta,
         cursor=_timestamp_cursor(new_since, scanned, fingerprint(s)),
-        entries_read=reader.done,
+        entries_read=reader.done + holders_read,
         warnings=tuple(reader.warnings),
     )
 

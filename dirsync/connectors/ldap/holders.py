@@ -1,0 +1,67 @@
+"""The groups that name the entries a delta carries, read again with it.
+
+A delta names the entries that changed, but the directory's own bookkeeping changes other
+entries without reporting them: OpenLDAP's refint overlay rewrites the ``member`` values of
+every group naming an entry that was renamed or moved, and drops them when it is deleted;
+syncprov does not send those groups, and their modifyTimestamp may not move. An entry that
+comes back into the read (moved back below ``user_path``, back inside ``user_filter``) is
+named by groups that did not change at all. So with the changed entries, a delta reads again
+every group that names any of them now: by DN in ``member_attribute``, and for a posixGroup's
+``memberUid`` by user name and by DN. Together with the mirror dropping the references of
+deleted entries (``mapping/mirror.py``), the groups of every entry the delta touches are then
+exactly the directory's, with or without refint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Final
+
+from dirsync.connectors.ldap.dn import escape_filter_value
+from dirsync.connectors.ldap.reader import LdapReader
+from dirsync.model import DirectoryGroup, DirectoryUser
+
+if TYPE_CHECKING:
+    from dirsync.connectors.ldap.delta import EntrySource
+
+#: member values asked for per search: a filter of 100 equality tests is cheap with an index
+_CHUNK: Final = 100
+
+
+def with_holders(
+    connector: EntrySource,
+    reader: LdapReader,
+    users: list[DirectoryUser],
+    groups: list[DirectoryGroup],
+) -> tuple[list[DirectoryGroup], int]:
+    """``groups`` plus every group that names one of ``users`` or ``groups`` now, and how many
+    groups were read for it."""
+    s = reader.settings
+    attribute = s.member_attribute
+    values = {u.ref for u in users} | {g.ref for g in groups}
+    if attribute.lower() == "memberuid":
+        values |= {u.username for u in users if u.username}
+    if not values:
+        return groups, 0
+    found = {g.external_id: g for g in groups}
+    read = 0
+    name = escape_filter_value(attribute)
+    for chunk in _chunks(sorted(values)):
+        naming = "(|" + "".join(f"({name}={escape_filter_value(v)})" for v in chunk) + ")"
+        entries = reader.search(
+            "groups naming changed entries",
+            s.group_path,
+            s.group_object_class,
+            [s.group_filter, naming],
+            connector.group_attributes(),
+            counted=False,
+        )
+        for group in connector.groups_from(reader, entries):
+            read += 1
+            found.setdefault(group.external_id, group)
+    return list(found.values()), read
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
