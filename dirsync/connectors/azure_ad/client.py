@@ -1,7 +1,8 @@
 """The httpx seam: GET pages from Microsoft Graph with a bearer token, retries and throttling.
 
-429, 503 and 504 are retried up to ``max_attempts`` times, waiting what ``Retry-After`` says, or
-an exponential backoff with jitter when it says nothing. The wait goes through an injectable
+429, 503 and 504 are retried up to ``max_attempts`` times, waiting what ``Retry-After`` says
+(whole or fractional seconds, or a date; at most ``max_retry_after``, beyond which the run
+ends instead), or an exponential backoff with jitter when it says nothing. The wait goes through an injectable
 ``sleep`` so tests advance frozen time instead of sleeping. A page that is not a JSON object
 with a ``value`` list, a cut-off body or a link to another host fails the read: an incomplete
 read never reaches the mapping. Every httpx failure becomes a dirsync error here.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import ssl
 import threading
 import time
@@ -44,6 +46,9 @@ class RetryPolicy:
     max_attempts: int = 6
     base_delay: float = 1.0
     max_delay: float = 60.0
+    #: the longest ``Retry-After`` waited for; a longer one ends the run (the daemon retries
+    #: it later) rather than holding a worker, and never retries earlier than asked
+    max_retry_after: float = 300.0
 
 
 class GraphClient:
@@ -143,6 +148,12 @@ class GraphClient:
         if retry_after is None:
             ceiling = min(self.policy.max_delay, self.policy.base_delay * 2 ** (attempt - 1))
             delay = ceiling * (0.5 + self.rng.random() / 2)
+        elif retry_after > self.policy.max_retry_after:
+            raise SourceUnreachable(
+                f"organization {self.organization}: Graph asked to wait {retry_after:g} s "
+                f"(Retry-After) before GET {path} again, longer than the "
+                f"{self.policy.max_retry_after:g} s a run waits; giving up for this run"
+            ) from final
         else:
             delay = retry_after
         log.warning(
@@ -204,12 +215,17 @@ class ObjectGone(SourceReadIncomplete):
     """A single object asked for by id no longer exists."""
 
 
+_SECONDS = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,9})?$")
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _SECONDS.match(value):
+        # RFC 9110 says whole seconds, but Graph's own throttling answers send fractions
+        # ("2.128"): read as a date they would fall back to a shorter backoff
         return float(value)
     try:
         when = parsedate_to_datetime(value)

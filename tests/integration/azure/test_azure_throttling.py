@@ -66,6 +66,41 @@ def test_no_request_is_sent_before_retry_after_has_elapsed(
         assert retry.at - answer.at >= {429: 7, 503: 2}[answer.status]
 
 
+def test_a_fractional_retry_after_as_graph_sends_it_is_waited_in_full(
+    graph: GraphFake, tenant: Tenant, tmp_path: Path, frozen: FrozenDateTimeFactory
+) -> None:
+    people(tenant)
+    sleeper = Sleeper(frozen)
+    # Microsoft's documented throttling answer: "Retry-After: 2.128"
+    graph.fail(Fault(status=429, retry_after="2.128", path="/v1.0/users?"))
+    conn = connector(graph, tenant, tmp_path, sleep=sleeper)
+    try:
+        reading = conn.read(None)
+    finally:
+        conn.close()
+    assert reading.snapshot is not None and len(reading.snapshot.users) == 3
+    assert sleeper.waits == [2.128]
+    sent = graph.graph_requests(tenant.tenant_id)
+    (answer, retry) = next((a, b) for a, b in pairwise(sent) if a.status == 429)
+    assert retry.path == answer.path and retry.at - answer.at >= 2.128
+
+
+def test_a_retry_after_beyond_the_cap_ends_the_run_without_waiting_or_retrying_early(
+    graph: GraphFake, tenant: Tenant, tmp_path: Path, frozen: FrozenDateTimeFactory
+) -> None:
+    people(tenant)
+    sleeper = Sleeper(frozen)
+    graph.fail(Fault(status=429, retry_after="3600.5", path="/v1.0/users?"))
+    conn = connector(graph, tenant, tmp_path, sleep=sleeper)
+    try:
+        with pytest.raises(SourceUnreachable, match=r"wait 3600\.5 s \(Retry-After\)"):
+            conn.read(None)
+    finally:
+        conn.close()
+    assert sleeper.waits == []
+    assert [r.status for r in graph.graph_requests(tenant.tenant_id)][-1] == 429
+
+
 def test_without_retry_after_the_backoff_grows_exponentially_with_jitter(
     graph: GraphFake, tenant: Tenant, tmp_path: Path, frozen: FrozenDateTimeFactory
 ) -> None:
