@@ -2,10 +2,11 @@
 
 429, 503 and 504 are retried up to ``max_attempts`` times, waiting what ``Retry-After`` says
 (whole or fractional seconds, or a date; at most ``max_retry_after``, beyond which the run
-ends instead), or an exponential backoff with jitter when it says nothing. The wait goes through an injectable
-``sleep`` so tests advance frozen time instead of sleeping. A page that is not a JSON object
-with a ``value`` list, a cut-off body or a link to another host fails the read: an incomplete
-read never reaches the mapping. Every httpx failure becomes a dirsync error here.
+ends instead), or an exponential backoff with jitter when it says nothing. The wait goes
+through an injectable ``sleep`` so tests advance frozen time instead of sleeping. A page that
+is not a JSON object with a ``value`` list, a cut-off body or a link to another host fails the
+read: an incomplete read never reaches the mapping. Every httpx failure becomes a dirsync
+error here.
 """
 
 from __future__ import annotations
