@@ -198,7 +198,7 @@ class EntryConversion:
         if by_username:
             for value in reader.values(entry, member_attribute):
                 if value.strip():
-                    members.add(username_ref(value))
+                    members.add(_member_uid_ref(reader, value.strip()))
             return DirectoryGroup(
                 external_id=external_id, ref=ref, name=name, member_refs=frozenset(members)
             )
@@ -235,6 +235,18 @@ class EntryConversion:
         return DirectoryGroup(
             external_id=external_id, ref=ref, name=name, member_refs=frozenset(members)
         )
+
+
+def _member_uid_ref(reader: LdapReader, value: str) -> str:
+    """A posixGroup ``memberUid`` value names a user by user name, but some directories hold
+    the member's DN there (and Bitwarden's Directory Connector accepts it): a value that
+    parses as a DN is taken as one. A user name never holds ``=``."""
+    if "=" in value:
+        try:
+            return reader.normalize(value)
+        except ValueError:
+            pass  # not a DN after all: a user name
+    return username_ref(value)
 
 
 #: ``dict.get`` itself: ``Attributes.get`` lower-cases its argument, ours already are

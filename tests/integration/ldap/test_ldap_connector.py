@@ -456,6 +456,27 @@ def test_posix_groups_name_their_members_by_user_name(ldap_tree: LdapTree) -> No
     assert group.member_refs == {username_ref("alice"), username_ref("ghost")}
 
 
+def test_a_posix_group_may_name_members_by_dn_in_member_uid(ldap_tree: LdapTree) -> None:
+    ldap_tree.add(
+        ldap_tree.person("alice"),
+        ldap_tree.person("bob"),
+        ldif_record(
+            f"cn=staff,{ldap_tree.groups}",
+            {
+                "objectClass": "posixGroup",
+                "cn": "staff",
+                "gidNumber": "5000",
+                "memberUid": [ldap_tree.user_dn("alice").upper(), "bob"],
+            },
+        ),
+    )
+    reading = ldap_tree.read(group_object_class="posixGroup", member_attribute="memberUid")
+    assert reading.snapshot is not None
+    (group,) = reading.snapshot.groups
+    alice = {u.username: u for u in reading.snapshot.users}["alice"]
+    assert group.member_refs == {alice.ref, username_ref("bob")}
+
+
 def test_a_paged_search_left_early_does_not_disturb_the_next_search(ldap_tree: LdapTree) -> None:
     # the session asks for the next page before handing on this one: a caller that stops
     # after the first page leaves that request outstanding; it is abandoned, and whatever the
