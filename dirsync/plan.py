@@ -44,6 +44,18 @@ class MemberUpdate:
     previous_name: str | None
     #: True when this links an unlinked member (no external id yet) to the directory user
     adopt: bool = False
+    #: the external id a re-created directory user's member had (``relink_recreated``): the
+    #: member is linked to ``external_id`` from now on
+    previous_external_id: str | None = None
+
+    @property
+    def relinks(self) -> bool:
+        return self.previous_external_id is not None
+
+    @property
+    def links(self) -> bool:
+        """Whether this sets the member's external id (an adoption or a relink)."""
+        return self.adopt or self.previous_external_id is not None
 
     def to_json(self) -> dict[str, Any]:
         changes: dict[str, Any] = {}
@@ -51,6 +63,11 @@ class MemberUpdate:
             changes["email"] = {"before": self.previous_email, "after": self.email}
         if self.name != self.previous_name:
             changes["name"] = {"before": self.previous_name, "after": self.name}
+        if self.previous_external_id is not None:
+            changes["external_id"] = {
+                "before": self.previous_external_id,
+                "after": self.external_id,
+            }
         return {
             "email": self.email,
             "external_id": self.external_id,

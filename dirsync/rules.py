@@ -65,3 +65,7 @@ class SyncRules:
     collections: tuple[CollectionRule, ...] = ()
     #: invitations pending longer than this are sent again; None = never
     reinvite_after: timedelta | None = None
+    #: a new directory user whose address belongs to a member the sync deprovisioned (its
+    #: entry deleted, now or before, and created again: a restore, a migration) takes that
+    #: member over instead of being refused
+    relink_recreated: bool = True

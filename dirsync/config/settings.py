@@ -57,6 +57,9 @@ class SyncSettings(Settings):
     min_source_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
     #: invitations pending longer than this are sent again by the sync; absent = never
     reinvite_after: Duration | None = None
+    #: a re-created directory user (new external id, same address) takes over the member the
+    #: sync deprovisioned when its entry was deleted; never an active or admin-revoked one
+    relink_recreated: bool = True
 
 
 class CollectionSettings(Settings):
@@ -110,6 +113,7 @@ class OrganizationSettings(Settings):
                 for c in self.collection
             ),
             reinvite_after=self.sync.reinvite_after,
+            relink_recreated=self.sync.relink_recreated,
         )
 
 

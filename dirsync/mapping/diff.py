@@ -116,6 +116,8 @@ def _plan_members(given: DiffInput) -> _Members:
     for user, member in (*staying, *moving):
         _plan_existing(user, member, emails.final[member.id], False, given.rules, out)
 
+    deprovisioned = _deprovisioned_now(out, by_external_id)
+    desired_ids = {u.external_id for u in given.desired.users}
     for user in given.desired.users:
         if user.external_id in by_external_id:
             continue
@@ -124,9 +126,18 @@ def _plan_members(given: DiffInput) -> _Members:
             continue
         if user.disabled:
             continue  # a disabled user who is not yet a member is not invited
-        if (holder := emails_in_use.get(user.email)) is not None:
-            # Linked members are never re-linked (a re-created directory entry is another
-            # person as far as ids go); an administrator decides, e.g. by removing the old one.
+        holder = emails_in_use.get(user.email) or deprovisioned.get(user.email)
+        if (
+            holder is not None
+            and given.rules.relink_recreated
+            and _relinkable(holder, deprovisioned, desired_ids)
+        ):
+            emails_in_use[user.email] = holder
+            _relink(user, holder, out)
+            continue
+        if holder is not None:
+            # A linked member that is active, or revoked by an administrator, is never taken
+            # over by another directory user; an administrator decides, e.g. by removing it.
             out.warnings.append(
                 f"cannot invite {user.email} ({user.external_id}): the address belongs to a "
                 f"{holder.status} member linked to {holder.external_id}; remove that member "
@@ -135,6 +146,55 @@ def _plan_members(given: DiffInput) -> _Members:
             continue
         out.invite.append(Invite(external_id=user.external_id, email=user.email, name=user.name))
     return out
+
+
+def _deprovisioned_now(out: _Members, by_external_id: dict[str, Member]) -> dict[str, Member]:
+    """The members this plan deprovisions, by address (a removal has freed it already)."""
+    ids = [r.external_id for r in out.revoke if r.reason == RevokeReason.DEPROVISIONED]
+    ids += [r.external_id for r in out.remove]
+    members = (by_external_id[i] for i in ids if i is not None and i in by_external_id)
+    return {m.email.lower(): m for m in members}
+
+
+def _relinkable(holder: Member, deprovisioned: dict[str, Member], desired_ids: set[str]) -> bool:
+    """Whether a re-created directory user may take this member over: one the sync
+    deprovisioned (before, or in this plan) because its entry is gone; never an active
+    member, nor one an administrator revoked, nor an owner or admin."""
+    if holder.external_id is None or holder.protected or holder.external_id in desired_ids:
+        return False
+    if deprovisioned.get(holder.email.lower()) is holder:
+        return True
+    return (
+        holder.status == MemberStatus.REVOKED
+        and holder.revoked_reason == RevokeReason.DEPROVISIONED
+    )
+
+
+def _relink(user: DesiredUser, holder: Member, out: _Members) -> None:
+    """Link the member to the re-created user: one update naming both ids, and a restore of
+    a member revoked before (a deprovisioning planned now is withdrawn instead)."""
+    out.revoke = [r for r in out.revoke if r.member_id != holder.id]
+    out.remove = [r for r in out.remove if r.member_id != holder.id]
+    out.update.append(
+        MemberUpdate(
+            member_id=holder.id,
+            external_id=user.external_id,
+            email=user.email,
+            name=user.name,
+            previous_email=holder.email,
+            previous_name=holder.name,
+            previous_external_id=holder.external_id,
+        )
+    )
+    if holder.status == MemberStatus.REVOKED:
+        out.restore.append(
+            Restore(
+                member_id=holder.id,
+                external_id=user.external_id,
+                email=user.email,
+                to_status=holder.restore_status or MemberStatus.INVITED,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,9 +318,14 @@ def _plan_groups(
 ) -> tuple[tuple[GroupCreate, ...], tuple[GroupUpdate, ...], tuple[GroupDelete, ...]]:
     removed = {r.external_id for r in members.remove}
     linked = {m.external_id for m in given.current.members if m.external_id is not None}
-    linked |= {u.external_id for u in members.update if u.adopt}
+    linked |= {u.external_id for u in members.update if u.links}
     linked |= {i.external_id for i in members.invite}
-    linked -= removed
+    relinked = {
+        u.previous_external_id: u.external_id
+        for u in members.update
+        if u.previous_external_id is not None
+    }
+    linked -= removed | set(relinked)
 
     current = {g.external_id: g for g in given.current.groups if g.external_id is not None}
     creates: list[GroupCreate] = []
@@ -276,6 +341,8 @@ def _plan_groups(
             )
             continue
         have = existing.member_external_ids - removed
+        if relinked and have & relinked.keys():
+            have = frozenset(relinked.get(i, i) for i in have)
         add, drop = wanted - have, have - wanted
         if add or drop or group.name != existing.name:
             updates.append(

@@ -56,8 +56,8 @@ def apply_members(session: Session, org_id: int, plan: Plan, now: datetime, log:
             delete(MemberRow).where(MemberRow.organization_id == org_id, MemberRow.id.in_(ids)),
             execution_options={"synchronize_session": False},
         )
-    for adopt in (False, True):  # an executemany needs the same keys in every row
-        rows = [_update_row(u, now) for u in plan.update if u.adopt is adopt]
+    for links in (False, True):  # an executemany needs the same keys in every row
+        rows = [_update_row(u, now) for u in plan.update if u.links is links]
         _update_by_id(session, org_id, MemberRow, rows)
     if plan.invite:
         invite = BulkInsert(
@@ -110,7 +110,7 @@ def apply_members(session: Session, org_id: int, plan: Plan, now: datetime, log:
 
 def _update_row(u: MemberUpdate, now: datetime) -> dict[str, Any]:
     row: dict[str, Any] = {"b_id": u.member_id, "email": u.email, "name": u.name, "updated_at": now}
-    if u.adopt:
+    if u.links:
         row["external_id"] = u.external_id
     return row
 
@@ -135,8 +135,8 @@ def _log_members(plan: Plan, log: EventLog) -> None:
             before["email"], after["email"] = u.previous_email, u.email
         if u.name != u.previous_name:
             before["name"], after["name"] = u.previous_name, u.name
-        if u.adopt:
-            before["external_id"], after["external_id"] = None, u.external_id
+        if u.links:
+            before["external_id"], after["external_id"] = u.previous_external_id, u.external_id
         log.add("member.update", u.email, before, after)
     for r in plan.revoke:
         after = {"status": "revoked", "reason": str(r.reason)}

@@ -14,22 +14,30 @@ exactly the directory's, with or without refint.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Iterator
+from typing import Final, Protocol
 
 from dirsync.connectors.ldap.dn import escape_filter_value
 from dirsync.connectors.ldap.reader import LdapReader
+from dirsync.connectors.ldap.session import RawEntry
 from dirsync.model import DirectoryGroup, DirectoryUser
-
-if TYPE_CHECKING:
-    from dirsync.connectors.ldap.delta import EntrySource
 
 #: member values asked for per search: a filter of 100 equality tests is cheap with an index
 _CHUNK: Final = 100
 
 
+class GroupSource(Protocol):
+    """What this needs of the connector: how it reads groups."""
+
+    def group_attributes(self) -> list[str]: ...
+
+    def groups_from(
+        self, reader: LdapReader, entries: Iterable[RawEntry]
+    ) -> list[DirectoryGroup]: ...
+
+
 def with_holders(
-    connector: EntrySource,
+    connector: GroupSource,
     reader: LdapReader,
     users: list[DirectoryUser],
     groups: list[DirectoryGroup],

@@ -33,14 +33,23 @@ def test_a_deleted_user_leaves_the_groups_that_named_it_without_a_group_change()
     assert patched.groups["g2"].member_refs == frozenset()
 
 
-def test_a_user_re_created_under_the_same_dn_stays_in_its_groups() -> None:
+def test_a_user_re_created_under_the_same_dn_is_in_only_the_groups_the_delta_names_it_in() -> None:
+    """Deleting an entry took it out of its groups (refint, AD's link clean-up): a new entry
+    under the same DN is in the groups that name it now, which the connectors read again
+    with it (the groups naming a changed entry), not in the old entry's."""
     old, new = _user("old"), DirectoryUser(external_id="new", ref="cn=old,dc=x")
     team = DirectoryGroup(
         external_id="g1", ref="cn=team,dc=x", name="Team", member_refs=frozenset({old.ref})
     )
-    mirror = Mirror(users={"old": old}, groups={"g1": team})
+    other = DirectoryGroup(
+        external_id="g2", ref="cn=other,dc=x", name="Other", member_refs=frozenset({old.ref})
+    )
+    mirror = Mirror(users={"old": old}, groups={"g1": team, "g2": other})
 
-    patched = apply_delta(mirror, DirectoryDelta(users=(new,), deleted_user_ids=frozenset({"old"})))
+    patched = apply_delta(
+        mirror, DirectoryDelta(users=(new,), groups=(other,), deleted_user_ids=frozenset({"old"}))
+    )
 
-    assert patched.groups["g1"].member_refs == {old.ref}
+    assert patched.groups["g1"].member_refs == frozenset()
+    assert patched.groups["g2"].member_refs == {new.ref}
     assert set(patched.users) == {"new"}
