@@ -180,7 +180,7 @@ class Walk:
 
     def delete_person(self) -> str | None:
         person = self._pick_person()
-        if person is None:
+        if person is None or len(self.people) < 5:
             return None
         dn = self.person_dn(person)
         self.tree.server.modify_ldif(f"dn: {dn}\nchangetype: delete\n")
@@ -286,7 +286,8 @@ class Walk:
         return None if person is None else self._join(self.access, self.person_dn(person))
 
     def leave_access(self) -> str | None:
-        return self._leave(self.access)
+        # a read that yields nobody is refused by a guard (rightly): keep a few in the group
+        return self._leave(self.access) if len(self.access.members) > 3 else None
 
     def nest_group(self) -> str | None:
         groups = self._plain_groups()
