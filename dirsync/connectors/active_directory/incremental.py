@@ -71,6 +71,10 @@ class DeltaSource(Protocol):
 
     def read_groups(self, reader: LdapReader) -> list[DirectoryGroup]: ...
 
+    def with_chain_members(
+        self, session: AdSession, reader: LdapReader, groups: list[DirectoryGroup]
+    ) -> list[DirectoryGroup]: ...
+
 
 def mark(connector: DeltaSource, session: AdSession) -> AdCursor | None:
     mode = connector.settings.incremental
@@ -118,6 +122,10 @@ def delta_read(
                 connector, session, state
             )
         users, groups, read = _read_changed(connector, session, changed, state, progress)
+        if connector.settings.nested_groups_in_chain:
+            # as a full read does: a group read without them would lose the members the DC
+            # resolves through nesting (e.g. through groups outside group_path/group_filter)
+            groups = connector.with_chain_members(session, connector.reader(session, None), groups)
     return Reading(
         delta=DirectoryDelta(
             users=tuple(users),

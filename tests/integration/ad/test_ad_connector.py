@@ -21,6 +21,7 @@ from dirsync.errors import (
     SourceTLSError,
     SourceUnreachable,
 )
+from dirsync.mapping.mirror import apply_delta, mirror_of
 from dirsync.model import DirectoryGroup, DirectoryUser, Reading
 from dirsync.testing.samba import SambaDC
 from tests.integration.ad.conftest import DISABLED, AdOu, filetime
@@ -107,6 +108,31 @@ def test_in_chain_resolution_adds_transitive_members_and_keeps_direct_ones(ad_ou
 
     found = groups(ad_ou.read(nested_groups_in_chain=True))
     assert found["Outer"].member_refs == {normalize_dn(x) for x in (inner, bob, alice)}
+
+
+@pytest.mark.parametrize("admin", [True, False], ids=["dirsync", "usn"])
+def test_a_delta_resolves_the_groups_it_reads_in_chain_as_a_full_read_does(
+    ad_ou: AdOu, admin: bool
+) -> None:
+    """Alice reaches Outer only through Inner, which group_filter leaves out: only the DC's
+    in-chain answer knows it. A delta that reads Outer again must keep her."""
+    alice, bob, carol = ad_ou.users("alice", "bob", "carol")
+    inner = ad_ou.group("Inner", [alice])
+    outer = ad_ou.group("Outer", [inner, bob])
+    options = {"admin": admin, "nested_groups_in_chain": True, "group_filter": "(!(cn=Inner))"}
+    full = ad_ou.read(**options)
+    assert full.snapshot is not None
+    ad_ou.add_member(outer, carol)
+
+    reading = ad_ou.read(full.cursor, **options)
+
+    assert reading.delta is not None
+    (changed,) = [g for g in reading.delta.groups if g.name == "Outer"]
+    assert changed.member_refs == {normalize_dn(x) for x in (inner, bob, carol, alice)}
+    patched = apply_delta(mirror_of(full.snapshot)[0], reading.delta)
+    again = ad_ou.read(**options).snapshot
+    assert again is not None
+    assert patched.groups == mirror_of(again)[0].groups
 
 
 def test_ranged_member_values_are_completed_from_the_real_dc(ad_ou: AdOu) -> None:
