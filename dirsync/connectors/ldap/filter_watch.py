@@ -84,6 +84,10 @@ def digest(reader: LdapReader, watch: Watch) -> str:
             dn, "(objectClass=*)", list(_WATCHED), what="watched group", base_scope=True
         )
         if result.get("result") == _NO_SUCH_OBJECT:
+            reader.warnings.append(
+                f"the group {dn} that a filter names through memberOf does not exist, or the "
+                "bind account cannot read it; its changes cannot be watched"
+            )
             state[dn.lower()] = None
             continue
         reader.session.check_result(result, what="watched group", base=dn, count=len(entries))

@@ -9,7 +9,8 @@ named by groups that did not change at all. So with the changed entries, a delta
 every group that names any of them now: by DN in ``member_attribute``, and for a posixGroup's
 ``memberUid`` by user name and by DN. Together with the mirror dropping the references of
 deleted entries (``mapping/mirror.py``), the groups of every entry the delta touches are then
-exactly the directory's, with or without refint.
+exactly the directory's, with or without refint. A delta of thousands of entries reads every
+group once instead (a big group would come back, whole, from every chunk's search).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from dirsync.model import DirectoryGroup, DirectoryUser
 
 #: member values asked for per search: a filter of 100 equality tests is cheap with an index
 _CHUNK: Final = 100
+#: beyond this many changed entries, every group is read once instead: a big group naming
+#: many of them would otherwise come back, whole, from every chunk's search
+_ALL_GROUPS_ABOVE: Final = 20 * _CHUNK
 
 
 class GroupSource(Protocol):
@@ -54,8 +58,14 @@ def with_holders(
     found = {g.external_id: g for g in groups}
     read = 0
     name = escape_filter_value(attribute)
-    for chunk in _chunks(sorted(values)):
-        naming = "(|" + "".join(f"({name}={escape_filter_value(v)})" for v in chunk) + ")"
+    if len(values) > _ALL_GROUPS_ABOVE:
+        searches = [""]
+    else:
+        searches = [
+            "(|" + "".join(f"({name}={escape_filter_value(v)})" for v in chunk) + ")"
+            for chunk in _chunks(sorted(values))
+        ]
+    for naming in searches:
         entries = reader.search(
             "groups naming changed entries",
             s.group_path,

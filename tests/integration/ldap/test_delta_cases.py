@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from dirsync.connectors.ldap import holders
 from tests.integration.conftest import ldif_record
 from tests.integration.test_sync_cli import Dirsync, dirsync, modify
 
@@ -63,6 +64,23 @@ def test_a_renamed_or_moved_user_keeps_her_groups(dirsync: Dirsync, change: str)
 
     assert not result["plan"]["update_groups"], result["plan"]
     assert not any("match no user" in w for w in result["warnings"]), result["warnings"]
+    assert _memberships(dirsync) == before
+    _full_plan_is_empty(dirsync)
+
+
+def test_a_big_delta_reads_every_group_once_and_keeps_renamed_users_in_them(
+    dirsync: Dirsync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _team(dirsync)
+    tree = dirsync.tree
+    before = _memberships(dirsync)
+    monkeypatch.setattr(holders, "_ALL_GROUPS_ABOVE", 1)  # as for thousands of changed entries
+    for uid in ("ann", "ben"):
+        tree.server.modify_ldif(
+            f"dn: {tree.user_dn(uid)}\nchangetype: modrdn\nnewrdn: uid={uid}2\ndeleteoldrdn: 1\n"
+        )
+    result, _ = _sync(dirsync)
+    assert not result["plan"]["update_groups"], result["plan"]
     assert _memberships(dirsync) == before
     _full_plan_is_empty(dirsync)
 

@@ -37,7 +37,7 @@ STEPS = int(os.environ.get("DIRSYNC_WALK_STEPS", "30"))
 SEEDS = [int(s) for s in os.environ.get("DIRSYNC_WALK_SEEDS", "20261205").split(",")]
 
 
-def _configure(dirsync: Dirsync, walk: Walk, *, mechanism: str, filter_on: str) -> None:
+def _configure(dirsync: Dirsync, walk: Walk, *, mechanism: str, filter_on: str) -> str:
     if filter_on == "memberOf":
         user_filter = f"(memberOf={walk.group_dn(walk.access)})"
     else:
@@ -49,10 +49,17 @@ def _configure(dirsync: Dirsync, walk: Walk, *, mechanism: str, filter_on: str) 
     }
     if mechanism == "modify_timestamp":
         source["deletion_scan_interval"] = "1ms"  # an id scan on every run
+    deprovision = walk.rng.choice(["revoke", "remove"])
     dirsync.set(
         source=source,
-        sync={"overwrite_existing": True, "max_removals": 1000, "min_source_ratio": 0.0},
+        sync={
+            "overwrite_existing": True,
+            "deprovision": deprovision,
+            "max_removals": 1000,
+            "min_source_ratio": 0.0,
+        },
     )
+    return deprovision
 
 
 def _plan(dirsync: Dirsync, *args: str) -> dict[str, Any]:
@@ -72,7 +79,7 @@ def test_after_every_change_a_delta_run_plans_what_a_full_read_plans(
 ) -> None:
     walk = Walk(dirsync.tree, random.Random(f"{seed}-{mechanism}-{filter_on}"))
     walk.seed()
-    _configure(dirsync, walk, mechanism=mechanism, filter_on=filter_on)
+    deprovision = _configure(dirsync, walk, mechanism=mechanism, filter_on=filter_on)
     first = _plan(dirsync)
     assert first["outcome"] == "applied"
     for number in range(1, STEPS + 1):
@@ -80,7 +87,8 @@ def test_after_every_change_a_delta_run_plans_what_a_full_read_plans(
         full = _plan(dirsync, "--dry-run", "--full")
         delta = _plan(dirsync)
         assert (delta["plan"], delta["refusal"]) == (full["plan"], full["refusal"]), (
-            f"seed {seed}, {mechanism}, filter on {filter_on}: step {number} planned "
+            f"seed {seed}, {mechanism}, filter on {filter_on}, deprovision = {deprovision}: "
+            f"step {number} planned "
             "differently by delta than by a full read; the walk so far:\n  "
             + "\n  ".join(walk.history)
         )
