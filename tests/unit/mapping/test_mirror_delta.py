@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dirsync.mapping.mirror import apply_delta
-from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Mirror
+from dirsync.mapping.mirror import apply_delta, update_mirror
+from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Mirror, Reading
 
 
 def _user(uid: str) -> DirectoryUser:
@@ -53,3 +53,23 @@ def test_a_user_re_created_under_the_same_dn_is_in_only_the_groups_the_delta_nam
     assert patched.groups["g1"].member_refs == frozenset()
     assert patched.groups["g2"].member_refs == {new.ref}
     assert set(patched.users) == {"new"}
+
+
+def test_a_user_an_id_scan_no_longer_finds_leaves_the_groups_too() -> None:
+    """modify_timestamp's id scan: absent now, so absent from its groups, and a new entry
+    later created under its DN is not taken for a member of them."""
+    gone, kept = _user("gone"), _user("kept")
+    team = DirectoryGroup(
+        external_id="g1",
+        ref="cn=team,dc=x",
+        name="Team",
+        member_refs=frozenset({gone.ref, kept.ref}),
+    )
+    mirror = Mirror(users={"gone": gone, "kept": kept}, groups={"g1": team})
+    scan = DirectoryDelta(present_user_ids=frozenset({"kept"}), present_group_ids=frozenset({"g1"}))
+
+    update = update_mirror(mirror, Reading(delta=scan))
+
+    assert update.complete is True
+    assert set(update.mirror.users) == {"kept"}
+    assert update.mirror.groups["g1"].member_refs == {kept.ref}
