@@ -49,10 +49,6 @@ class MemberUpdate:
     previous_external_id: str | None = None
 
     @property
-    def relinks(self) -> bool:
-        return self.previous_external_id is not None
-
-    @property
     def links(self) -> bool:
         """Whether this sets the member's external id (an adoption or a relink)."""
         return self.adopt or self.previous_external_id is not None
