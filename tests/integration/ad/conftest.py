@@ -132,6 +132,10 @@ class AdOu:
         with self.dc.connection() as conn:
             conn.modify(group_dn, {"member": [("MODIFY_ADD", [member_dn])]})
 
+    def remove_member(self, group_dn: str, member_dn: str) -> None:
+        with self.dc.connection() as conn:
+            conn.modify(group_dn, {"member": [("MODIFY_DELETE", [member_dn])]})
+
     def delete(self, dn: str) -> None:
         with self.dc.connection() as conn:
             conn.delete(dn)
