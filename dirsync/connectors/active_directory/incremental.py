@@ -24,6 +24,7 @@ from typing import Final, Protocol
 import structlog
 
 from dirsync.connectors.active_directory import tombstones
+from dirsync.connectors.active_directory.controls import IN_CHAIN_RULE
 from dirsync.connectors.active_directory.cursor import AdCursor
 from dirsync.connectors.active_directory.dirsync_reads import (
     DirSyncFailed,
@@ -123,9 +124,8 @@ def delta_read(
             )
         users, groups, read = _read_changed(connector, session, changed, state, progress)
         if connector.settings.nested_groups_in_chain:
-            # as a full read does: a group read without them would lose the members the DC
-            # resolves through nesting (e.g. through groups outside group_path/group_filter)
-            groups = connector.with_chain_members(session, connector.reader(session, None), groups)
+            groups, ancestors_read = _in_chain(connector, session, users, groups, deleted_groups)
+            read += ancestors_read
     return Reading(
         delta=DirectoryDelta(
             users=tuple(users),
@@ -257,6 +257,38 @@ def _read_changed(
                 groups[group.external_id] = group
                 read += 1
     return list(users.values()), list(groups.values()), read
+
+
+def _in_chain(
+    connector: DeltaSource,
+    session: AdSession,
+    users: list[DirectoryUser],
+    groups: list[DirectoryGroup],
+    deleted_groups: set[str],
+) -> tuple[list[DirectoryGroup], int]:
+    """With ``nested_groups_in_chain``, a group's members include everyone the DC reaches
+    through nesting, so a change anywhere below a group changes it: the delta reads again,
+    in chain, every group that holds a changed object at any depth
+    (``member:1.2.840.113556.1.4.1941:=``), as a full read would have them. A deleted group
+    took members out of its ancestors that no search can name any more: then the delta is
+    refused and the run reads in full."""
+    if deleted_groups:
+        raise CursorExpired(
+            "nested_groups_in_chain: a group was deleted, and the members its ancestors "
+            "reached through it can only be found by a full read; reading in full"
+        )
+    found = {g.external_id: g for g in groups}
+    read = 0
+    refs = sorted({u.ref for u in users} | {g.ref for g in groups})
+    for chunk in _chunks(refs):
+        wanted = "".join(f"(member:{IN_CHAIN_RULE}:={escape_filter_value(r)})" for r in chunk)
+        view = connector.scoped(groups=f"(|{wanted})")
+        for group in view.read_groups(view.reader(session, None)):
+            if group.external_id not in found:
+                found[group.external_id] = group
+                read += 1
+    reader = connector.reader(session, None)
+    return connector.with_chain_members(session, reader, list(found.values())), read
 
 
 def _back_links(view: DeltaSource, reader: LdapReader, holders: set[str], linked: set[str]) -> None:

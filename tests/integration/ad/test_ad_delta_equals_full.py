@@ -185,10 +185,16 @@ def _sync(ad: AdDirsync, *args: str) -> dict[str, Any]:
     return result  # type: ignore[no-any-return]
 
 
-def test_after_every_change_an_ad_delta_run_plans_what_a_full_read_plans(ad: AdDirsync) -> None:
-    walk = AdWalk(ad.ou, random.Random(f"{SEED}-{ad.source['bind_dn']}"))
+@pytest.mark.parametrize("in_chain", [False, True], ids=["flattened", "in-chain"])
+def test_after_every_change_an_ad_delta_run_plans_what_a_full_read_plans(
+    ad: AdDirsync, in_chain: bool
+) -> None:
+    walk = AdWalk(ad.ou, random.Random(f"{SEED}-{ad.source['bind_dn']}-{in_chain}"))
     walk.seed()
-    ad.set(sync={"overwrite_existing": True, "max_removals": 1000, "min_source_ratio": 0.0})
+    ad.set(
+        source={"nested_groups_in_chain": in_chain},
+        sync={"overwrite_existing": True, "max_removals": 1000, "min_source_ratio": 0.0},
+    )
     assert _sync(ad)["outcome"] == "applied"
     for number in range(1, STEPS + 1):
         walk.step()
