@@ -31,6 +31,7 @@ from dirsync.connectors.active_directory.values import (
     parse_int,
 )
 from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.ldap import filter_watch
 from dirsync.connectors.ldap.connector import LdapConnector
 from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn
 from dirsync.connectors.ldap.reader import LdapReader, join_dn
@@ -80,7 +81,22 @@ class ActiveDirectoryConnector(LdapConnector):
         self.notes = []
         if cursor is None or self.settings.incremental == "off":
             return self._full_read(progress)
-        return ad_incremental.delta_read(self, parse_cursor(cursor), progress)
+        return ad_incremental.delta_read(self, parse_cursor(cursor), progress, raw=cursor)
+
+    def watched_groups(self, session: AdSession, cursor: Cursor | None) -> str | None:
+        """The digest of the groups a filter names through ``memberOf`` (``filter_watch``),
+        taken now, or None when no filter does. With ``cursor`` (a delta is about to be
+        read), raises ``CursorExpired`` when they changed since it was taken: AD changes a
+        user's memberOf without changing the user, so the delta would not see it."""
+        watch = filter_watch.watch_of(self.settings)
+        if not watch.needed:
+            return None
+        reader = self.reader(session, None)
+        watched = None if watch.blind is not None else filter_watch.digest(reader, watch)
+        self.notes.extend(reader.warnings)
+        if cursor is not None:
+            filter_watch.check(watch, watched, cursor)
+        return watched
 
     # -- extension points of LdapConnector ------------------------------------------------------
 
@@ -141,6 +157,7 @@ class ActiveDirectoryConnector(LdapConnector):
         session = self._open()
         with session:
             mark = ad_incremental.mark(self, session)  # before the read: nothing slips through
+            watched = self.watched_groups(session, None)
             reader = self.reader(session, progress)
             users = self.read_users(reader)
             groups = self.read_groups(reader)
@@ -148,7 +165,7 @@ class ActiveDirectoryConnector(LdapConnector):
                 groups = self.with_chain_members(session, reader, groups)
         return Reading(
             snapshot=DirectorySnapshot(users=tuple(users), groups=tuple(groups)),
-            cursor=mark.to_cursor() if mark is not None else None,
+            cursor=filter_watch.stamped(mark.to_cursor() if mark is not None else None, watched),
             entries_read=reader.done,
             warnings=(*self.notes, *reader.warnings),
         )

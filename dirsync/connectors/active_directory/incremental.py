@@ -37,11 +37,12 @@ from dirsync.connectors.active_directory.session import AdSession
 from dirsync.connectors.active_directory.settings import ActiveDirectorySourceSettings
 from dirsync.connectors.active_directory.values import guid_filter_value
 from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.ldap import filter_watch
 from dirsync.connectors.ldap.dn import escape_filter_value
 from dirsync.connectors.ldap.reader import LdapReader, join_dn
 from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired, SourceError, SourceUnreachable
-from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser, Reading
+from dirsync.model import Cursor, DirectoryDelta, DirectoryGroup, DirectoryUser, Reading
 
 log = structlog.get_logger("dirsync.connectors.active_directory")
 
@@ -76,6 +77,8 @@ class DeltaSource(Protocol):
         self, session: AdSession, reader: LdapReader, groups: list[DirectoryGroup]
     ) -> list[DirectoryGroup]: ...
 
+    def watched_groups(self, session: AdSession, cursor: Cursor | None) -> str | None: ...
+
 
 def mark(connector: DeltaSource, session: AdSession) -> AdCursor | None:
     mode = connector.settings.incremental
@@ -107,13 +110,16 @@ def mark(connector: DeltaSource, session: AdSession) -> AdCursor | None:
 
 
 def delta_read(
-    connector: DeltaSource, state: AdCursor, progress: ProgressCallback | None
+    connector: DeltaSource, state: AdCursor, progress: ProgressCallback | None, *, raw: Cursor
 ) -> Reading:
+    """The changes since ``state`` (``raw``: the cursor as stored, with the digest of the
+    groups a memberOf filter names, which must not have changed)."""
     try:
         session = connector.connect([state.dc])
     except SourceUnreachable as exc:
         raise CursorExpired(f"the DC of the cursor cannot be reached ({exc})") from exc
     with session:
+        watched = connector.watched_groups(session, raw)
         if state.mode == "dirsync":
             changed, deleted_users, deleted_groups, seen, new = _dirsync_changes(
                 connector, session, state
@@ -133,7 +139,7 @@ def delta_read(
             deleted_user_ids=frozenset(deleted_users),
             deleted_group_ids=frozenset(deleted_groups),
         ),
-        cursor=new.to_cursor(),
+        cursor=filter_watch.stamped(new.to_cursor(), watched),
         entries_read=seen + read,
         warnings=tuple(connector.notes),
     )

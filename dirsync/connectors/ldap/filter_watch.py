@@ -33,7 +33,9 @@ from dirsync.model import Cursor
 BACK_LINKS: Final = frozenset({"memberof", "ismemberof"})
 #: what a watched group's digest covers: any change to it moves entryCSN or modifyTimestamp
 #: where the server keeps them, and its member values where it does not
-_WATCHED: Final = ("entryCSN", "modifyTimestamp", "member", "uniqueMember", "memberUid")
+_WATCHED: Final = (
+    "entryCSN", "modifyTimestamp", "uSNChanged", "member", "uniqueMember", "memberUid"
+)  # fmt: skip
 _NO_SUCH_OBJECT: Final = 32
 #: one assertion of a filter: ``(attr=value)``, ``(attr:rule:=value)``, ``(attr>=value)``...
 _ASSERTION: Final = re.compile(r"\(\s*([A-Za-z0-9;.-]+)(:[^=()]*)?([~<>]?=)((?:[^()\\]|\\.)*)\)")

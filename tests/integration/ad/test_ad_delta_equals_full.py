@@ -206,3 +206,41 @@ def test_after_every_change_an_ad_delta_run_plans_what_a_full_read_plans(
         )
     fulls = [bool(full) for (full,) in ad.sql("SELECT full FROM runs ORDER BY started_at")]
     assert fulls[0] and fulls.count(False) >= STEPS // 2, fulls
+
+
+def test_leaving_an_access_group_named_by_a_member_of_filter_offboards_on_the_next_run(
+    ad: AdDirsync,
+) -> None:
+    """AD changes a user's memberOf without changing the user: the groups a memberOf filter
+    names are watched, and their change makes the run read in full."""
+    ou = ad.ou
+    ann, ben, _ = ou.users("ann", "ben", "outsider")
+    access = ou.group("Access", [ann, ben])
+    ad.set(
+        source={"user_filter": f"(memberOf={access})"},
+        sync={"overwrite_existing": True, "max_removals": 10},
+    )
+    first = ad.sync_json()
+    assert sorted(i["email"] for i in first["plan"]["invite"]) == [
+        ou.email("ann"),
+        ou.email("ben"),
+    ]
+
+    ou.remove_member(access, ben)
+    code, out, log = ad.run("sync", "--json")
+    assert code == 0, (out, log)
+    (result,) = json.loads(out)
+    assert [r["email"] for r in result["plan"]["revoke"]] == [ou.email("ben")]
+    expired = [json.loads(line) for line in log.splitlines() if "sync.cursor_expired" in line]
+    assert expired and "memberOf" in expired[0]["reason"], log
+
+    ou.add_member(access, ou.user_dn("outsider"))
+    assert [i["email"] for i in ad.sync_json()["plan"]["invite"]] == [ou.email("outsider")]
+
+    ou.modify(ann, mail="ann.new@example.org")
+    code, out, log = ad.run("sync", "--json")
+    (result,) = json.loads(out)
+    assert [u["email"] for u in result["plan"]["update"]] == ["ann.new@example.org"]
+    assert "sync.cursor_expired" not in log
+    fulls = [bool(full) for (full,) in ad.sql("SELECT full FROM runs ORDER BY started_at")]
+    assert fulls == [True, True, True, False]
