@@ -4,7 +4,9 @@ A ``user_filter`` such as ``(memberOf=cn=dirsync-users,ou=Roles,dc=acme,dc=examp
 members of an access group are synced) selects users by an attribute that OpenLDAP's memberof
 overlay (and 389 DS's, as ``memberOf`` or ``isMemberOf``) writes into the users' entries when
 the *group* changes. Those writes are internal: syncprov does not send them and the users'
-modifyTimestamp does not move, so a delta would not see a user leave or enter the filter. Yet
+modifyTimestamp does not move, so a delta would not see a user leave or enter the filter.
+Active Directory's ``memberOf`` is a back-link that changes without the user changing
+(no uSNChanged, no DirSync entry): the same holds there, and its connector uses this too. Yet
 removing someone from the access group is how many administrators offboard.
 
 So the groups such a filter names are watched: each cursor carries a digest of their
