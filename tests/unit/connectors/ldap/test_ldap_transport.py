@@ -89,6 +89,7 @@ def scripted() -> Iterator[Callable[[Script], Connection]]:
     """A one-connection server on loopback that runs ``script`` on what it accepts."""
     listeners: list[socket.socket] = []
     threads: list[threading.Thread] = []
+    connections: list[Connection] = []
 
     def start(script: Script) -> Connection:
         listener = socket.create_server(("127.0.0.1", 0))
@@ -102,9 +103,13 @@ def scripted() -> Iterator[Callable[[Script], Connection]]:
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()
         threads.append(thread)
-        return Connection.open("127.0.0.1", listener.getsockname()[1], timeout=2)
+        conn = Connection.open("127.0.0.1", listener.getsockname()[1], timeout=2)
+        connections.append(conn)
+        return conn
 
     yield start
+    for conn in connections:
+        conn.close()
     for listener in listeners:
         listener.close()
     for thread in threads:
