@@ -108,9 +108,33 @@ class Units:
     def status_text(self) -> str:
         return self.show("dirsync", "StatusText")
 
-    def journal(self, unit: str = "dirsync", *args: str) -> str:
+    def cursor(self) -> str:
+        """Where the journal ends now: ``journal(after=...)`` shows what came later."""
         self.debian.run("journalctl", "--sync", check=False)
-        return self.debian.run("journalctl", "--no-pager", "-o", "cat", "-u", unit, *args).stdout
+        shown = self.debian.run("journalctl", "-n", "0", "--show-cursor", "--no-pager").stdout
+        return shown.strip().rpartition("-- cursor: ")[2]
+
+    def journal(self, unit: str = "dirsync", *args: str, after: str | None = None) -> str:
+        self.debian.run("journalctl", "--sync", check=False)
+        since = [f"--after-cursor={after}"] if after else []
+        command = ["journalctl", "--no-pager", "-o", "cat", "-u", unit, *since, *args]
+        return self.debian.run(*command).stdout
+
+    def priorities(self, event: str, *, after: str) -> set[str]:
+        """The syslog priorities of the journal lines of dirsync.service naming ``event``."""
+        self.debian.run("journalctl", "--sync", check=False)
+        command = [
+            "journalctl",
+            "--no-pager",
+            "-o",
+            "json",
+            "-u",
+            "dirsync",
+            f"--after-cursor={after}",
+        ]
+        lines = self.debian.run(*command).stdout.splitlines()
+        entries = [json.loads(line) for line in lines if line.strip()]
+        return {e.get("PRIORITY", "") for e in entries if f'"{event}"' in str(e.get("MESSAGE"))}
 
     def dirsync(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.debian.run("dirsync", "--config", CONFIG, *args, check=check)
