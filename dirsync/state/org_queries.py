@@ -132,6 +132,7 @@ def summaries(
     stmt = (
         select(OrganizationRow.name, MemberRow.status, func.count())
         .join(MemberRow, MemberRow.organization_id == OrganizationRow.id)
+        .where(OrganizationRow.name.in_(list(stale_before)))
         .group_by(OrganizationRow.name, MemberRow.status)
     )
     for org, status, count in session.execute(stmt):
