@@ -21,7 +21,6 @@ import click
 
 from dirsync.cli.app import Context, cli, handle_errors, pass_context
 from dirsync.cli.commands import db
-from dirsync.config.resolve import resolve_secrets
 from dirsync.daemon.reload_report import read_report
 from dirsync.daemon.schedule import daemon_pid
 from dirsync.errors import ConfigError, DirsyncError, UsageError
@@ -43,8 +42,11 @@ class ReloadUnconfirmed(DirsyncError):
 @handle_errors
 def reload_command(ctx: Context, pid: int | None) -> None:
     """Make the running daemon re-read the config; fail if the file is rejected."""
-    config = ctx.config  # exit 2 with the problems: the daemon would refuse the same file
-    resolve_secrets(config)
+    # exit 2 with the problems: the daemon would refuse the same file. Secrets are not read
+    # here: they are the daemon's to read (under systemd, ExecReload= may not read the
+    # service's credentials, which only its main process sees); a secret the daemon cannot
+    # read comes back in its report
+    config = ctx.config
     directory = runtime_directory(config.store.url)
     pid = pid or daemon_pid(directory)
     if pid is None:

@@ -1,9 +1,7 @@
 """The units of systemd/ under a real systemd 252 in a booted Debian 12: a technician's day.
 
 Each test writes the config it needs and (re)starts what it drives; they share one booted
-container (``conftest.units``). The checks marked ``xfail(strict=True)`` are the contract's
-"Running in the field" for defects of issue 20 not fixed yet: they fail today and will fail
-the suite loudly ("XPASS(strict)") once fixed, so that the mark is removed then.
+container (``conftest.units``). The checks are the contract's "Running in the field".
 """
 
 from __future__ import annotations
@@ -69,11 +67,6 @@ def test_journal_priorities_follow_the_log_levels(units: Units) -> None:
     assert "daemon.run_failed" not in units.journal("dirsync", "-p", "err", after=mark)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 20 item 6: ExecReload's `dirsync reload` cannot read the service's credentials "
-    "(/run/credentials/dirsync.service/acme: Permission denied), so every reload fails",
-)
 def test_reload_with_a_good_config(units: Units) -> None:
     units.restart(units.config())
     units.wait_for_status("acme " + SYNCED, "beta " + SYNCED)
