@@ -182,7 +182,11 @@ def _syncrepl_delta(
     disabled = _disabled_among(connector, reader, users.entries)
     changed_users = connector.users_from(reader, users.entries, disabled)
     changed_groups, holders_read = holders.with_holders(
-        connector, reader, changed_users, connector.groups_from(reader, groups.entries)
+        connector,
+        reader,
+        changed_users,
+        connector.groups_from(reader, groups.entries),
+        [*users.entries, *groups.entries],
     )
     delta = DirectoryDelta(
         users=tuple(changed_users),
@@ -267,7 +271,11 @@ def _timestamp_delta(connector: EntrySource, reader: LdapReader, cursor: Cursor)
         scanned = now
     changed_users = connector.users_from(reader, user_entries, disabled)
     changed_groups, holders_read = holders.with_holders(
-        connector, reader, changed_users, connector.groups_from(reader, group_entries)
+        connector,
+        reader,
+        changed_users,
+        connector.groups_from(reader, group_entries),
+        [*user_entries, *group_entries],
     )
     delta = DirectoryDelta(
         users=tuple(changed_users),

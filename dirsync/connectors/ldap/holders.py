@@ -7,10 +7,12 @@ syncprov does not send those groups, and their modifyTimestamp may not move. An 
 comes back into the read (moved back below ``user_path``, back inside ``user_filter``) is
 named by groups that did not change at all. So with the changed entries, a delta reads again
 every group that names any of them now: by DN in ``member_attribute``, and for a posixGroup's
-``memberUid`` by user name and by DN. Together with the mirror dropping the references of
-deleted entries (``mapping/mirror.py``), the groups of every entry the delta touches are then
-exactly the directory's, with or without refint. A delta of thousands of entries reads every
-group once instead (a big group would come back, whole, from every chunk's search).
+``memberUid`` by user name and by DN, spelled as the directory sent it (``memberUid`` compares
+exactly: ``cn=Ann Lee,...`` is not found by the normalized ``cn=ann lee,...``). Together with
+the mirror dropping the references of deleted entries (``mapping/mirror.py``), the groups of
+every entry the delta touches are then exactly the directory's, with or without refint. A
+delta of thousands of entries reads every group once instead (a big group would come back,
+whole, from every chunk's search).
 """
 
 from __future__ import annotations
@@ -45,13 +47,16 @@ def with_holders(
     reader: LdapReader,
     users: list[DirectoryUser],
     groups: list[DirectoryGroup],
+    entries: Iterable[RawEntry],
 ) -> tuple[list[DirectoryGroup], int]:
     """``groups`` plus every group that names one of ``users`` or ``groups`` now, and how many
-    groups were read for it."""
+    groups were read for it. ``entries`` are the changed entries as read, for their DNs as the
+    directory spells them."""
     s = reader.settings
     attribute = s.member_attribute
     values = {u.ref for u in users} | {g.ref for g in groups}
     if attribute.lower() == "memberuid":
+        values |= {reader.dn(entry) for entry in entries}
         values |= {u.username for u in users if u.username}
     if not values:
         return groups, 0

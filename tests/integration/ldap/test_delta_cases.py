@@ -247,3 +247,38 @@ def test_a_posix_group_naming_members_by_dn_in_member_uid_syncs_them(dirsync: Di
     result = dirsync.sync_json()
     assert not any("match no user" in w for w in result["warnings"]), result["warnings"]
     assert dirsync.groups()["staff"]["members"] == ["ann@example.org", "ben@example.org"]
+
+
+@pytest.mark.parametrize("between_runs", [False, True], ids=["in-one-delta", "a-run-apart"])
+def test_a_user_created_again_is_back_in_the_posix_group_that_names_her_dn(
+    dirsync: Dirsync, between_runs: bool
+) -> None:
+    # memberUid compares exactly, and refint leaves it alone: the group still holds the DN as
+    # it was written, capitals and all, and the delta must find the group by that spelling
+    tree = dirsync.tree
+    dn = f"cn=Ann Lee,{tree.people}"
+    staff = f"cn=staff,{tree.groups}"
+    posix = {"objectClass": "posixGroup", "cn": "staff", "gidNumber": "5000"}
+    tree.add(
+        tree.person("ann", rdn="cn=Ann Lee"),
+        tree.person("ben"),
+        ldif_record(staff, {**posix, "memberUid": [dn, "ben"]}),
+    )
+    dirsync.set(
+        source={"group_object_class": "posixGroup", "member_attribute": "memberUid"},
+        sync={"overwrite_existing": True, "max_removals": 10},
+    )
+    dirsync.sync_json()
+    assert dirsync.groups()["staff"]["members"] == ["ann@example.org", "ben@example.org"]
+    tree.server.modify_ldif(f"dn: {dn}\nchangetype: delete\n")
+    if between_runs:
+        _sync(dirsync)
+        assert dirsync.groups()["staff"]["members"] == ["ben@example.org"]
+    tree.add(tree.person("ann", rdn="cn=Ann Lee"))
+
+    result, _ = _sync(dirsync)
+
+    assert dirsync.members()["ann@example.org"]["status"] == "invited"
+    assert dirsync.groups()["staff"]["members"] == ["ann@example.org", "ben@example.org"]
+    assert not any("match no user" in w for w in result["warnings"]), result["warnings"]
+    _full_plan_is_empty(dirsync)
