@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Integer,
-    Select,
     bindparam,
     delete,
     select,
@@ -28,12 +27,15 @@ from dirsync.state.bulk import REBUILD_AT, BulkInsert, indexes_rebuilt_after, ta
 from dirsync.state.rows import plain_rows
 from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
 
+if TYPE_CHECKING:
+    from dirsync.state.rows import AnySelect
+
 T = TypeVar("T")
 #: rows built and inserted at a time
 _SLICE = 20_000
 
 
-def mirror_users_query(org_id: int) -> Select[Any]:
+def mirror_users_query(org_id: int) -> AnySelect:
     """Mirror users as plain driver tuples (see ``rows``), for ``directory_user``: the
     boolean read as an integer so that no column needs a result processor on SQLite."""
     return select(

@@ -37,6 +37,8 @@ def load_collections(session: Session, org_id: int) -> tuple[OrgCollection, ...]
         .where(GroupRow.organization_id == org_id, GroupRow.external_id.is_not(None))
     )
     for collection_id, group_external_id, permission in session.execute(stmt):
+        if group_external_id is None:  # the query leaves these out; this tells the type checker
+            continue
         access[collection_id].add(
             CollectionAccess(group_external_id=group_external_id, permission=Permission(permission))
         )

@@ -264,7 +264,7 @@ def _update_groups(
         stmt = select(GroupMemberRow.group_id, GroupMemberRow.member_id).where(
             GroupMemberRow.group_id.in_(ids)
         )
-        existing.update(session.execute(stmt).tuples())
+        existing.update((group, member) for group, member in session.execute(stmt))
     add: set[tuple[int, int]] = set()
     remove: set[tuple[int, int]] = set()
     for g in updates:

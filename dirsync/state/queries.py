@@ -295,7 +295,7 @@ def last_successes(session: Session) -> dict[str, datetime]:
         .where(RunRow.outcome.in_([str(Outcome.APPLIED), str(Outcome.UNCHANGED)]))
         .group_by(OrganizationRow.name)
     )
-    return {name: when for name, when in session.execute(stmt).tuples() if when is not None}
+    return {name: when for name, when in session.execute(stmt) if when is not None}
 
 
 def last_runs(session: Session) -> dict[str, RunRecord]:
@@ -315,7 +315,7 @@ def last_runs(session: Session) -> dict[str, RunRecord]:
         .join(ranked, ranked.c.run_id == RunRow.id)
         .where(ranked.c.rank == 1)
     )
-    return {org: _run_record(run) for org, run in session.execute(stmt).tuples()}
+    return {org: _run_record(run) for org, run in session.execute(stmt)}
 
 
 def _run_record(run: RunRow) -> RunRecord:

@@ -11,10 +11,16 @@ compiled and executed by SQLAlchemy, in the session's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    #: a SELECT of any columns: SQLAlchemy 2.1 types a Select by each of its columns' types
+    AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 T = TypeVar("T")
 
@@ -30,7 +36,7 @@ def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def plain_rows(session: Session, stmt: Select[Any]) -> Iterator[Sequence[Any]]:
+def plain_rows(session: Session, stmt: AnySelect) -> Iterator[Sequence[Any]]:
     """Every row of ``stmt`` as a tuple, a batch at a time (no list of all the rows at once);
     falls back to SQLAlchemy's rows (same values) when a column needs a result processor,
     e.g. a boolean on SQLite (``type_coerce`` it to Integer and call ``bool``) or a datetime."""
@@ -39,7 +45,7 @@ def plain_rows(session: Session, stmt: Select[Any]) -> Iterator[Sequence[Any]]:
     processors = getattr(getattr(result, "_metadata", None), "_processors", None)
     cursor = getattr(result, "cursor", None)
     if processors is None or cursor is None or any(p is not None for p in processors):
-        yield from result.tuples()
+        yield from result
         return
     try:
         while batch := cursor.fetchmany(_BATCH):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dirsync.mapping.guards import Census
@@ -41,6 +41,9 @@ from dirsync.state.schema import (
     OrganizationRow,
 )
 
+if TYPE_CHECKING:
+    from dirsync.state.rows import AnySelect
+
 
 class _Stored:
     """``StoredDirectory`` over one organization's rows: each lookup an indexed query."""
@@ -64,7 +67,7 @@ class _Stored:
             parents[ids_by_ref[ref]].add(parent)
         self.parents = {gid: frozenset(p) for gid, p in parents.items()}
 
-    def _rows(self, query: Select[Any]) -> Iterator[Sequence[Any]]:
+    def _rows(self, query: AnySelect) -> Iterator[Sequence[Any]]:
         return plain_rows(self._session, query)
 
     def _edges_naming(self, refs: Collection[str]) -> Iterator[Sequence[Any]]:
