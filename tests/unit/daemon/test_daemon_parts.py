@@ -77,17 +77,17 @@ def test_a_lock_dies_with_its_process(tmp_path: Path) -> None:
         "OrganizationLock(Path(sys.argv[1]), 'acme').acquire(); print('held', flush=True); "
         "sys.stdin.read()"
     )
-    child = subprocess.Popen(
+    with subprocess.Popen(  # closes the pipes on the way out
         [sys.executable, "-c", hold, str(tmp_path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    assert child.stdout is not None and child.stdout.readline() == "held\n"
-    with pytest.raises(LockBusy):
-        OrganizationLock(tmp_path, "acme").acquire()
-    child.kill()
-    child.wait()
+    ) as child:
+        assert child.stdout is not None and child.stdout.readline() == "held\n"
+        with pytest.raises(LockBusy):
+            OrganizationLock(tmp_path, "acme").acquire()
+        child.kill()
+        child.wait()
     with OrganizationLock(tmp_path, "acme"):
         pass
 
