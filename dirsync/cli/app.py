@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 from click.shell_completion import CompletionItem
 
-from dirsync import logs
+from dirsync import logs, version
 from dirsync.config.resolve import resolve_secrets
 from dirsync.config.settings import Config, OrganizationSettings, load_config
 from dirsync.errors import DirsyncError, UsageError
@@ -118,6 +118,13 @@ def orgs_option(help_text: str) -> Callable[[F], F]:
     )
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # asked for only here: in a checkout it runs git, which no other command should wait for
+    if value and not ctx.resilient_parsing:
+        click.echo(f"dirsync {version.current()}")
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -125,7 +132,14 @@ def orgs_option(help_text: str) -> Callable[[F], F]:
     type=click.Path(dir_okay=False),
     help="Config file (default: $DIRSYNC_CONFIG, /etc/dirsync/config.toml, ./dirsync.toml).",
 )
-@click.version_option(package_name="dirsync")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Keep password-manager organizations in step with LDAP, AD and Azure AD directories."""

@@ -22,7 +22,7 @@ LAYERS = (
     ("daemon",),
     ("sync",),
     ("connectors", "state"),  # side by side, and neither may import the other
-    ("mapping", "lifecycle", "logs"),
+    ("mapping", "lifecycle", "logs", "version"),
     ("config",),
     ("errors", "model", "organization", "plan", "rules"),  # the values
 )
