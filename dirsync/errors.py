@@ -9,6 +9,7 @@ messages; connectors translate their libraries' exceptions into these classes at
     ├── UsageError               exit 2   the command line asks for what does not exist
     ├── NotFound                 exit 2   no such organization, member or file
     ├── TransitionRefused        exit 2   the lifecycle rules refuse an administrator's change
+    ├── StoreTooNew              exit 2   a newer dirsync wrote the store: install it
     ├── PlanRefused              exit 3   a safety guard refused the plan
     ├── SourceError              exit 1   retryable
     │   ├── SourceUnreachable
@@ -99,6 +100,13 @@ class ConcurrentRunError(StoreError):
 
 class NotFound(DirsyncError):
     """A named organization, member or group does not exist (exit 2)."""
+
+    exit_code = 2
+
+
+class StoreTooNew(DirsyncError):
+    """A newer dirsync migrated the store to a schema this one does not know (exit 2): knowable
+    without a directory, and no retry helps; nothing was read or written."""
 
     exit_code = 2
 

@@ -12,15 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import StaticPool
 
+from dirsync import version
+from dirsync.errors import StoreTooNew
 from dirsync.state import fresh_schema
 from dirsync.state.files import create_private_file
+from dirsync.state.schema import StoreWriterRow
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -161,8 +165,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
 _REVISION = re.compile(r"^(down_)?revision\b[^=]*=\s*(?:\"([^\"]*)\"|'([^']*)'|None)", re.M)
 
 
-def head_revisions() -> set[str]:
-    """The newest migration revisions, read from the migration files (no alembic import)."""
+def _revision_graph() -> tuple[set[str], set[str]]:
+    """Every migration revision and every one that another revises, read from the migration
+    files (no alembic import)."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
@@ -170,21 +175,88 @@ def head_revisions() -> set[str]:
             value = match.group(2) or match.group(3)
             if value:
                 (parents if match.group(1) else revisions).add(value)
+    return revisions, parents
+
+
+def head_revisions() -> set[str]:
+    """The newest migration revisions."""
+    revisions, parents = _revision_graph()
     return revisions - parents
 
 
+def known_revisions() -> set[str]:
+    """Every revision this dirsync has a migration for."""
+    return _revision_graph()[0]
+
+
+def stored_revisions(connection: Connection) -> set[str] | None:
+    """The revisions Alembic's version table names; None when the store has no such table."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
+
+
+def refuse_unknown(connection: Connection, found: set[str]) -> None:
+    """Raise ``StoreTooNew`` when the store is at a revision this dirsync has no migration for:
+    a newer dirsync migrated it. The message names that dirsync's version (recorded in
+    ``store_writers``) and this one's, in one line."""
+    unknown = sorted(found - known_revisions())
+    if not unknown:
+        return
+    writers: list[str] = []
+    if inspect(connection).has_table(StoreWriterRow.__tablename__):
+        writers = sorted(
+            set(
+                connection.scalars(
+                    select(StoreWriterRow.version).where(StoreWriterRow.revision.in_(unknown))
+                )
+            )
+        )
+    schema = ", ".join(unknown)
+    if writers:
+        newest = ", ".join(writers)
+        raise StoreTooNew(
+            f"the store was written by dirsync {newest}, newer than this dirsync "
+            f"{version.current()} (its schema {schema} is unknown here): "
+            f"install dirsync {newest} or later"
+        )
+    raise StoreTooNew(
+        f"the store was written by a newer dirsync than this one ({version.current()}; the "
+        f"store's schema {schema} is unknown here, and it does not say which version wrote "
+        "it): install the newer dirsync"
+    )
+
+
+def check_known(engine: Engine) -> None:
+    """``refuse_unknown`` for a store that is only read."""
+    with engine.connect() as connection:
+        found = stored_revisions(connection)
+        if found is not None:
+            refuse_unknown(connection, found)
+
+
 def at_head(engine: Engine) -> bool:
-    """Whether the schema is already at the newest revision (a cheap check, no alembic)."""
+    """Whether the schema is already at the newest revision (a cheap check, no alembic);
+    ``StoreTooNew`` when a newer dirsync wrote it."""
     heads = head_revisions()
     if not heads:
         return False
     with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
+        found = stored_revisions(connection)
+        if found is None:
             return False
-        found = {
-            row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))
-        }
+        refuse_unknown(connection, found)
     return found == heads
+
+
+def record_writer(connection: Connection, revisions: set[str]) -> None:
+    """Note in the caller's transaction that this dirsync brought the store to ``revisions``."""
+    rows = [
+        {"revision": revision, "version": version.current(), "written_at": datetime.now(UTC)}
+        for revision in sorted(revisions)
+    ]
+    connection.execute(delete(StoreWriterRow).where(StoreWriterRow.revision.in_(revisions)))
+    connection.execute(insert(StoreWriterRow), rows)
 
 
 def upgrade(engine: Engine) -> None:
@@ -200,12 +272,17 @@ def upgrade(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():
+            heads = head_revisions()
             if fresh_schema.is_empty(connection):
-                fresh_schema.create_schema(connection, head_revisions())
+                fresh_schema.create_schema(connection, heads)
+                record_writer(connection, heads)
                 return
+            found = stored_revisions(connection)  # again: another process may have migrated
+            refuse_unknown(connection, found or set())
             from alembic import command  # only when there is something to migrate
 
             command.upgrade(alembic_config(connection), "head")
+            record_writer(connection, heads)
 
 
 def has_schema(engine: Engine) -> bool:

@@ -269,3 +269,15 @@ class EventRow(Base):
     # none_as_null: no "before" is SQL NULL, not the JSON text 'null'
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class StoreWriterRow(Base):
+    """Which dirsync brought the store to each schema revision, recorded in the upgrade's own
+    transaction: an older dirsync that finds a revision it does not know can name the
+    version the store needs (``engine.check_known``)."""
+
+    __tablename__ = "store_writers"
+
+    revision: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[str] = mapped_column(String(NAME))
+    written_at: Mapped[datetime]

@@ -28,6 +28,7 @@ from dirsync.state import admin, org_queries, queries, scope_rows, upkeep
 from dirsync.state import apply as apply_module
 from dirsync.state.engine import (
     WRITE_OPTION,
+    check_known,
     create_store_engine,
     display_url,
     has_schema,
@@ -84,6 +85,7 @@ class SqlStore:
                 if not has_schema(engine):
                     engine.dispose()
                     return cls(None, readonly=True)
+                check_known(engine)
             else:
                 upgrade(engine)
             return cls(engine, readonly=readonly)
