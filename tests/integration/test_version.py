@@ -151,20 +151,22 @@ def test_a_wheel_and_an_sdist_carry_the_version_git_gives_the_checkout(
 
 
 def test_an_installed_dirsync_outside_a_checkout_reads_its_metadata(tmp_path: Path) -> None:
-    """A copy of the package outside any work tree asks no git: the version is the
-    installed distribution's."""
-    from importlib import metadata
-
+    """A copy of the package outside any work tree asks no git: the version is the installed
+    distribution's (whatever the metadata says, stale or not, in that same interpreter)."""
     site = tmp_path / "site"
     shutil.copytree(CHECKOUT / "dirsync", site / "dirsync")
+    script = (
+        "import dirsync; from importlib import metadata; "
+        "print(dirsync.__file__, dirsync.__version__, metadata.version('dirsync'))"
+    )
     done = subprocess.run(
-        [sys.executable, "-c", "import dirsync; print(dirsync.__file__, dirsync.__version__)"],
-        env={**os.environ, "PYTHONPATH": str(site)},
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(site), "PATH": str(tmp_path)},  # no git either
         cwd=tmp_path,
         capture_output=True,
         text=True,
         check=True,
     )
-    where, printed = done.stdout.split()
+    where, printed, installed = done.stdout.split()
     assert Path(where).is_relative_to(site)
-    assert printed == metadata.version("dirsync")
+    assert printed == installed
