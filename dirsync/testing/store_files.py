@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
@@ -20,3 +23,16 @@ def store_at_revision(path: Path, revision: str = "head") -> Engine:
         with connection.begin():
             command.upgrade(alembic_config(connection), revision)
     return engine
+
+
+@contextmanager
+def sqlite_connection(path: Path | str) -> Iterator[sqlite3.Connection]:
+    """A plain sqlite3 connection to look at or prepare a store file: committed when the block
+    succeeds (rolled back otherwise) and closed either way. sqlite3's own ``with`` only
+    commits, leaving the close to the collector, which Python 3.13 warns about."""
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            yield connection
+    finally:
+        connection.close()

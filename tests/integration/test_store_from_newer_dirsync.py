@@ -3,7 +3,6 @@ naming both versions, exits 2 and leaves the store as it was (a real store, real
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from dirsync import version
 from dirsync.state.engine import head_revisions, known_revisions
 from dirsync.state.sql_store import SqlStore
+from dirsync.testing.store_files import sqlite_connection, store_at_revision
 from tests.integration.conftest import LdapTree
 from tests.integration.test_sync_cli import Dirsync, company
 
@@ -21,7 +21,7 @@ FUTURE_VERSION = "9.1.0"
 def migrate_as_a_newer_dirsync(db: Path, *, record: bool = True) -> None:
     """What a later dirsync's upgrade leaves: a table this one has never heard of, Alembic's
     version table at a revision it has no migration for, and (``record``) its own version."""
-    with sqlite3.connect(db) as connection:
+    with sqlite_connection(db) as connection:
         connection.execute("CREATE TABLE future_things (id INTEGER PRIMARY KEY, what TEXT)")
         connection.execute("UPDATE alembic_version SET version_num = ?", (FUTURE_REVISION,))
         if record:
@@ -29,14 +29,11 @@ def migrate_as_a_newer_dirsync(db: Path, *, record: bool = True) -> None:
                 "INSERT INTO store_writers (revision, version, written_at) VALUES (?, ?, ?)",
                 (FUTURE_REVISION, FUTURE_VERSION, "2027-06-01 00:00:00.000000"),
             )
-    connection.close()
 
 
 def dump(db: Path) -> list[str]:
-    with sqlite3.connect(db) as connection:
-        lines = list(connection.iterdump())
-    connection.close()
-    return lines
+    with sqlite_connection(db) as connection:
+        return list(connection.iterdump())
 
 
 @pytest.fixture
@@ -101,14 +98,11 @@ def test_a_store_that_does_not_say_who_wrote_it_still_gets_one_line_naming_this_
 
 
 def test_a_store_this_dirsync_created_or_migrated_records_its_version(tmp_path: Path) -> None:
-    from dirsync.testing.store_files import store_at_revision
-
     old = tmp_path / "old.db"
     store_at_revision(old, "0004_edges_without_rowid").dispose()
     for db in (old, tmp_path / "new.db"):
         SqlStore.open(f"sqlite:///{db}").close()  # migrates the old one, creates the new one
-        with sqlite3.connect(db) as connection:
+        with sqlite_connection(db) as connection:
             rows = connection.execute("SELECT revision, version FROM store_writers").fetchall()
-        connection.close()
         assert rows == [(head, version.current()) for head in sorted(head_revisions())]
     assert FUTURE_REVISION not in known_revisions()

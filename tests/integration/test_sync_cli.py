@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import trustme
 from click.testing import CliRunner
 
 from dirsync.cli.main import cli
+from dirsync.testing.store_files import sqlite_connection
 from tests.integration.conftest import LdapTree
 
 
@@ -86,7 +86,7 @@ class Dirsync:
         return {g["name"]: g for g in self.json("groups", "--org", "acme")}
 
     def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db) as conn:
+        with sqlite_connection(self.db) as conn:
             rows = conn.execute(statement, params).fetchall()
             if not statement.lstrip().upper().startswith("SELECT"):
                 # like every writer outside a sync, bump the version: quiet runs (no change

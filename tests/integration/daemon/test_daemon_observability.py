@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from dirsync.daemon.metrics_server import serve
 from dirsync.daemon.scheduler import Daemon
 from dirsync.state.sql_store import SqlStore
 from dirsync.testing.scheduler import ManualScheduler
+from dirsync.testing.store_files import sqlite_connection
 from tests.integration.daemon.support import START, DaemonConfig
 
 
@@ -156,7 +156,7 @@ def test_db_upgrade_creates_the_schema_and_names_the_store_without_its_password(
     setup.write()
     code, out = cli_run(setup, "db", "upgrade")
     assert code == 0 and out == f"sqlite:///{setup.db}: the schema is up to date\n"
-    with sqlite3.connect(setup.db) as conn:
+    with sqlite_connection(setup.db) as conn:
         tables: Any = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert {"organizations", "runs", "alembic_version"} <= tables
     assert cli_run(setup, "db", "upgrade")[0] == 0  # idempotent

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from dirsync.cli.main import cli
+from dirsync.testing.store_files import sqlite_connection
 from tests.integration.daemon.support import DaemonConfig
 
 DEADLINE = 20.0
@@ -158,7 +158,7 @@ def processes() -> Iterator[Callable[..., Process]]:
 
 
 def store_rows(db: Path, statement: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         return conn.execute(statement).fetchall()
 
 

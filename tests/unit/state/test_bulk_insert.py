@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from dirsync.state.plan_writes import invite_after
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import EventRow, MemberRow, MirrorUserRow, OrganizationRow
 from dirsync.state.sql_store import SqlStore
+from dirsync.testing.store_files import sqlite_connection
 
 NOW = datetime(2026, 11, 25, 9, 30, 1, 250, tzinfo=UTC)
 
@@ -65,7 +65,7 @@ def stores(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     paths = (tmp_path / "bulk.db", tmp_path / "core.db")
     for path in paths:
         SqlStore.open(f"sqlite:///{path}").close()
-        with sqlite3.connect(path) as conn:
+        with sqlite_connection(path) as conn:
             conn.execute("INSERT INTO organizations VALUES (1, 'acme', 0, '2026-01-01', NULL)")
     yield paths
 
@@ -80,7 +80,7 @@ def _write(path: Path, work: Callable[[Session], None], **engine_options: Any) -
 
 
 def _rows(path: Path, table: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(path) as conn:
+    with sqlite_connection(path) as conn:
         return conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
 
 

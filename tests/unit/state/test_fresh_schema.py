@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from sqlalchemy import Engine, create_engine, inspect
 from dirsync.state.engine import alembic_config, head_revisions
 from dirsync.state.schema import Base
 from dirsync.state.sql_store import SqlStore
-from dirsync.testing.store_files import store_at_revision
+from dirsync.testing.store_files import sqlite_connection, store_at_revision
 
 
 def _created(path: Path) -> Engine:
@@ -67,7 +66,7 @@ def _schema(engine: Engine) -> dict[str, dict[str, Any]]:
 
 
 def _versions(path: Path) -> list[tuple[str]]:
-    with sqlite3.connect(path) as conn:
+    with sqlite_connection(path) as conn:
         return conn.execute("SELECT version_num FROM alembic_version").fetchall()
 
 
@@ -113,10 +112,10 @@ def test_a_fresh_store_is_at_the_alembic_head_and_matches_the_models(tmp_path: P
 def test_alembic_upgrade_on_a_fresh_store_changes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "created.db"
     _created(db).dispose()
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         before = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
     store_at_revision(db).dispose()  # what `dirsync db upgrade` runs when the store is not at head
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         after = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
     assert sorted(after) == sorted(before)
     assert len(_versions(db)) == 1
@@ -125,10 +124,10 @@ def test_alembic_upgrade_on_a_fresh_store_changes_nothing(tmp_path: Path) -> Non
 def test_a_database_with_tables_is_migrated_not_recreated(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     store_at_revision(db, "0001").dispose()
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         conn.execute("INSERT INTO organizations VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)")
     SqlStore.open(f"sqlite:///{db}").close()
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         assert conn.execute("SELECT name, version FROM organizations").fetchall() == [("acme", 3)]
     upgraded = create_engine(f"sqlite:///{db}")
     migrated = store_at_revision(tmp_path / "migrated.db")

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from dirsync.state.sql_store import SqlStore
-from dirsync.testing.store_files import store_at_revision
+from dirsync.testing.store_files import sqlite_connection, store_at_revision
 
 ORG = "acme"
 EDGE_TABLES = ("group_members", "mirror_group_members")
@@ -15,7 +15,7 @@ EDGE_TABLES = ("group_members", "mirror_group_members")
 def _fill_at_0003(db: Path) -> None:
     """Two members in two groups and their mirror edges, written as revision 0003 had them."""
     store_at_revision(db, "0003_scope_indexes").dispose()
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         conn.execute("INSERT INTO organizations VALUES (1, 'acme', 2, '2026-01-01 00:00:00', 2)")
         for number in (1, 2):
             email = f"u{number}@acme.example"
@@ -42,12 +42,12 @@ def _fill_at_0003(db: Path) -> None:
 
 
 def _edges(db: Path) -> dict[str, list[tuple[object, ...]]]:
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in EDGE_TABLES}
 
 
 def _has_rowid(db: Path, table: str) -> bool:
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         try:
             conn.execute(f"SELECT rowid FROM {table}").fetchall()
         except sqlite3.OperationalError:
@@ -72,7 +72,7 @@ def test_upgrading_rebuilds_the_edge_tables_without_rowid_and_keeps_every_edge(
         "g-b": {"uid=u2"},
     }
     assert groups == {"a": {"u1@acme.example", "u2@acme.example"}, "b": {"u2@acme.example"}}
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         # the member lookup index survives the rebuild

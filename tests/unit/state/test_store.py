@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -34,6 +33,7 @@ from dirsync.state import mirror_rows, plan_writes
 from dirsync.state.engine import APPLY_CACHE_KIB
 from dirsync.state.records import RunRecord, StoredOrganization
 from dirsync.state.sql_store import SqlStore
+from dirsync.testing.store_files import sqlite_connection
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ORG = "acme"
@@ -115,7 +115,7 @@ def member(loaded: StoredOrganization, email: str) -> Any:
 
 def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every table, every row, in a stable order."""
-    with sqlite3.connect(path) as db:
+    with sqlite_connection(path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         return {t: sorted(db.execute(f'SELECT * FROM "{t}"'), key=repr) for t in sorted(tables)}
 
@@ -209,7 +209,7 @@ def test_opening_migrates_to_the_alembic_head_and_reopening_is_a_no_op(db: Path)
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     SqlStore.open(f"sqlite:///{db}").close()
     SqlStore.open(f"sqlite:///{db}").close()
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
 
 
@@ -363,7 +363,7 @@ def test_removing_a_member_drops_its_group_memberships(store: SqlStore, db: Path
     apply(store, Plan(remove=(remove,)), run_id="r2")
     groups = {g.external_id: g for g in store.load(ORG).state.groups}
     assert groups["g1"].member_external_ids == frozenset({"u2"})
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         ids = {r[0] for r in conn.execute("SELECT member_id FROM group_members")}
     assert u1.id not in ids
 
@@ -559,7 +559,7 @@ def test_an_apply_writes_with_a_larger_page_cache_and_restores_it(
 
 def _indexes(db: Path, table: str) -> list[str]:
     """The table's explicitly created indexes (not the primary key's or unique constraints')."""
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         rows = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
             "AND sql IS NOT NULL ORDER BY name",
@@ -592,7 +592,7 @@ def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
     apply(store, Plan(invite=(invite(1),)), after=mirror(users), run_id="first")
     assert _indexes(db, "mirror_users") == indexes
     assert store.load(ORG).mirror == mirror(users)
-    with sqlite3.connect(db) as conn:  # the rebuilt index holds every row
+    with sqlite_connection(db) as conn:  # the rebuilt index holds every row
         plan = " ".join(
             str(r)
             for r in conn.execute(
@@ -638,7 +638,7 @@ def test_a_first_sync_with_many_group_edges_rebuilds_their_member_index_in_its_t
         apply(store, plan, run_id="first")
     assert dropped == ["DROP INDEX ix_group_members_member_id"]
     assert _indexes(db, "group_members") == ["ix_group_members_member_id"]
-    with sqlite3.connect(db) as conn:  # the rebuilt index holds every edge
+    with sqlite_connection(db) as conn:  # the rebuilt index holds every edge
         (u2,) = conn.execute("SELECT id FROM members WHERE external_id = 'u2'").fetchone()
         found = conn.execute(
             "SELECT g.external_id FROM group_members INDEXED BY ix_group_members_member_id "
@@ -766,5 +766,5 @@ def test_two_nodes_that_loaded_the_same_version_cannot_both_apply(db: Path) -> N
 def test_an_event_without_a_before_stores_null_not_json_null(store: SqlStore, db: Path) -> None:
     seeded(store)
     assert store.events(ORG)[0].before is None
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         assert conn.execute("SELECT count(*) FROM events WHERE before IS NULL").fetchone() == (5,)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from dirsync.state import apply as apply_module
 from dirsync.state.engine import head_revisions
 from dirsync.state.records import RunRecord
 from dirsync.state.sql_store import SqlStore
-from dirsync.testing.store_files import store_at_revision
+from dirsync.testing.store_files import sqlite_connection, store_at_revision
 
 ORG = "acme"
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -182,7 +181,7 @@ def test_a_reinvite_records_the_time_and_an_event(store: SqlStore) -> None:
 def test_a_store_at_revision_0001_upgrades_and_keeps_its_members_and_mirror(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     store_at_revision(db, "0001").dispose()
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         conn.execute("INSERT INTO organizations VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)")
         conn.execute(
             "INSERT INTO members (organization_id, email, external_id, name, status, role, "
@@ -198,7 +197,7 @@ def test_a_store_at_revision_0001_upgrades_and_keeps_its_members_and_mirror(tmp_
         assert loaded.version == 3 and loaded.state.collections == ()
         (old,) = loaded.state.members
         assert old.invited_at == datetime(2026, 1, 1, tzinfo=UTC)
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         assert set(revision) == head_revisions()
         # the address as the planner normalizes it, for lookups by address
@@ -240,7 +239,7 @@ def test_a_crash_after_the_collections_leaves_every_table_as_it_was(
     db = tmp_path / "dirsync.db"
 
     def dump() -> dict[str, list[tuple[object, ...]]]:
-        with sqlite3.connect(db) as conn:
+        with sqlite_connection(db) as conn:
             names = [
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             ]
