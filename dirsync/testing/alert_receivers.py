@@ -108,6 +108,13 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
             else:
                 self._reply("502 command not implemented")
 
+    def finish(self) -> None:
+        super().finish()
+        # after STARTTLS the connection is the TLS socket; the server closes only the plain one
+        # it accepted (whose descriptor the TLS socket took over)
+        if self.connection is not self.request:
+            self.connection.close()
+
     def _reset(self) -> None:
         self.sender = ""
         self.recipients: list[str] = []

@@ -4,7 +4,6 @@ writes a consistent copy while a sync is in the middle of its write transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 import stat
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,6 +17,7 @@ from dirsync.config.settings import load_config
 from dirsync.daemon.scheduler import Daemon
 from dirsync.state.sql_store import SqlStore
 from dirsync.testing.scheduler import ManualScheduler
+from dirsync.testing.store_files import sqlite_connection
 from tests.integration.daemon.support import DaemonConfig
 from tests.integration.daemon.test_daemon_process import HOOKED, Process, processes, wait_until
 
@@ -32,7 +32,7 @@ def run(config: Path, *args: str) -> tuple[int, str, str]:
 
 
 def rows(db: Path, statement: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db) as conn:
+    with sqlite_connection(db) as conn:
         return conn.execute(statement).fetchall()
 
 
