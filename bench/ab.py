@@ -73,10 +73,12 @@ def _entry_points(tree: Path, directory: Path) -> Path:
     project = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     sections = {"console_scripts": project.get("scripts", {})}
     sections.update(project.get("entry-points", {}))
-    info = directory / f"dirsync-{project['version']}.dist-info"
+    # a tree whose version comes from git (setuptools-scm) has none in pyproject.toml
+    version = project.get("version", "0+ab")
+    info = directory / f"dirsync-{version}.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: dirsync\nVersion: {project['version']}\n", encoding="utf-8"
+        f"Metadata-Version: 2.1\nName: dirsync\nVersion: {version}\n", encoding="utf-8"
     )
     lines = [
         line
