@@ -52,6 +52,7 @@ def newer_store(ldap_tree: LdapTree, tmp_path: Path) -> Dirsync:
 COMMANDS = [
     ("status",),
     ("status", "--json"),
+    ("runs",),
     ("members", "--org", "acme", "--json"),
     ("groups", "--org", "acme"),
     ("collections", "--org", "acme"),
@@ -80,6 +81,17 @@ def test_every_command_names_both_versions_in_one_line_and_changes_nothing(
     )
     assert "Can't locate revision" not in err
     assert dump(newer_store.db) == before
+
+
+def test_the_monitoring_check_says_unknown_with_the_same_line(newer_store: Dirsync) -> None:
+    """``status --check`` keeps the plugin convention: UNKNOWN (3) on stdout, same words."""
+    code, out, _err = newer_store.run("status", "--check")
+    assert code == 3
+    assert out == (
+        f"UNKNOWN: the store was written by dirsync {FUTURE_VERSION}, newer than this dirsync "
+        f"{version.current()} (its schema {FUTURE_REVISION} is unknown here): "
+        f"install dirsync {FUTURE_VERSION} or later\n"
+    )
 
 
 def test_a_store_that_does_not_say_who_wrote_it_still_gets_one_line_naming_this_version(
