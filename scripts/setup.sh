@@ -32,5 +32,6 @@ ensure_venv() {  # ensure_venv EXTRAS
   fi
   PY=$PWD/.venv/bin/python
   echo "== pip install -e .[$1] into .venv"
-  "$PY" -m pip install -q --disable-pip-version-check -e ".[$1]"
+  # -U, eager: the newest releases the ranges in pyproject.toml allow, as a fresh install gets
+  "$PY" -m pip install -q --disable-pip-version-check -U --upgrade-strategy eager -e ".[$1]"
 }
