@@ -21,17 +21,34 @@ apt_install() {
   fi
 }
 
-ensure_venv() {  # ensure_venv EXTRAS
-  if [ ! -x .venv/bin/python ]; then
-    if ! python3 -m venv .venv 2>/dev/null; then
-      rm -rf .venv
+ensure_venv() {  # ensure_venv EXTRAS [DIR PYTHON]: a venv at DIR (.venv, from python3)
+  local dir=${2:-.venv} python=${3:-python3}
+  if [ ! -x "$dir/bin/python" ]; then
+    if ! "$python" -m venv "$dir" 2>/dev/null; then
+      rm -rf "$dir"
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-      python3 -m venv .venv
+      "$python" -m venv "$dir"
     fi
   fi
-  PY=$PWD/.venv/bin/python
-  echo "== pip install -e .[$1] into .venv"
+  PY=$PWD/$dir/bin/python
+  echo "== pip install -e .[$1] into $dir ($("$PY" -c 'import platform; print("Python", platform.python_version())'))"
   # -U, eager: the newest releases the ranges in pyproject.toml allow, as a fresh install gets
   "$PY" -m pip install -q --disable-pip-version-check -U --upgrade-strategy eager -e ".[$1]"
+}
+
+python_minor() {  # python_minor PYTHON: prints e.g. 3.11, or nothing if PYTHON does not run
+  "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true
+}
+
+find_python() {  # find_python 3.13: prints a Python 3.13 (PATH, then pyenv), or fails
+  local want=$1 candidate
+  for candidate in "$(command -v "python$want" 2>/dev/null || true)" \
+      "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$want"*/bin/python; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ] && [ "$(python_minor "$candidate")" = "$want" ]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
 }
