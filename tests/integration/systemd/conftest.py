@@ -45,18 +45,36 @@ def wait_until(condition: Callable[[], Any], what: str, deadline: float = DEADLI
     raise AssertionError(f"timed out waiting for {what}")
 
 
+#: the booted tree's Python (Debian 12): its wheels, whatever Python runs the tests
+CONTAINER_PYTHON = ("3.11", "cp311")
+
+
 def build_wheels(target: Path) -> Path:
     """dirsync's wheel from this checkout and its dependencies' (and pipx's own pip,
-    setuptools and wheel), so that the install inside needs no index."""
-    proc = subprocess.run(
+    setuptools and wheel) for the container's Python, so that the install inside needs no
+    index. dirsync's own wheel is pure; the others are fetched for CPython 3.11 on
+    manylinux x86_64 even when the tests run under another Python (3.13)."""
+    version, abi = CONTAINER_PYTHON
+    _pip(
         [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
-         "--wheel-dir", str(target), str(REPO), "pip", "setuptools", "wheel"],
-        capture_output=True, text=True, check=False, timeout=600,
+         "--no-deps", "--wheel-dir", str(target), str(REPO)]
     )  # fmt: skip
-    if proc.returncode != 0:
-        raise NspawnError(f"pip wheel failed: {(proc.stderr + proc.stdout)[-3000:]}")
     (wheel,) = target.glob("dirsync-*.whl")
+    _pip(
+        [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+         "--only-binary=:all:", "--python-version", version, "--implementation", "cp",
+         "--abi", abi, "--abi", "abi3", "--abi", "none",
+         "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+         "--platform", "manylinux_2_28_x86_64", "--platform", "linux_x86_64",
+         "--dest", str(target), str(wheel), "pip", "setuptools", "wheel"]
+    )  # fmt: skip
     return wheel
+
+
+def _pip(command: list[str]) -> None:
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    if proc.returncode != 0:
+        raise NspawnError(f"{' '.join(command[2:5])} failed: {(proc.stderr + proc.stdout)[-3000:]}")
 
 
 def organization_toml(name: str, source: dict[str, str], **settings: str) -> str:
