@@ -21,6 +21,7 @@ from pydantic import (
     PrivateAttr,
     SerializeAsAny,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -34,6 +35,7 @@ from dirsync.config.fields import (
     SourceSettings,
     check_cron,
     check_timezone,
+    existing_file,
     parse_max_removals,
 )
 from dirsync.config.sources import SourceTypes, installed, lookup, validate_source
@@ -161,8 +163,27 @@ class DaemonSettings(Settings):
     #: this host's name in run records (``dirsync runs``, ``status --json``); default: the
     #: host name. Set it where host names repeat (containers) and several nodes share a store
     node: str | None = Field(default=None, min_length=1, max_length=255)
+    #: "host:port" where identity providers push SCIM 2.0 (HTTPS); absent = no SCIM endpoint
+    scim_listen: str | None = None
+    #: the endpoint's certificate chain and private key (PEM)
+    scim_cert_file: Path | None = None
+    scim_key_file: Path | None = None
 
-    @field_validator("metrics_listen")
+    @field_validator("scim_cert_file", "scim_key_file")
+    @classmethod
+    def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return existing_file(value, info)
+
+    @model_validator(mode="after")
+    def _scim_is_https(self) -> DaemonSettings:
+        files = (self.scim_cert_file, self.scim_key_file)
+        if self.scim_listen is not None and None in files:
+            raise ValueError("scim_listen needs scim_cert_file and scim_key_file (HTTPS only)")
+        if self.scim_listen is None and files != (None, None):
+            raise ValueError("scim_cert_file and scim_key_file need scim_listen")
+        return self
+
+    @field_validator("metrics_listen", "scim_listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is None:
