@@ -67,7 +67,7 @@ def apply_run(session: Session, job: ApplyInput) -> int:
     log = EventLog(
         organization_id=org_id,
         run_id=job.run.run_id,
-        actor=f"sync:{job.run.run_id}",
+        actor=job.run.actor or f"sync:{job.run.run_id}",
         at=job.now,
         session=session,
     )

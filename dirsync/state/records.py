@@ -40,6 +40,9 @@ class RunRecord:
     #: the organization it belongs to, where a list spans several (``dirsync runs``)
     organization: str | None = None
 
+    #: who the run's audit events name; None: the sync itself (``sync:<run id>``)
+    actor: str | None = None
+
     def to_json(self) -> dict[str, Any]:
         """``dirsync runs --json``'s entry (times ISO 8601 UTC)."""
         return {

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from dirsync.errors import DirsyncError, StoreError
 from dirsync.lifecycle import AdminChange
 from dirsync.mapping.scope import ScopedOrganization
-from dirsync.model import Cursor, DirectoryDelta, Mirror
+from dirsync.model import Cursor, DirectoryDelta, DirectoryUser, Mirror
 from dirsync.plan import Plan
-from dirsync.state import admin, org_queries, queries, scope_rows, upkeep
+from dirsync.state import admin, mirror_queries, org_queries, queries, scope_rows, upkeep
 from dirsync.state import apply as apply_module
 from dirsync.state.engine import (
     WRITE_OPTION,
@@ -258,6 +258,23 @@ class SqlStore:
 
     def events(self, organization: str, *, since: datetime | None = None) -> list[EventView]:
         return self._read(lambda s: queries.event_views(s, organization, since), [])
+
+    def mirror_user(self, organization: str, external_id: str) -> DirectoryUser | None:
+        """One user of the stored mirror, by external id."""
+        return self._read(lambda s: mirror_queries.mirror_user(s, organization, external_id), None)
+
+    def mirror_users(
+        self, organization: str, *, username: str | None = None, offset: int = 0, limit: int = 100
+    ) -> tuple[int, list[DirectoryUser]]:
+        """How many mirror users match (``username``: that user name, in any case) and one
+        page of them, in external id order."""
+        nothing: tuple[int, list[DirectoryUser]] = (0, [])
+        return self._read(
+            lambda s: mirror_queries.mirror_users_page(
+                s, organization, username=username, offset=offset, limit=limit
+            ),
+            nothing,
+        )
 
     def organizations(self) -> list[str]:
         return self._read(queries.organization_names, [])

@@ -66,6 +66,7 @@ def run_organization(
     progress: ProgressCallback | None = None,
     approve: str | None = None,
     node: str | None = None,
+    actor: str | None = None,
 ) -> RunResult:
     """Read, plan, guard and (unless dry) apply in one transaction.
 
@@ -73,11 +74,21 @@ def run_organization(
     running when it begins, so that one whose process dies shows up; the next run closes it
     as interrupted. ``full`` ignores the stored cursor. ``approve`` is the digest of a refused
     plan to apply anyway (see ``plan_run``). ``node`` names this host in the run's record
-    (default: its host name). The cyclic garbage collector is paused meanwhile (see
-    ``gcpause``).
+    (default: its host name). ``actor`` is who the audit events name (default: the run
+    itself). The cyclic garbage collector is paused meanwhile (see ``gcpause``).
     """
     run = _Run(
-        name, rules, connector, store, dry_run, full, now, progress, approve, node or this_node()
+        name,
+        rules,
+        connector,
+        store,
+        dry_run,
+        full,
+        now,
+        progress,
+        approve,
+        node or this_node(),
+        actor,
     )
     try:
         run.begin()
@@ -111,6 +122,7 @@ class _Run:
     progress: ProgressCallback | None
     approve: str | None
     node: str
+    actor: str | None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started: datetime = field(init=False)
     results: Results = field(init=False)
@@ -315,7 +327,10 @@ def _apply_or_record(run: _Run, loaded: _Loaded, planned: PlannedRun) -> RunResu
         directory_groups=groups,
         plan_digest=plan.digest(),
     )
-    record = finished_record(done, run.started, run.now(), full=reading.is_full, node=run.node)
+    record = replace(
+        finished_record(done, run.started, run.now(), full=reading.is_full, node=run.node),
+        actor=run.actor,
+    )
     try:
         run.store.apply(
             run.name,
