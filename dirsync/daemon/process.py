@@ -29,6 +29,9 @@ from dirsync.daemon import metrics, metrics_server, systemd
 from dirsync.daemon.reload_report import ReloadReport, remove_report, write_report
 from dirsync.daemon.scheduler import Daemon
 from dirsync.errors import ConfigError
+from dirsync.scim import app as scim_app
+from dirsync.scim import server as scim_server
+from dirsync.scim.push import Pusher
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import refuse_root_in_foreign_folder, runtime_directory
 
@@ -82,6 +85,10 @@ def serve(config_path: str | None) -> int:
             log.info("daemon.metrics_listening", host=server.host, port=server.port)
         daemon = Daemon(config, store=store, runtime_dir=runtime_dir, metrics=registry)
         cleanup.callback(daemon.shutdown, wait=False)
+        if config.daemon.scim_listen:
+            # closed before the scheduler (last in, first out): no push starts while stopping
+            endpoint = _serve_scim(daemon, store)
+            cleanup.callback(endpoint.close)
         signals = Signals()
         signals.install()
         daemon.start()
@@ -94,6 +101,24 @@ def serve(config_path: str | None) -> int:
         remove_report(runtime_dir)
     log.info("daemon.stopped")
     return 0
+
+
+def _serve_scim(daemon: Daemon, store: SqlStore) -> scim_server.ScimServer:
+    """The SCIM endpoint of ``[daemon] scim_listen``; it reads the daemon's current config, so
+    a reload adds, removes and re-keys organizations without a restart."""
+    settings = daemon.config.daemon
+    assert settings.scim_listen and settings.scim_cert_file and settings.scim_key_file
+    app = scim_app.application(
+        lambda: daemon.config, store, Pusher(store=store, runtime_dir=daemon.runtime_dir)
+    )
+    endpoint = scim_server.serve(
+        app,
+        settings.scim_listen,
+        cert_file=settings.scim_cert_file,
+        key_file=settings.scim_key_file,
+    )
+    log.info("daemon.scim_listening", host=endpoint.host, port=endpoint.port)
+    return endpoint
 
 
 def _loop(

@@ -20,7 +20,7 @@ ROOT = Path(dirsync.__file__).parent
 LAYERS = (
     ("__main__", "cli"),
     ("daemon",),
-    ("sync",),
+    ("sync", "scim"),  # side by side: two drivers of a run (a sync reads, a push is sent)
     ("connectors", "state"),  # side by side, and neither may import the other
     ("mapping", "lifecycle", "logs", "version"),
     ("config",),
@@ -34,7 +34,7 @@ ALLOWED_UPWARDS = {
     ("errors", "plan"),  # PlanRefused carries the plan it refused (typing only)
 }
 #: what a connector family may import of another: Active Directory is LDAP with more
-FAMILIES = {"active_directory": {"ldap"}, "ldap": set(), "azure_ad": set()}
+FAMILIES = {"active_directory": {"ldap"}, "ldap": set(), "azure_ad": set(), "scim": set()}
 
 
 def _name(path: Path) -> str:

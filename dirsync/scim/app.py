@@ -1,0 +1,188 @@
+"""The SCIM endpoint as an ASGI application (Starlette): routes, authentication, errors.
+
+Every route is under ``/scim/v2/<organization>`` and answers ``application/scim+json``. The
+handlers are plain functions, run by Starlette in its thread pool: a push waits for the
+organization's lock and the store without holding up the event loop. Each request is logged
+once (``scim.request``: organization, method, path, status), never with its token or body.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dirsync.errors import StoreError
+from dirsync.scim import discovery
+from dirsync.scim.auth import ConfigSource, authorize
+from dirsync.scim.errors import SCIM_MEDIA_TYPE, ScimError, not_found
+from dirsync.scim.push import Pusher
+from dirsync.scim.user_requests import UserRequests
+from dirsync.state.sql_store import SqlStore
+
+log = structlog.get_logger("dirsync.scim.app")
+
+PREFIX = "/scim/v2/{organization}"
+
+
+class ScimResponse(JSONResponse):
+    media_type = SCIM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What the handlers share: the running config, the store and the pusher."""
+
+    config: ConfigSource
+    store: SqlStore
+    pusher: Pusher
+
+
+Handler = Callable[[Endpoint, Request, UserRequests], Response]
+
+
+def _base_url(request: Request, organization: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}/scim/v2/{organization}"
+
+
+def _body(request: Request) -> Any:
+    raw = request.scope.get("dirsync.body", b"")
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        raise ScimError(400, "the request body is not JSON", scim_type="invalidSyntax") from None
+
+
+def _route(endpoint: Endpoint, handler: Handler) -> Callable[[Request], Any]:
+    """A handler behind authentication, with errors answered as SCIM errors."""
+
+    async def respond(request: Request) -> Response:
+        request.scope["dirsync.body"] = await request.body()
+        return await run_in_threadpool(_answer, endpoint, handler, request)
+
+    return respond
+
+
+def _answer(endpoint: Endpoint, handler: Handler, request: Request) -> Response:
+    name = request.path_params["organization"]
+    started = time.monotonic()
+    try:
+        org = authorize(endpoint.config(), name, request.headers.get("authorization"))
+        users = UserRequests(endpoint.store, endpoint.pusher, org, _base_url(request, name))
+        response = handler(endpoint, request, users)
+    except ScimError as exc:
+        response = ScimResponse(exc.to_json(), status_code=exc.status)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="dirsync"'
+        elif exc.status == 503:
+            response.headers["Retry-After"] = "30"
+    except StoreError as exc:
+        error = ScimError(503, f"the store is not available: {exc}")
+        response = ScimResponse(error.to_json(), status_code=503, headers={"Retry-After": "30"})
+    log.info(
+        "scim.request",
+        organization=name,
+        method=request.method,
+        path=request.url.path,
+        status=response.status_code,
+        ms=round((time.monotonic() - started) * 1000, 1),
+    )
+    return response
+
+
+# -- the handlers ----------------------------------------------------------------------------
+
+
+def _service_provider_config(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    return ScimResponse(discovery.service_provider_config(users.base_url))
+
+
+def _resource_types(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    found = discovery.resource_types(users.base_url)
+    wanted = request.path_params.get("id")
+    if wanted is None:
+        return ScimResponse(_listed(found))
+    return ScimResponse(_one(found, wanted, "ResourceType"))
+
+
+def _schemas(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    found = discovery.schemas(users.base_url)
+    wanted = request.path_params.get("id")
+    if wanted is None:
+        return ScimResponse(_listed(found))
+    return ScimResponse(_one(found, wanted, "Schema"))
+
+
+def _listed(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": len(documents),
+        "startIndex": 1,
+        "itemsPerPage": len(documents),
+        "Resources": documents,
+    }
+
+
+def _one(documents: list[dict[str, Any]], wanted: str, kind: str) -> dict[str, Any]:
+    for document in documents:
+        if document.get("id") == wanted:
+            return document
+    raise not_found(kind, wanted)
+
+
+def _users(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    if request.method == "POST":
+        created = users.create(_body(request))
+        location = created["meta"]["location"]
+        return ScimResponse(created, status_code=201, headers={"Location": location})
+    return ScimResponse(users.list(dict(request.query_params)))
+
+
+def _user(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    user_id = request.path_params["id"]
+    if request.method == "GET":
+        return ScimResponse(users.get(user_id))
+    if request.method == "PUT":
+        return ScimResponse(users.replace(user_id, _body(request)))
+    if request.method == "PATCH":
+        return ScimResponse(users.patch(user_id, _body(request)))
+    users.delete(user_id)
+    return Response(status_code=204)
+
+
+def application(config: ConfigSource, store: SqlStore, pusher: Pusher) -> Starlette:
+    endpoint = Endpoint(config=config, store=store, pusher=pusher)
+    routes = [
+        Route(f"{PREFIX}/ServiceProviderConfig", _route(endpoint, _service_provider_config)),
+        Route(f"{PREFIX}/ResourceTypes", _route(endpoint, _resource_types)),
+        Route(f"{PREFIX}/ResourceTypes/{{id}}", _route(endpoint, _resource_types)),
+        Route(f"{PREFIX}/Schemas", _route(endpoint, _schemas)),
+        Route(f"{PREFIX}/Schemas/{{id}}", _route(endpoint, _schemas)),
+        Route(f"{PREFIX}/Users", _route(endpoint, _users), methods=["GET", "POST"]),
+        Route(
+            f"{PREFIX}/Users/{{id}}",
+            _route(endpoint, _user),
+            methods=["GET", "PUT", "PATCH", "DELETE"],
+        ),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (no such route, method) as SCIM errors."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = "no such SCIM endpoint" if status == 404 else str(getattr(exc, "detail", exc))
+    return ScimResponse(ScimError(status, detail).to_json(), status_code=status)
