@@ -69,3 +69,7 @@ class SyncRules:
     #: entry deleted, now or before, and created again: a restore, a migration) takes that
     #: member over instead of being refused
     relink_recreated: bool = True
+    #: the source pushes explicit changes (SCIM) rather than being read: no read can come back
+    #: empty or short, so the guards against that (``min_source_ratio``, an empty directory) do
+    #: not apply; a deletion is explicit and counts against ``max_removals`` like any other
+    pushed: bool = False

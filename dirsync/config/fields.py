@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -173,3 +173,5 @@ class SourceSettings(Settings):
 
     #: the source type: the name of its ``dirsync.sources`` and ``dirsync.connectors`` entry points
     type: str
+    #: whether the source pushes its changes (SCIM) instead of being read (``SyncRules.pushed``)
+    pushed: ClassVar[bool] = False

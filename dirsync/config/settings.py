@@ -116,6 +116,7 @@ class OrganizationSettings(Settings):
             ),
             reinvite_after=self.sync.reinvite_after,
             relink_recreated=self.sync.relink_recreated,
+            pushed=type(self.source).pushed,
         )
 
 

@@ -50,22 +50,10 @@ def refusal_reasons(plan: Plan, counted: Census, rules: SyncRules) -> list[str]:
     reasons: list[str] = []
     # a count that was not made is taken at its most cautious
     managed = counted.managed if counted.managed is not None else counted.members
-    if not counted.directory_users and managed:
-        reasons.append(
-            f"the directory returned no users while the organization has {managed} "
-            "managed member(s); refusing to deprovision everyone (check the base DN, filters "
-            "and the service account's read rights)"
-        )
-    elif (
-        counted.previous_users
-        and counted.directory_users < rules.min_source_ratio * counted.previous_users
-    ):
-        reasons.append(
-            f"the directory now yields {counted.directory_users} user(s), fewer than "
-            f"min_source_ratio ({rules.min_source_ratio:g}) of the {counted.previous_users} in "
-            "the last good read (check the base DN, filters and the service account's read "
-            "rights)"
-        )
+    # a pushed source is never read, so it cannot come back empty or short: each of its
+    # deletions was sent explicitly and counts against max_removals below
+    if not rules.pushed:
+        reasons.extend(_short_read(counted, rules, managed))
 
     removals = len(plan.revoke) + len(plan.remove)
     limit = rules.max_removals.limit(counted.members)
@@ -86,3 +74,24 @@ def refusal_reasons(plan: Plan, counted: Census, rules: SyncRules) -> list[str]:
                 f"short by {needed - rules.seats} seat(s)"
             )
     return reasons
+
+
+def _short_read(counted: Census, rules: SyncRules, managed: int) -> list[str]:
+    """A read that suddenly yields nothing, or much less than the last good one."""
+    if not counted.directory_users and managed:
+        return [
+            f"the directory returned no users while the organization has {managed} "
+            "managed member(s); refusing to deprovision everyone (check the base DN, filters "
+            "and the service account's read rights)"
+        ]
+    if (
+        counted.previous_users
+        and counted.directory_users < rules.min_source_ratio * counted.previous_users
+    ):
+        return [
+            f"the directory now yields {counted.directory_users} user(s), fewer than "
+            f"min_source_ratio ({rules.min_source_ratio:g}) of the {counted.previous_users} in "
+            "the last good read (check the base DN, filters and the service account's read "
+            "rights)"
+        ]
+    return []

@@ -7,7 +7,7 @@ This module imports pydantic and ``dirsync.config`` only, like every source's se
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -16,6 +16,7 @@ from dirsync.config.fields import FileSecret, InlineSecret, SourceSettings
 
 class ScimSourceSettings(SourceSettings):
     type: Literal["scim"]
+    pushed: ClassVar[bool] = True
     token: InlineSecret = None
     token_file: FileSecret = None
 
