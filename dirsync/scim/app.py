@@ -151,10 +151,20 @@ def _users(_: Endpoint, request: Request, users: UserRequests) -> Response:
     return ScimResponse(users.list(dict(request.query_params)))
 
 
+def _search(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    return ScimResponse(users.search(_body(request)))
+
+
+def _search_everything(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    raise ScimError(
+        501, "searching several resource types at once is not supported; use /Users/.search"
+    )
+
+
 def _user(_: Endpoint, request: Request, users: UserRequests) -> Response:
     user_id = request.path_params["id"]
     if request.method == "GET":
-        return ScimResponse(users.get(user_id))
+        return ScimResponse(users.get(user_id, dict(request.query_params)))
     if request.method == "PUT":
         return ScimResponse(users.replace(user_id, _body(request)))
     if request.method == "PATCH":
@@ -171,7 +181,9 @@ def application(config: ConfigSource, store: SqlStore, pusher: Pusher) -> Starle
         Route(f"{PREFIX}/ResourceTypes/{{id}}", _route(endpoint, _resource_types)),
         Route(f"{PREFIX}/Schemas", _route(endpoint, _schemas)),
         Route(f"{PREFIX}/Schemas/{{id}}", _route(endpoint, _schemas)),
+        Route(f"{PREFIX}/.search", _route(endpoint, _search_everything), methods=["POST"]),
         Route(f"{PREFIX}/Users", _route(endpoint, _users), methods=["GET", "POST"]),
+        Route(f"{PREFIX}/Users/.search", _route(endpoint, _search), methods=["POST"]),
         Route(
             f"{PREFIX}/Users/{{id}}",
             _route(endpoint, _user),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from scim2_models import Context, PatchOp, SCIMException
+from scim2_models import Context, PatchOp, ResponseParameters, SCIMException, SearchRequest
 
 from dirsync.config.settings import OrganizationSettings
 from dirsync.model import DirectoryDelta, DirectoryUser
@@ -43,20 +43,40 @@ class UserRequests:
     def location(self, user_id: str) -> str:
         return f"{self.base_url}/Users/{user_id}"
 
-    def document(self, user: DirectoryUser) -> dict[str, Any]:
-        return user_document(user, location=self.location(user.external_id))
+    def document(
+        self, user: DirectoryUser, selection: ResponseParameters[Any] | None = None
+    ) -> dict[str, Any]:
+        return user_document(user, location=self.location(user.external_id), selection=selection)
 
     # -- reads -------------------------------------------------------------------------------
 
-    def get(self, user_id: str) -> dict[str, Any]:
-        return self.document(self._stored(user_id))
+    def get(self, user_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        selection = _selection(params)
+        return self.document(self._stored(user_id), selection)
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /Users``: a page, filtered or not."""
+        selection = _selection(params)
         query = listing.parse_list_query(params, FILTERABLE)
         total, users = self.store.mirror_users(
             self.name, username=query.value, offset=query.offset, limit=query.count
         )
-        return listing.list_response(total, query, [self.document(u) for u in users])
+        documents = [self.document(u, selection) for u in users]
+        return listing.list_response(total, query, documents)
+
+    def search(self, body: Any) -> dict[str, Any]:
+        """``POST /Users/.search``: the same list, asked in a body (RFC 7644 §3.4.3)."""
+        request = _parse(SearchRequest, body, Context.SEARCH_REQUEST)
+        params: dict[str, Any] = {
+            "filter": str(request.filter) if request.filter is not None else None,
+            "startIndex": request.start_index,
+            "count": request.count,
+        }
+        if request.attributes:
+            params["attributes"] = ",".join(str(a) for a in request.attributes)
+        if request.excluded_attributes:
+            params["excludedAttributes"] = ",".join(str(a) for a in request.excluded_attributes)
+        return self.list({k: v for k, v in params.items() if v is not None})
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -81,7 +101,7 @@ class UserRequests:
         patch = _parse(PatchOp[ScimUser], body, Context.RESOURCE_PATCH_REQUEST)
         with self.pusher.lock(self.name):
             stored = self._stored(user_id)
-            resource = scim_user(stored, location=self.location(user_id))
+            resource = scim_user(stored, location=self.location(user_id), for_patch=True)
             try:
                 patch.patch(resource)
             except (SCIMException, ValidationError) as exc:
@@ -117,6 +137,12 @@ class UserRequests:
 
     def _push(self, delta: DirectoryDelta) -> None:
         self.pusher.push(self.name, self.organization.rules(), delta)
+
+
+def _selection(params: dict[str, Any]) -> ResponseParameters[Any] | None:
+    """The ``attributes`` and ``excludedAttributes`` of a query, if it has either."""
+    chosen = {k: params[k] for k in ("attributes", "excludedAttributes") if params.get(k)}
+    return _parse(ResponseParameters, chosen, Context.DEFAULT) if chosen else None
 
 
 def _parse(model: Any, body: Any, context: Context) -> Any:

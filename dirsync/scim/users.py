@@ -6,14 +6,15 @@ the address, one display name and ``active``. The address is the primary email (
 email, else the first), or ``userName`` when it is an address, as Entra's ``mail`` with its
 user principal name as fallback. The name is ``displayName``, else ``name.formatted``, else
 the given and family names. A user read back carries exactly these; other attributes are
-accepted and not kept.
+accepted and not kept. A user without an address is kept and not invited (a warning says so),
+as a directory user without one is.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from scim2_models import Context, Email, EnterpriseUser, Meta, User
+from scim2_models import Context, Email, EnterpriseUser, Meta, ResponseParameters, User
 
 from dirsync.model import DirectoryUser
 from dirsync.scim.errors import invalid_value
@@ -51,42 +52,53 @@ def name_of(user: User[Any]) -> str | None:
 
 
 def directory_user(user: User[Any], user_id: str) -> DirectoryUser:
-    """The directory user a pushed resource stands for; a user dirsync cannot make a member
-    of (no user name, no address) is refused rather than stored and skipped in silence."""
+    """The directory user a pushed resource stands for. One without an address is kept, as a
+    directory read keeps it, and the planner leaves it out with a warning until it has one."""
     if not user.user_name or not user.user_name.strip():
         raise invalid_value("userName is required")
-    email = email_of(user)
-    if email is None:
-        raise invalid_value(
-            "the user has no email and its userName is not an address: dirsync needs an "
-            "address to invite (map mail or userPrincipalName to emails or userName)"
-        )
     return DirectoryUser(
         external_id=user_id,
         ref=user_id,
         username=user.user_name.strip(),
-        email=email,
+        email=email_of(user),
         name=name_of(user),
         disabled=user.active is False,
     )
 
 
-def scim_user(stored: DirectoryUser, *, location: str) -> User[Any]:
-    """The resource a stored user is read back as."""
+def scim_user(stored: DirectoryUser, *, location: str, for_patch: bool = False) -> User[Any]:
+    """The resource a stored user is read back as. ``for_patch``: the one a PATCH applies to,
+    whose address is the primary work email, so that the paths Entra ID sends
+    (``emails[type eq "work"].value``) find it."""
+    email = _email(stored.email, for_patch=for_patch)
     return ScimUser(
         id=stored.external_id,
         user_name=stored.username or stored.email or stored.external_id,
         display_name=stored.name,
         active=not stored.disabled,
-        emails=[Email(value=stored.email, primary=True, type=Email.Type.work)]
-        if stored.email
-        else None,
+        emails=[email] if email is not None else None,
         meta=Meta(resource_type="User", location=location),
     )
 
 
-def user_document(stored: DirectoryUser, *, location: str) -> dict[str, Any]:
+def _email(address: str | None, *, for_patch: bool) -> Email | None:
+    if address is None:
+        return None
+    # the address as it was pushed (validated then), or a user name that was one
+    if for_patch:
+        return Email.model_construct(value=address, type=Email.Type.work, primary=True)
+    return Email.model_construct(value=address)
+
+
+def user_document(
+    stored: DirectoryUser,
+    *,
+    location: str,
+    selection: ResponseParameters[Any] | None = None,
+) -> dict[str, Any]:
+    """The resource as a response carries it; ``selection``: the client's ``attributes`` or
+    ``excludedAttributes``."""
     document: dict[str, Any] = scim_user(stored, location=location).model_dump(
-        scim_ctx=Context.RESOURCE_QUERY_RESPONSE
+        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=selection
     )
     return document

@@ -176,9 +176,9 @@ def test_requests_the_endpoint_does_not_serve_get_a_scim_error(scim: Scim) -> No
     answer = client.get("/Users", params={"filter": 'userName sw "ada"'})
     assert answer.status_code == 400
     assert answer.json()["scimType"] == "invalidFilter"
-    no_address = client.post("/Users", json=entra_user("ada"))
-    assert no_address.status_code == 400
-    assert no_address.json()["scimType"] == "invalidValue"
+    no_name = client.post("/Users", json={**entra_user("ada@acme.example"), "userName": " "})
+    assert no_name.status_code == 400
+    assert no_name.json()["scimType"] == "invalidValue"
     broken = client.post(
         "/Users", content=b"{not json", headers={"Content-Type": "application/scim+json"}
     )
@@ -204,6 +204,18 @@ def test_a_push_beyond_the_seats_is_refused_whole_and_changes_nothing(
     assert scim.cli("events", "--org", "acme") == before
     [status] = scim.cli("status", "--org", "acme")
     assert status["outcome"] == "refused"  # the refusal is recorded as a run
+
+
+def test_a_user_without_an_address_is_kept_and_not_invited_until_it_has_one(scim: Scim) -> None:
+    client = scim.client()
+    created = client.post("/Users", json=entra_user("ada"))
+    assert created.status_code == 201, created.text
+    assert scim.cli("members", "--org", "acme") == []
+    [status] = scim.cli("status", "--org", "acme")
+    assert status["outcome"] == "unchanged"
+    given = {"op": "add", "path": "emails", "value": [{"value": "ada@acme.example"}]}
+    assert client.patch(f"/Users/{created.json()['id']}", json=patch(given)).status_code == 200
+    assert members(scim)["ada@acme.example"]["status"] == "invited"
 
 
 def test_pages_of_users(scim: Scim) -> None:
