@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -570,3 +571,20 @@ def test_a_chain_of_address_changes_is_planned_in_the_order_it_can_be_applied() 
         ("id-b", "a@example.org"),
         ("id-c", "b@example.org"),
     ]
+
+
+def test_a_pushed_source_deletes_its_last_users_under_max_removals_only() -> None:
+    state, previous = _twenty_users_synced()
+    every_one = DirectoryDelta(deleted_user_ids=frozenset(previous.users))
+    pushed = SyncRules(max_removals=RemovalLimit(percent=100), pushed=True)
+    plan = plan_for(state, Reading(delta=every_one), pushed, previous)
+    assert len(plan.revoke) == 20  # explicit deletions: no shrink or empty-read guard
+    with pytest.raises(PlanRefused, match="no users"):
+        plan_for(state, Reading(delta=every_one), replace(pushed, pushed=False), previous)
+    with pytest.raises(PlanRefused, match="max_removals"):
+        plan_for(
+            state,
+            Reading(delta=every_one),
+            replace(pushed, max_removals=RemovalLimit(count=5)),
+            previous,
+        )
