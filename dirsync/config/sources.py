@@ -32,7 +32,7 @@ SourceTypes = Mapping[str, EntryPoint | type[SourceSettings]]
 
 #: the order in which "must be one of" has always listed dirsync's own types (that of the
 #: documentation); the types of other packages follow, alphabetically
-_LISTED_FIRST = ("ldap", "active_directory", "azure_ad")
+_LISTED_FIRST = ("ldap", "active_directory", "azure_ad", "scim")
 
 
 def installed() -> dict[str, EntryPoint]:

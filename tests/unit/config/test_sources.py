@@ -95,13 +95,14 @@ def test_a_key_named_like_a_source_type_keeps_its_place_in_the_path(tmp_path: Pa
 
 def test_an_unknown_type_lists_the_types_that_exist(tmp_path: Path) -> None:
     assert problems(config({"type": "novell"}), tmp_path) == [
-        'organization[org0].source.type: must be one of "ldap", "active_directory", "azure_ad"'
+        'organization[org0].source.type: must be one of "ldap", "active_directory", '
+        '"azure_ad", "scim"'
     ]
     # dirsync's own types first, as the message always listed them, then the others by name
     sources = {**with_acme(), "a_directory": AcmeDirectorySettings}
     assert problems(config({"type": 5}), tmp_path, sources) == [
         'organization[org0].source.type: must be one of "ldap", "active_directory", '
-        '"azure_ad", "a_directory", "acme_directory"'
+        '"azure_ad", "scim", "a_directory", "acme_directory"'
     ]
     # without the plug-in installed, its type is as unknown as any other
     assert "acme_directory" not in problems(config(ACME), tmp_path)[0]

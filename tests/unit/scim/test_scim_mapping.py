@@ -164,3 +164,15 @@ def test_scim_listen_is_https_only(tmp_path: Path) -> None:
     assert "daemon.scim_listen" in " ".join(caught.value.problems)
     daemon = {"scim_listen": "[::1]:8443", "scim_cert_file": "c.pem", "scim_key_file": "c.pem"}
     assert parse_config({"daemon": daemon}, base_dir=tmp_path).daemon.scim_listen == "[::1]:8443"
+
+
+def test_the_example_config_documents_a_valid_scim_organization(tmp_path: Path) -> None:
+    import tomllib
+
+    text = (Path(__file__).parents[3] / "config.example.toml").read_text()
+    block = text[text.index('# [[organization]]\n# name = "umbrella"') :].split("\n\n")[0]
+    lines = [line[2:] for line in block.splitlines() if line.startswith("# ")]
+    (tmp_path / "umbrella-scim").write_text("token\n")
+    config = parse_config(tomllib.loads("\n".join(lines)), base_dir=tmp_path)
+    assert config.organization[0].source.type == "scim"
+    assert config.organization[0].rules().pushed
