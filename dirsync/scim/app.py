@@ -26,6 +26,7 @@ from dirsync.errors import StoreError
 from dirsync.scim import discovery
 from dirsync.scim.auth import ConfigSource, authorize
 from dirsync.scim.errors import SCIM_MEDIA_TYPE, ScimError, not_found
+from dirsync.scim.group_requests import GroupRequests
 from dirsync.scim.push import Pusher
 from dirsync.scim.user_requests import UserRequests
 from dirsync.state.sql_store import SqlStore
@@ -81,7 +82,8 @@ def _answer(endpoint: Endpoint, handler: Handler, request: Request) -> Response:
     started = time.monotonic()
     try:
         org = authorize(endpoint.config(), name, request.headers.get("authorization"))
-        users = UserRequests(endpoint.store, endpoint.pusher, org, _base_url(request, name))
+        base_url = _base_url(request, name)
+        users = UserRequests(endpoint.store, endpoint.pusher, org, base_url)
         response = handler(endpoint, request, users)
     except ScimError as exc:
         response = ScimResponse(exc.to_json(), status_code=exc.status)
@@ -155,6 +157,34 @@ def _search(_: Endpoint, request: Request, users: UserRequests) -> Response:
     return ScimResponse(users.search(_body(request)))
 
 
+def _groups_of(users: UserRequests) -> GroupRequests:
+    return GroupRequests(users.store, users.pusher, users.organization, users.base_url)
+
+
+def _groups(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    groups = _groups_of(users)
+    if request.method == "POST":
+        created = groups.create(_body(request))
+        location = created["meta"]["location"]
+        return ScimResponse(created, status_code=201, headers={"Location": location})
+    return ScimResponse(groups.list(dict(request.query_params)))
+
+
+def _group(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    groups = _groups_of(users)
+    group_id = request.path_params["id"]
+    params = dict(request.query_params)
+    if request.method == "GET":
+        return ScimResponse(groups.get(group_id, params))
+    if request.method == "PUT":
+        return ScimResponse(groups.replace(group_id, _body(request)))
+    if request.method == "PATCH":
+        patched = groups.patch(group_id, _body(request), params)
+        return Response(status_code=204) if patched is None else ScimResponse(patched)
+    groups.delete(group_id)
+    return Response(status_code=204)
+
+
 def _search_everything(_: Endpoint, request: Request, users: UserRequests) -> Response:
     raise ScimError(
         501, "searching several resource types at once is not supported; use /Users/.search"
@@ -187,6 +217,12 @@ def application(config: ConfigSource, store: SqlStore, pusher: Pusher) -> Starle
         Route(
             f"{PREFIX}/Users/{{id}}",
             _route(endpoint, _user),
+            methods=["GET", "PUT", "PATCH", "DELETE"],
+        ),
+        Route(f"{PREFIX}/Groups", _route(endpoint, _groups), methods=["GET", "POST"]),
+        Route(
+            f"{PREFIX}/Groups/{{id}}",
+            _route(endpoint, _group),
             methods=["GET", "PUT", "PATCH", "DELETE"],
         ),
     ]

@@ -13,6 +13,7 @@ from scim2_models import (
     Context,
     ETag,
     Filter,
+    Group,
     Meta,
     Patch,
     ResourceType,
@@ -24,7 +25,7 @@ from dirsync.scim.listing import MAX_RESULTS
 from dirsync.scim.users import ScimUser
 
 #: the resources served, by the name of their endpoint
-RESOURCES: dict[str, Any] = {"Users": ScimUser}
+RESOURCES: dict[str, Any] = {"Users": ScimUser, "Groups": Group}
 #: what dirsync keeps of each resource, attribute → the sub-attributes kept (None: all); the
 #: schemas published list these only, so that a client knows what reads back (the rest of a
 #: request, the enterprise extension Entra ID sends included, is accepted and not kept)
@@ -35,6 +36,7 @@ KEPT: dict[str, dict[str, tuple[str, ...] | None]] = {
         "active": None,
         "emails": ("value",),  # one address: the member's
     },
+    "Groups": {"displayName": None, "members": ("value", "$ref", "type")},
 }
 
 

@@ -51,12 +51,12 @@ class UserRequests:
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, user_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        selection = _selection(params)
+        selection = selection_of(params)
         return self.document(self._stored(user_id), selection)
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         """``GET /Users``: a page, filtered or not."""
-        selection = _selection(params)
+        selection = selection_of(params)
         query = listing.parse_list_query(params, FILTERABLE)
         total, users = self.store.mirror_users(
             self.name, username=query.value, offset=query.offset, limit=query.count
@@ -139,7 +139,7 @@ class UserRequests:
         self.pusher.push(self.name, self.organization.rules(), delta)
 
 
-def _selection(params: dict[str, Any]) -> ResponseParameters[Any] | None:
+def selection_of(params: dict[str, Any]) -> ResponseParameters[Any] | None:
     """The ``attributes`` and ``excludedAttributes`` of a query, if it has either."""
     chosen = {k: params[k] for k in ("attributes", "excludedAttributes") if params.get(k)}
     return _parse(ResponseParameters, chosen, Context.DEFAULT) if chosen else None

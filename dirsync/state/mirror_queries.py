@@ -1,18 +1,22 @@
-"""Reads of single mirror users, for a source that is asked about its users one at a time.
+"""Reads of single mirror users and groups, for a source that is asked about them one at a time.
 
-A SCIM identity provider reads back what it pushed: a user by id, the users with a user name,
-a page of users. Each is an indexed lookup or one page, never the whole organization.
+A SCIM identity provider reads back what it pushed: a user or group by id, the users with a
+user name, the groups with a name, a page. Each is an indexed lookup or one page (a group with
+its members), never the whole organization.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dirsync.model import DirectoryUser
+from dirsync.model import DirectoryGroup, DirectoryUser
 from dirsync.state.mirror_rows import directory_user, mirror_users_query
 from dirsync.state.queries import organization_version
-from dirsync.state.schema import MirrorUserRow
+from dirsync.state.rows import chunked
+from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
 
 
 def mirror_user(session: Session, organization: str, external_id: str) -> DirectoryUser | None:
@@ -47,3 +51,64 @@ def mirror_users_page(
     total = session.execute(counted).scalar_one()
     page = query.order_by(MirrorUserRow.external_id).offset(offset).limit(limit)
     return total, [directory_user(row) for row in session.execute(page)]
+
+
+def _group_members(session: Session, org_id: int, group_ids: list[str]) -> dict[str, set[str]]:
+    refs: dict[str, set[str]] = {gid: set() for gid in group_ids}
+    for chunk in chunked(group_ids):
+        edges = select(MirrorGroupMemberRow.group_external_id, MirrorGroupMemberRow.member_ref)
+        edges = edges.where(
+            MirrorGroupMemberRow.organization_id == org_id,
+            MirrorGroupMemberRow.group_external_id.in_(chunk),
+        )
+        for gid, ref in session.execute(edges):
+            refs[gid].add(ref)
+    return refs
+
+
+def mirror_groups_page(
+    session: Session,
+    organization: str,
+    *,
+    name: str | None = None,
+    group_id: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+    members: bool = True,
+) -> tuple[int, list[DirectoryGroup]]:
+    """(how many match, this page of them) in external id order, with their member refs
+    unless ``members`` is False; ``name`` matches case-insensitively."""
+    org_id, _ = organization_version(session, organization)
+    if org_id is None:
+        return 0, []
+    where = [MirrorGroupRow.organization_id == org_id]
+    if name is not None:
+        where.append(func.lower(MirrorGroupRow.name) == name.lower())
+    if group_id is not None:
+        where.append(MirrorGroupRow.external_id == group_id)
+    counted = select(func.count()).select_from(MirrorGroupRow).where(*where)
+    total = session.execute(counted).scalar_one()
+    query = select(MirrorGroupRow.external_id, MirrorGroupRow.ref, MirrorGroupRow.name)
+    page = query.where(*where).order_by(MirrorGroupRow.external_id).offset(offset).limit(limit)
+    rows = session.execute(page).all()
+    refs = _group_members(session, org_id, [r[0] for r in rows]) if members else {}
+    return total, [
+        DirectoryGroup(
+            external_id=gid, ref=ref, name=group_name, member_refs=frozenset(refs.get(gid, ()))
+        )
+        for gid, ref, group_name in rows
+    ]
+
+
+def mirror_kinds(session: Session, organization: str, refs: Collection[str]) -> dict[str, str]:
+    """Which of these refs name a user or a group of the stored mirror: ref → "User" or
+    "Group" (a ref that names neither is absent)."""
+    org_id, _ = organization_version(session, organization)
+    if org_id is None:
+        return {}
+    found: dict[str, str] = {}
+    for chunk in chunked(sorted(refs)):
+        for table, kind in ((MirrorUserRow, "User"), (MirrorGroupRow, "Group")):
+            query = select(table.ref).where(table.organization_id == org_id, table.ref.in_(chunk))
+            found.update((ref, kind) for ref in session.execute(query).scalars())
+    return found

@@ -8,7 +8,7 @@ creates, migrates or modifies anything, not even the SQLite file's journal mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dirsync.errors import DirsyncError, StoreError
 from dirsync.lifecycle import AdminChange
 from dirsync.mapping.scope import ScopedOrganization
-from dirsync.model import Cursor, DirectoryDelta, DirectoryUser, Mirror
+from dirsync.model import Cursor, DirectoryDelta, DirectoryGroup, DirectoryUser, Mirror
 from dirsync.plan import Plan
 from dirsync.state import admin, mirror_queries, org_queries, queries, scope_rows, upkeep
 from dirsync.state import apply as apply_module
@@ -275,6 +275,36 @@ class SqlStore:
             ),
             nothing,
         )
+
+    def mirror_groups(
+        self,
+        organization: str,
+        *,
+        name: str | None = None,
+        group_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        members: bool = True,
+    ) -> tuple[int, list[DirectoryGroup]]:
+        """How many mirror groups match (``name``: that name in any case; ``group_id``: that
+        id) and one page of them, with their member refs unless ``members`` is False."""
+        nothing: tuple[int, list[DirectoryGroup]] = (0, [])
+        return self._read(
+            lambda s: mirror_queries.mirror_groups_page(
+                s,
+                organization,
+                name=name,
+                group_id=group_id,
+                offset=offset,
+                limit=limit,
+                members=members,
+            ),
+            nothing,
+        )
+
+    def mirror_kinds(self, organization: str, refs: Collection[str]) -> dict[str, str]:
+        """Which of ``refs`` name a user or group of the stored mirror ("User", "Group")."""
+        return self._read(lambda s: mirror_queries.mirror_kinds(s, organization, refs), {})
 
     def organizations(self) -> list[str]:
         return self._read(queries.organization_names, [])
