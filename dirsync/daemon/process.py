@@ -108,9 +108,13 @@ def _serve_scim(daemon: Daemon, store: SqlStore) -> scim_server.ScimServer:
     a reload adds, removes and re-keys organizations without a restart."""
     settings = daemon.config.daemon
     assert settings.scim_listen and settings.scim_cert_file and settings.scim_key_file
-    app = scim_app.application(
-        lambda: daemon.config, store, Pusher(store=store, runtime_dir=daemon.runtime_dir)
+    pusher = Pusher(
+        store=store,
+        store_url=daemon.config.store.url,
+        runtime_dir=daemon.runtime_dir,
+        takeover=settings.takeover,
     )
+    app = scim_app.application(lambda: daemon.config, store, pusher)
     endpoint = scim_server.serve(
         app,
         settings.scim_listen,

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dirsync.errors import StoreError
+from dirsync.errors import DirsyncError
 from dirsync.scim import discovery
 from dirsync.scim.auth import ConfigSource, authorize
 from dirsync.scim.errors import SCIM_MEDIA_TYPE, ScimError, not_found
@@ -91,8 +91,8 @@ def _answer(endpoint: Endpoint, handler: Handler, request: Request) -> Response:
             response.headers["WWW-Authenticate"] = 'Bearer realm="dirsync"'
         elif exc.status == 503:
             response.headers["Retry-After"] = "30"
-    except StoreError as exc:
-        error = ScimError(503, f"the store is not available: {exc}")
+    except DirsyncError as exc:  # the store, or the organization's lock
+        error = ScimError(503, f"not applied, nothing changed: {exc}")
         response = ScimResponse(error.to_json(), status_code=503, headers={"Retry-After": "30"})
     log.info(
         "scim.request",

@@ -12,6 +12,7 @@ and the read-modify-write of a PATCH reads what the previous push wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -26,6 +27,7 @@ from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import OrganizationLock
 from dirsync.sync.result import RunResult
 from dirsync.sync.run import Clock, run_organization, utcnow
+from dirsync.sync.store_lock import StoreLock, organization_lock
 
 log = structlog.get_logger("dirsync.scim.push")
 
@@ -52,12 +54,18 @@ class Pusher:
     """Applies pushes to the store, one organization lock at a time."""
 
     store: SqlStore
+    #: the store's URL and the runtime folder: where the organization's lock is (a flock, or
+    #: PostgreSQL's advisory lock for a store shared by several nodes)
+    store_url: str
     runtime_dir: Path
+    takeover: timedelta = timedelta(seconds=60)
     clock: Clock = utcnow
 
-    def lock(self, organization: str) -> OrganizationLock:
-        """The organization's lock, waited for (a sync of it may be running)."""
-        return OrganizationLock(self.runtime_dir, organization, wait=True)
+    def lock(self, organization: str) -> OrganizationLock | StoreLock:
+        """The organization's lock, the one syncs take, waited for (a sync may be running)."""
+        return organization_lock(
+            self.store_url, self.runtime_dir, organization, takeover=self.takeover, wait=True
+        )
 
     def push(self, organization: str, rules: SyncRules, delta: DirectoryDelta) -> RunResult:
         """Plan, guard and apply ``delta``; the caller holds ``lock(organization)``. A refusal

@@ -123,7 +123,9 @@ def serve(tmp_path: Path, certificates: Certificates, **acme: Any) -> Iterator[S
     config = load_config(path)
     resolve_secrets(config)
     store = SqlStore.open(config.store.url)
-    pusher = Pusher(store=store, runtime_dir=runtime_directory(config.store.url))
+    pusher = Pusher(
+        store=store, store_url=config.store.url, runtime_dir=runtime_directory(config.store.url)
+    )
     app = scim_app.application(lambda: config, store, pusher)
     server = scim_server.serve(
         app,
