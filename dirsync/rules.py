@@ -73,3 +73,6 @@ class SyncRules:
     #: empty or short, so the guards against that (``min_source_ratio``, an empty directory) do
     #: not apply; a deletion is explicit and counts against ``max_removals`` like any other
     pushed: bool = False
+    #: for a pushed source, ``max_removals`` counts the deprovisionings of this long before a
+    #: push too, so that a burst of single deletions is refused like one big plan
+    removal_window: timedelta = timedelta(hours=1)

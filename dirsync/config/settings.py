@@ -62,6 +62,8 @@ class SyncSettings(Settings):
     #: a re-created directory user (new external id, same address) takes over the member the
     #: sync deprovisioned when its entry was deleted; never an active or admin-revoked one
     relink_recreated: bool = True
+    #: a pushed (SCIM) organization's max_removals counts the deprovisionings this long back
+    removal_window: Duration = timedelta(hours=1)
 
 
 class CollectionSettings(Settings):
@@ -117,6 +119,7 @@ class OrganizationSettings(Settings):
             reinvite_after=self.sync.reinvite_after,
             relink_recreated=self.sync.relink_recreated,
             pushed=type(self.source).pushed,
+            removal_window=self.sync.removal_window,
         )
 
 

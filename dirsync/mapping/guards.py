@@ -29,6 +29,9 @@ class Census:
     directory_users: int
     #: users in the last good read (the stored mirror), for the shrink guard
     previous_users: int
+    #: revocations and removals applied within the removal window before this run (counted
+    #: for a pushed source only; see ``SyncRules.removal_window``)
+    recent_removals: int = 0
 
 
 def census(current: OrganizationState, mirror: Mirror, *, previous_users: int) -> Census:
@@ -57,7 +60,14 @@ def refusal_reasons(plan: Plan, counted: Census, rules: SyncRules) -> list[str]:
 
     removals = len(plan.revoke) + len(plan.remove)
     limit = rules.max_removals.limit(counted.members)
-    if removals > limit:
+    if removals and rules.pushed and removals + counted.recent_removals > limit:
+        window = f"{rules.removal_window.total_seconds():g}s"
+        reasons.append(
+            f"the push revokes or removes {removals} member(s) after "
+            f"{counted.recent_removals} in the removal_window ({window}) before it: more than "
+            f"max_removals ({rules.max_removals} = {limit} of {counted.members})"
+        )
+    elif removals > limit:
         reasons.append(
             f"the plan revokes or removes {removals} member(s), more than max_removals "
             f"({rules.max_removals} = {limit} of {counted.members})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from dirsync.errors import PlanRefused
@@ -34,6 +34,7 @@ def plan_run(
     rules: SyncRules,
     approve: str | None = None,
     now: datetime | None = None,
+    recent_removals: int = 0,
 ) -> PlannedRun:
     """Plan one run; raises ``PlanRefused`` when a guard says no.
 
@@ -47,7 +48,10 @@ def plan_run(
         updated,
         current=current,
         rules=rules,
-        counted=guards.census(current, updated.mirror, previous_users=len(mirror.users)),
+        counted=replace(
+            guards.census(current, updated.mirror, previous_users=len(mirror.users)),
+            recent_removals=recent_removals,
+        ),
         warnings=reading.warnings,
         approve=approve,
         now=now,

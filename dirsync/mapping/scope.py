@@ -313,6 +313,7 @@ def plan_scoped(
     *,
     approve: str | None = None,
     now: datetime | None = None,
+    recent_removals: int = 0,
 ) -> PlannedRun:
     """Plan a delta over the scope's part of the organization; equal to full planning when
     the organization is at the fixed point the last applied plan left it in.
@@ -325,6 +326,7 @@ def plan_scoped(
         loaded.counted,
         directory_users=loaded.counted.directory_users + grown,
         previous_users=loaded.counted.directory_users,
+        recent_removals=recent_removals,
     )
     planned = plan_update(
         restricted(updated),

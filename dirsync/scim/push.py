@@ -70,6 +70,10 @@ class Pusher:
     def push(self, organization: str, rules: SyncRules, delta: DirectoryDelta) -> RunResult:
         """Plan, guard and apply ``delta``; the caller holds ``lock(organization)``. A refusal
         or a failure raises a ``ScimError`` (the store is then unchanged)."""
+        recent = 0
+        if delta.deleted_user_ids or any(u.disabled for u in delta.users):
+            # only a push that can deprovision asks (the guard counts them with its own)
+            recent = self.store.removals_since(organization, self.clock() - rules.removal_window)
         result = run_organization(
             organization,
             rules,
@@ -77,6 +81,7 @@ class Pusher:
             self.store,
             now=self.clock,
             actor=f"scim:{organization}",
+            recent_removals=recent,
         )
         counts = result.plan.counts()
         if result.outcome == Outcome.REFUSED:

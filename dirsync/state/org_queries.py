@@ -1,4 +1,5 @@
-"""Read queries of the organization side: collections, who reaches them, pending invitations."""
+"""Read queries of the organization side: collections, who reaches them, pending invitations,
+recent deprovisionings."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dirsync.state.records import CollectionView, OrganizationSummary
 from dirsync.state.schema import (
     CollectionAccessRow,
     CollectionRow,
+    EventRow,
     GroupMemberRow,
     GroupRow,
     MemberRow,
@@ -25,6 +27,20 @@ REVOKED = str(MemberStatus.REVOKED)
 
 def organization_id(session: Session, name: str) -> int | None:
     return session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
+
+
+def removals_since(session: Session, name: str, since: datetime) -> int:
+    """Members revoked or removed by runs (syncs, pushes; not administrators) since then."""
+    org_id = organization_id(session, name)
+    if org_id is None:
+        return 0
+    query = select(func.count()).where(
+        EventRow.organization_id == org_id,
+        EventRow.at >= since,
+        EventRow.run_id.is_not(None),
+        EventRow.action.in_(("member.revoke", "member.remove")),
+    )
+    return int(session.execute(query).scalar_one())
 
 
 def load_collections(session: Session, org_id: int) -> tuple[OrgCollection, ...]:

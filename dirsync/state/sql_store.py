@@ -312,6 +312,10 @@ class SqlStore:
     def collections(self, organization: str) -> list[CollectionView]:
         return self._read(lambda s: org_queries.collection_views(s, organization), [])
 
+    def removals_since(self, organization: str, since: datetime) -> int:
+        """Members revoked or removed by runs (not administrators) at or after ``since``."""
+        return self._read(lambda s: org_queries.removals_since(s, organization, since), 0)
+
     def member_collections(self, organization: str) -> dict[str, dict[str, str]]:
         return self._read(lambda s: org_queries.member_collections(s, organization), {})
 

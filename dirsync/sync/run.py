@@ -67,6 +67,7 @@ def run_organization(
     approve: str | None = None,
     node: str | None = None,
     actor: str | None = None,
+    recent_removals: int = 0,
 ) -> RunResult:
     """Read, plan, guard and (unless dry) apply in one transaction.
 
@@ -75,7 +76,9 @@ def run_organization(
     as interrupted. ``full`` ignores the stored cursor. ``approve`` is the digest of a refused
     plan to apply anyway (see ``plan_run``). ``node`` names this host in the run's record
     (default: its host name). ``actor`` is who the audit events name (default: the run
-    itself). The cyclic garbage collector is paused meanwhile (see ``gcpause``).
+    itself). ``recent_removals``: the deprovisionings of the removal window before a push
+    (the guards count them with the plan's for a pushed source). The cyclic garbage
+    collector is paused meanwhile (see ``gcpause``).
     """
     run = _Run(
         name,
@@ -89,6 +92,7 @@ def run_organization(
         approve,
         node or this_node(),
         actor,
+        recent_removals,
     )
     try:
         run.begin()
@@ -123,6 +127,7 @@ class _Run:
     approve: str | None
     node: str
     actor: str | None
+    recent_removals: int
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started: datetime = field(init=False)
     results: Results = field(init=False)
@@ -287,7 +292,12 @@ def _plan(run: _Run, loaded: _Loaded) -> PlannedRun:
     try:
         if loaded.scoped is not None:
             planned = plan_scoped(
-                loaded.scoped, reading, run.rules, approve=run.approve, now=run.started
+                loaded.scoped,
+                reading,
+                run.rules,
+                approve=run.approve,
+                now=run.started,
+                recent_removals=run.recent_removals,
             )
         else:
             assert loaded.stored is not None
@@ -298,6 +308,7 @@ def _plan(run: _Run, loaded: _Loaded) -> PlannedRun:
                 rules=run.rules,
                 approve=run.approve,
                 now=run.started,
+                recent_removals=run.recent_removals,
             )
     except PlanRefused as refused:
         run.log.warning("sync.refused", reasons=refused.reasons, **refused.plan.counts())

@@ -12,6 +12,7 @@ import json
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from dirsync.scim import server as scim_server
 from dirsync.scim.push import Pusher
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import runtime_directory
+from dirsync.sync.run import utcnow
 
 TOKENS = {"acme": "acme-token-0123456789abcdef", "beta": "beta-token-fedcba9876543210"}
 
@@ -118,13 +120,31 @@ class Scim:
         return json.loads(result.stdout)
 
 
-def serve(tmp_path: Path, certificates: Certificates, **acme: Any) -> Iterator[Scim]:
+@dataclass
+class SettableClock:
+    """The pushes' clock (``Pusher.clock``), moved by the test; the server's own time is not."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 12, 5, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def serve(
+    tmp_path: Path,
+    certificates: Certificates,
+    clock: SettableClock | None = None,
+    **acme: Any,
+) -> Iterator[Scim]:
     path = write_config(tmp_path, certificates, listen="127.0.0.1:0", acme=acme)
     config = load_config(path)
     resolve_secrets(config)
     store = SqlStore.open(config.store.url)
     pusher = Pusher(
-        store=store, store_url=config.store.url, runtime_dir=runtime_directory(config.store.url)
+        store=store,
+        store_url=config.store.url,
+        runtime_dir=runtime_directory(config.store.url),
+        clock=clock or utcnow,
     )
     app = scim_app.application(lambda: config, store, pusher)
     server = scim_server.serve(
@@ -146,6 +166,17 @@ def serve(tmp_path: Path, certificates: Certificates, **acme: Any) -> Iterator[S
 @pytest.fixture
 def scim(tmp_path: Path, certificates: Certificates) -> Iterator[Scim]:
     yield from serve(tmp_path, certificates)
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def scim_window(tmp_path: Path, certificates: Certificates, clock: SettableClock) -> Iterator[Scim]:
+    """acme with max_removals = 2 over the default removal_window (1h)."""
+    yield from serve(tmp_path, certificates, clock, sync={"max_removals": 2})
 
 
 @pytest.fixture

@@ -3,9 +3,10 @@ command line: each push is a planned, guarded, one-transaction run."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from tests.integration.scim.conftest import TOKENS, Scim
+from tests.integration.scim.conftest import TOKENS, Scim, SettableClock
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -227,3 +228,36 @@ def test_pages_of_users(scim: Scim) -> None:
     assert (first["totalResults"], first["itemsPerPage"], rest["itemsPerPage"]) == (5, 2, 3)
     seen = [u["userName"] for u in first["Resources"] + rest["Resources"]]
     assert sorted(seen) == [f"user{i}@acme.example" for i in range(5)]
+
+
+def test_a_burst_of_single_deletions_is_refused_like_one_big_plan(
+    scim_window: Scim, clock: SettableClock
+) -> None:
+    scim = scim_window  # max_removals = 2 within removal_window = 1h
+    client = scim.client()
+    ids = [
+        client.post("/Users", json=entra_user(f"u{i}@acme.example")).json()["id"] for i in range(5)
+    ]
+    for user_id in ids[:2]:
+        clock.now += timedelta(minutes=10)
+        assert client.delete(f"/Users/{user_id}").status_code == 204
+    clock.now += timedelta(minutes=10)
+    refused = client.delete(f"/Users/{ids[2]}")
+    assert refused.status_code == 403, refused.text
+    assert "removal_window" in refused.json()["detail"]
+    off = patch({"op": "Replace", "path": "active", "value": "False"})
+    assert client.patch(f"/Users/{ids[3]}", json=off).status_code == 403  # a revocation too
+    renamed = patch({"op": "Replace", "path": "displayName", "value": "Still Here"})
+    assert client.patch(f"/Users/{ids[3]}", json=renamed).status_code == 200  # no removal
+    assert client.get(f"/Users/{ids[2]}").status_code == 200
+    statuses = {m["email"]: m["status"] for m in scim.cli("members", "--org", "acme")}
+    assert statuses == {
+        "u0@acme.example": "revoked",
+        "u1@acme.example": "revoked",
+        "u2@acme.example": "invited",
+        "u3@acme.example": "invited",
+        "u4@acme.example": "invited",
+    }
+    clock.now += timedelta(minutes=45)  # the first deletion has left the window
+    assert client.delete(f"/Users/{ids[2]}").status_code == 204
+    assert client.delete(f"/Users/{ids[3]}").status_code == 403

@@ -588,3 +588,29 @@ def test_a_pushed_source_deletes_its_last_users_under_max_removals_only() -> Non
             replace(pushed, max_removals=RemovalLimit(count=5)),
             previous,
         )
+
+
+def test_a_pushed_sources_removals_count_with_those_of_the_window_before() -> None:
+    state, previous = _twenty_users_synced()
+    one = Reading(delta=DirectoryDelta(deleted_user_ids=frozenset({"id-u0"})))
+    rules = SyncRules(max_removals=RemovalLimit(count=3), pushed=True)
+    assert (
+        len(
+            plan_run(
+                mirror=previous, reading=one, current=state, rules=rules, recent_removals=2
+            ).plan.revoke
+        )
+        == 1
+    )
+    with pytest.raises(PlanRefused, match="after 3 in the removal_window"):
+        plan_run(mirror=previous, reading=one, current=state, rules=rules, recent_removals=3)
+    # a source that is read is judged by its run alone
+    read = replace(rules, pushed=False)
+    assert plan_run(
+        mirror=previous, reading=one, current=state, rules=read, recent_removals=3
+    ).plan.revoke
+    # and a push that removes no one is never refused for the removals before it
+    rename = Reading(delta=DirectoryDelta(users=(replace(previous.users["id-u1"], name="New"),)))
+    assert plan_run(
+        mirror=previous, reading=rename, current=state, rules=rules, recent_removals=9
+    ).plan.update
