@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dirsync.config.settings import OrganizationSettings
 from dirsync.errors import DirsyncError
 from dirsync.scim import discovery
 from dirsync.scim.auth import ConfigSource, authorize
@@ -34,6 +35,8 @@ from dirsync.state.sql_store import SqlStore
 log = structlog.get_logger("dirsync.scim.app")
 
 PREFIX = "/scim/v2/{organization}"
+#: the largest request body read (a PATCH of 10,000 group members is about 0.5 MB)
+MAX_BODY = 8 * 1024 * 1024
 
 
 class ScimResponse(JSONResponse):
@@ -68,35 +71,64 @@ def _body(request: Request) -> Any:
 
 
 def _route(endpoint: Endpoint, handler: Handler) -> Callable[[Request], Any]:
-    """A handler behind authentication, with errors answered as SCIM errors."""
+    """A handler behind authentication, with errors answered as SCIM errors. The token is
+    checked before the body is read, and a body is read up to ``MAX_BODY`` bytes only."""
 
     async def respond(request: Request) -> Response:
-        request.scope["dirsync.body"] = await request.body()
-        return await run_in_threadpool(_answer, endpoint, handler, request)
+        started = time.monotonic()
+        name = request.path_params["organization"]
+        try:
+            org = authorize(endpoint.config(), name, request.headers.get("authorization"))
+            request.scope["dirsync.body"] = await _read_body(request)
+        except ScimError as exc:
+            return _logged(request, _error(exc), started)
+        response = await run_in_threadpool(_answer, endpoint, handler, request, org)
+        return _logged(request, response, started)
 
     return respond
 
 
-def _answer(endpoint: Endpoint, handler: Handler, request: Request) -> Response:
-    name = request.path_params["organization"]
-    started = time.monotonic()
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise _too_large()
+    return bytes(body)
+
+
+def _too_large() -> ScimError:
+    return ScimError(413, f"the request body is larger than {MAX_BODY} bytes")
+
+
+def _error(exc: ScimError) -> Response:
+    response = ScimResponse(exc.to_json(), status_code=exc.status)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="dirsync"'
+    elif exc.status == 503:
+        response.headers["Retry-After"] = "30"
+    return response
+
+
+def _answer(
+    endpoint: Endpoint, handler: Handler, request: Request, org: OrganizationSettings
+) -> Response:
     try:
-        org = authorize(endpoint.config(), name, request.headers.get("authorization"))
-        base_url = _base_url(request, name)
-        users = UserRequests(endpoint.store, endpoint.pusher, org, base_url)
-        response = handler(endpoint, request, users)
+        users = UserRequests(endpoint.store, endpoint.pusher, org, _base_url(request, org.name))
+        return handler(endpoint, request, users)
     except ScimError as exc:
-        response = ScimResponse(exc.to_json(), status_code=exc.status)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="dirsync"'
-        elif exc.status == 503:
-            response.headers["Retry-After"] = "30"
+        return _error(exc)
     except DirsyncError as exc:  # the store, or the organization's lock
-        error = ScimError(503, f"not applied, nothing changed: {exc}")
-        response = ScimResponse(error.to_json(), status_code=503, headers={"Retry-After": "30"})
+        return _error(ScimError(503, f"not applied, nothing changed: {exc}"))
+
+
+def _logged(request: Request, response: Response, started: float) -> Response:
     log.info(
         "scim.request",
-        organization=name,
+        organization=request.path_params["organization"],
         method=request.method,
         path=request.url.path,
         status=response.status_code,

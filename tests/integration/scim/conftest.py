@@ -180,5 +180,11 @@ def scim_window(tmp_path: Path, certificates: Certificates, clock: SettableClock
 
 
 @pytest.fixture
+def scim_lenient(tmp_path: Path, certificates: Certificates) -> Iterator[Scim]:
+    """acme with max_removals = "100%": a test of what removals do, not of their limit."""
+    yield from serve(tmp_path, certificates, sync={"max_removals": "100%"})
+
+
+@pytest.fixture
 def scim_two_seats(tmp_path: Path, certificates: Certificates) -> Iterator[Scim]:
     yield from serve(tmp_path, certificates, seats=2)

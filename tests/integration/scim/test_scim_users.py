@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from dirsync.scim.app import MAX_BODY
 from tests.integration.scim.conftest import TOKENS, Scim, SettableClock
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -261,3 +262,14 @@ def test_a_burst_of_single_deletions_is_refused_like_one_big_plan(
     clock.now += timedelta(minutes=45)  # the first deletion has left the window
     assert client.delete(f"/Users/{ids[2]}").status_code == 204
     assert client.delete(f"/Users/{ids[3]}").status_code == 403
+
+
+def test_the_token_is_checked_before_the_body_and_a_body_has_a_size_limit(scim: Scim) -> None:
+    huge = b'{"userName": "' + b"a" * (MAX_BODY + 1) + b'"}'
+    headers = {"Content-Type": "application/scim+json"}
+    stranger = scim.client("acme", token="wrong")
+    assert stranger.post("/Users", content=huge, headers=headers).status_code == 401
+    too_large = scim.client().post("/Users", content=huge, headers=headers)
+    assert too_large.status_code == 413
+    assert too_large.json()["status"] == "413"
+    assert scim.cli("members", "--org", "acme") == []
