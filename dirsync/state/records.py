@@ -39,7 +39,6 @@ class RunRecord:
     node: str | None = None
     #: the organization it belongs to, where a list spans several (``dirsync runs``)
     organization: str | None = None
-
     #: who the run's audit events name; None: the sync itself (``sync:<run id>``)
     actor: str | None = None
 
