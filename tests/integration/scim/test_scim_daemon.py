@@ -58,8 +58,9 @@ def test_the_daemon_serves_pushes_and_stops_on_sigterm(
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait()
-    log.seek(0)
-    written = log.read()
+        log.seek(0)
+        written = log.read()
+        log.close()
     assert "scim.request" in written
     for token in TOKENS.values():
         assert token not in written
