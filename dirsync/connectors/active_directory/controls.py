@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from dirsync.connectors.ldap import ber
 from dirsync.connectors.ldap.messages import Control
-from dirsync.connectors.ldap.wire import WireError, decode_paged_cookie
+from dirsync.connectors.ldap.wire import WireError, decode_paged_cookie, encode_paged_control
 
 DIRSYNC_OID: Final = "1.2.840.113556.1.4.841"
 PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
@@ -58,7 +58,7 @@ def dirsync_control(*, flags: int, max_bytes: int, cookie: bytes) -> Control:
 
 def paged_results_control(*, size: int, cookie: bytes) -> Control:
     """RFC 2696: ``SEQUENCE { size INTEGER, cookie OCTET STRING }``."""
-    return (PAGED_RESULTS_OID, False, ber.sequence(ber.integer(size), ber.octet_string(cookie)))
+    return (PAGED_RESULTS_OID, False, encode_paged_control(size, cookie))
 
 
 def paged_results_cookie(controls: dict[str, bytes | None] | None) -> bytes:

@@ -107,11 +107,11 @@ class _Parser:
         if attribute[-1] in "~><":
             operator = _OPERATORS.get(attribute[-1] + "=", EQUALITY)
             attribute = attribute[:-1]
-        name = self.attribute(attribute, start)
+        name = ber.octet_string(self.oid_or_name(attribute, start))
         if operator != EQUALITY:
             return ber.tlv(operator, name + ber.octet_string(self.value(value, start)))
         if value == "*":
-            return ber.tlv(PRESENT, _body(name))
+            return ber.tlv(PRESENT, self.oid_or_name(attribute, start))
         if "*" in value:
             return self.substrings(name, value, start)
         return ber.tlv(EQUALITY, name + ber.octet_string(self.value(value, start)))
@@ -143,17 +143,14 @@ class _Parser:
         if options:
             fields += ber.tlv(_RULE, self.oid_or_name(options[0], start))
         if attribute:
-            fields += ber.tlv(_TYPE, _body(self.attribute(attribute, start)))
+            fields += ber.tlv(_TYPE, self.oid_or_name(attribute, start))
         fields += ber.tlv(_VALUE, self.value(value, start))
         if dn_attributes:
             fields += ber.tlv(_DN_ATTRIBUTES, b"\xff")
         return ber.tlv(EXTENSIBLE, fields)
 
-    def attribute(self, text: str, start: int) -> bytes:
-        """An attribute description (name or OID, with options): its OCTET STRING."""
-        return ber.octet_string(self.oid_or_name(text, start))
-
     def oid_or_name(self, text: str, start: int) -> bytes:
+        """An attribute description or matching rule (name or OID, with options)."""
         if not text or not all(c.isascii() and (c.isalnum() or c in "-.;_") for c in text):
             self.pos = start
             raise self.error(f"{text!r} is not an attribute name")
@@ -182,9 +179,3 @@ class _Parser:
             out.append(int(pair, 16))
             i += 3
         return bytes(out)
-
-
-def _body(tlv: bytes) -> bytes:
-    """The value of a TLV whose tag is one byte (strips tag and length)."""
-    first = tlv[1]
-    return tlv[2:] if first < 0x80 else tlv[2 + (first & 0x7F) :]
