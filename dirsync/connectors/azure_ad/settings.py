@@ -37,6 +37,9 @@ class AzureAdSourceSettings(SourceSettings):
     email_fallback: Literal["userPrincipalName", "mail", ""] = "userPrincipalName"
     page_size: int = Field(default=999, ge=1, le=999)
     timeout: Duration = timedelta(seconds=30)
+    #: a deadline for the whole read (tokens and every page), on top of ``timeout`` per
+    #: request: a server that trickles bytes cannot hold a run longer than this
+    read_deadline: Duration = timedelta(minutes=15)
     #: attempts per request when Graph throttles (429) or is unavailable (503/504)
     max_attempts: int = Field(default=6, ge=1, le=20)
 

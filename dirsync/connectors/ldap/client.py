@@ -2,7 +2,9 @@
 
 dirsync's own transport (RFC 4511 over TCP, RFC 4513 StartTLS): requests are encoded by
 ``messages``, answers decoded by ``wire`` straight from the socket, TLS is an
-``ssl.SSLContext`` from ``tls``. Every wait on the server is bounded by ``timeout``. What
+``ssl.SSLContext`` from ``tls``. Every wait on the server is bounded by ``timeout``, and the
+whole conversation by an optional ``deadline`` (monotonic): each wait is cut to the time left,
+so a server trickling a byte at a time is stopped at the deadline, not after it. What
 goes wrong raises one of the ``TransportError`` kinds below, which the session translates
 into dirsync's errors with the organization and the endpoint; nothing here knows either.
 """
@@ -13,6 +15,7 @@ import contextlib
 import itertools
 import socket
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +56,10 @@ class NoAnswer(ConnectionBroken):
     """The server sent nothing within the timeout."""
 
 
+class DeadlineExceeded(TransportError):
+    """The connection's ``deadline`` passed before the answer was complete."""
+
+
 @dataclass(slots=True)
 class Answer:
     """Every response to one request, in order, and its final result."""
@@ -71,8 +78,15 @@ class Answer:
 class Connection:
     """A connected (and maybe encrypted) socket to one directory server."""
 
-    def __init__(self, sock: socket.socket, *, max_message: int = MAX_MESSAGE) -> None:
+    def __init__(
+        self, sock: socket.socket, *, max_message: int = MAX_MESSAGE, deadline: float | None = None
+    ) -> None:
         self.sock = sock
+        #: ``time.monotonic()`` after which no wait on the server starts or goes on
+        self.deadline = deadline
+        self._timeout = sock.gettimeout()
+        #: messages decoded on this connection (how far a read got when it is cut off)
+        self.received = 0
         self._ids = itertools.count(1)
         self._buffer = MessageBuffer(max_message)
         #: messages read while waiting for another request's answer, by message id
@@ -90,16 +104,24 @@ class Connection:
         timeout: float,
         tls: ssl.SSLContext | None = None,
         max_message: int = MAX_MESSAGE,
+        deadline: float | None = None,
     ) -> Connection:
         """Connect to ``host:port``; with ``tls``, complete an LDAPS handshake first."""
+        wait = timeout if deadline is None else min(timeout, _left(deadline))
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=wait)
         except OSError as exc:
+            if deadline is not None and _left(deadline) <= 0:
+                raise DeadlineExceeded("the deadline passed while connecting") from exc
             raise ConnectFailed(_os_reason(exc)) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None:
             sock = _wrap(sock, tls, host)
-        return cls(sock, max_message=max_message)
+            if deadline is not None and _left(deadline) <= 0:
+                sock.close()
+                raise DeadlineExceeded("the deadline passed during the TLS handshake")
+        sock.settimeout(timeout)
+        return cls(sock, max_message=max_message, deadline=deadline)
 
     def start_tls(self, context: ssl.SSLContext, host: str) -> None:
         """RFC 4513 § 3: ask for TLS on this connection, then handshake as for LDAPS."""
@@ -155,6 +177,8 @@ class Connection:
 
     def send(self, operation: bytes, controls: Sequence[Control] = ()) -> int:
         message_id = next(self._ids)
+        if self.deadline is not None:
+            self._bound_wait()
         try:
             self.sock.sendall(messages.message(message_id, operation, controls))
         except OSError as exc:
@@ -169,9 +193,13 @@ class Connection:
             if self._add(answer, response):
                 return answer
         while True:
+            if self.deadline is not None:
+                self._bound_wait()
             try:
                 chunk = self.sock.recv(_CHUNK)
             except TimeoutError as exc:
+                if self.deadline is not None and _left(self.deadline) <= 0:
+                    raise DeadlineExceeded("the deadline passed while waiting") from exc
                 raise NoAnswer("no answer within the timeout") from exc
             except OSError as exc:
                 raise ConnectionBroken(f"receiving failed: {_os_reason(exc)}") from exc
@@ -181,6 +209,7 @@ class Connection:
                 decoded = self._buffer.feed(chunk)
             except WireError as exc:
                 raise ConnectionBroken(f"undecodable response: {exc}") from exc
+            self.received += len(decoded)
             done = False
             for got_id, response in decoded:
                 if got_id == UNSOLICITED_ID:
@@ -198,6 +227,16 @@ class Connection:
             if done:
                 answer.attribute_names = frozenset(self._buffer.names.values())
                 return answer
+
+    def _bound_wait(self) -> None:
+        """Refuse to wait past the deadline; cut the next wait to the time left."""
+        assert self.deadline is not None
+        left = _left(self.deadline)
+        if left <= 0:
+            raise DeadlineExceeded("the deadline passed")
+        if self._timeout is None or left < self._timeout:
+            self.sock.settimeout(left)
+            self._timeout = left
 
     @staticmethod
     def _add(answer: Answer, response: dict[str, Any]) -> bool:
@@ -235,6 +274,10 @@ def _wrap(sock: socket.socket, context: ssl.SSLContext, host: str) -> ssl.SSLSoc
     except OSError as exc:  # a timeout or a reset during the handshake
         sock.close()
         raise ConnectionBroken(f"the TLS handshake broke off: {_os_reason(exc)}") from exc
+
+
+def _left(deadline: float) -> float:
+    return deadline - time.monotonic()
 
 
 def _os_reason(exc: OSError) -> str:

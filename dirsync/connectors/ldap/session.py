@@ -9,6 +9,7 @@ raises ``SourceReadIncomplete``.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -95,6 +96,8 @@ class LdapSession:
         self.organization = organization
         self.endpoint = Endpoint.from_url(settings.url)
         self.conn: Connection | None = None
+        #: ``time.monotonic()`` when the read must be over (set when the session opens)
+        self.deadline: float | None = None
 
     def __enter__(self) -> LdapSession:
         if self.conn is None:
@@ -116,12 +119,14 @@ class LdapSession:
             if settings.uses_tls
             else None
         )
+        self.deadline = time.monotonic() + settings.read_deadline.total_seconds()
         try:
             conn = Connection.open(
                 endpoint.host,
                 endpoint.port,
                 timeout=settings.timeout.total_seconds(),
                 tls=context if endpoint.ldaps else None,
+                deadline=self.deadline,
             )
         except TransportError as exc:
             raise self._translate_connect(exc) from exc
@@ -149,6 +154,8 @@ class LdapSession:
             return SourceTLSError(f"{where}: StartTLS was refused: {exc}")
         if isinstance(exc, client.ConnectFailed):
             return SourceUnreachable(f"{where} cannot be reached: {exc}")
+        if isinstance(exc, client.DeadlineExceeded):
+            return SourceReadIncomplete(f"{where}: {self._past_deadline()}")
         if isinstance(exc, client.NoAnswer):
             return SourceUnreachable(f"{where} sent no answer within {self._timeout()} (timeout)")
         return SourceUnreachable(f"{where} dropped the connection: {exc}")
@@ -332,6 +339,10 @@ class LdapSession:
                 f"organization[{self.organization}].source: the {what} filter "
                 f"{search_filter!r} is not a valid LDAP filter: {exc}"
             ) from exc
+        except client.DeadlineExceeded as exc:
+            raise SourceReadIncomplete(
+                f"{self._where()}: the {what} {broke_off}: {self._past_deadline()}"
+            ) from exc
         except client.NoAnswer as exc:
             raise SourceReadIncomplete(
                 f"{self._where()}: the {what} {broke_off}: no answer within "
@@ -339,6 +350,15 @@ class LdapSession:
             ) from exc
         except TransportError as exc:
             raise SourceReadIncomplete(f"{self._where()}: the {what} {broke_off}: {exc}") from exc
+
+    def _past_deadline(self) -> str:
+        """Why a read that ran out of time stopped, and how far it got."""
+        received = self.conn.received if self.conn is not None else 0
+        return (
+            f"the read passed its read_deadline of "
+            f"{self.settings.read_deadline.total_seconds():g}s "
+            f"({received:,} messages received); nothing was changed"
+        )
 
     def _timeout(self) -> str:
         return f"{self.settings.timeout.total_seconds():g}s"

@@ -45,6 +45,9 @@ class LdapSourceSettings(SourceSettings):
     external_id_attribute: str = "entryUUID"
     page_size: int = Field(default=500, ge=1, le=100_000)
     timeout: Duration = timedelta(seconds=30)
+    #: a deadline for the whole read (connect, bind and every search), on top of ``timeout``
+    #: per wait: a server that trickles bytes cannot hold a run longer than this
+    read_deadline: Duration = timedelta(minutes=15)
     #: how a run after a complete read reads changes only: "auto" (syncrepl where the server
     #: offers it and the external id is entryUUID, else modify_timestamp), "syncrepl",
     #: "modify_timestamp", or "off" (every run reads everything)

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from freezegun import freeze_time
 
 from dirsync.connectors.ldap import ber, messages, wire
-from dirsync.connectors.ldap.client import ConnectFailed, Connection, ConnectionBroken, NoAnswer
+from dirsync.connectors.ldap.client import (
+    ConnectFailed,
+    Connection,
+    ConnectionBroken,
+    DeadlineExceeded,
+    NoAnswer,
+)
 from dirsync.connectors.ldap.messages import Deref, Scope
 
 
@@ -177,6 +185,72 @@ def test_a_silent_server_is_no_answer_within_the_timeout(
             conn.search("dc=x", "(objectClass=*)", [])
     finally:
         done.set()
+
+
+def test_a_trickling_server_is_stopped_at_the_deadline_not_after(
+    scripted: Callable[[Script], Connection],
+) -> None:
+    """Each byte comes well within the timeout; only the deadline for the whole read ends it.
+    The server's clock is the test's: every byte it sends moves the frozen clock 1 s on."""
+    answer = _done(1) * 1000
+    sent: list[int] = []
+
+    with freeze_time("2026-03-02 09:00:00") as clock:
+
+        def script(peer: socket.socket) -> None:
+            _read_request(peer)
+            for byte in answer:
+                try:
+                    peer.sendall(bytes([byte]))
+                except OSError:
+                    return
+                sent.append(byte)
+                clock.tick(1)
+                time.sleep(0.005)  # real time: one byte per recv
+
+        conn = scripted(script)
+        conn.deadline = time.monotonic() + 5
+        with pytest.raises(DeadlineExceeded):
+            conn.search("dc=x", "(objectClass=*)", [])
+    assert 4 <= len(sent) <= 8  # about five bytes in five (frozen) seconds, not all of them
+
+
+def test_a_silent_server_past_the_deadline_is_the_deadline_not_the_timeout(
+    scripted: Callable[[Script], Connection],
+) -> None:
+    done = threading.Event()
+
+    def script(peer: socket.socket) -> None:
+        _read_request(peer)
+        done.wait(5)
+
+    conn = scripted(script)  # timeout=2: the wait is cut to the deadline's 0.2 s
+    conn.deadline = time.monotonic() + 0.2
+    try:
+        with pytest.raises(DeadlineExceeded):
+            conn.search("dc=x", "(objectClass=*)", [])
+    finally:
+        done.set()
+
+
+def test_nothing_is_sent_once_the_deadline_has_passed(
+    scripted: Callable[[Script], Connection],
+) -> None:
+    received: list[bytes] = []
+    served = threading.Event()
+
+    def script(peer: socket.socket) -> None:
+        while data := _read_request(peer):
+            received.append(data)
+        served.set()
+
+    conn = scripted(script)
+    conn.deadline = time.monotonic() - 1
+    with pytest.raises(DeadlineExceeded):
+        conn.search("dc=x", "(objectClass=*)", [])
+    conn.close()
+    assert served.wait(5)
+    assert not any(b"dc=x" in r for r in received)
 
 
 def test_the_late_answer_to_an_abandoned_request_is_dropped(
