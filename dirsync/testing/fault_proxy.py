@@ -3,7 +3,10 @@
 It forwards bytes between a client and a real server until the server has sent ``after``
 bytes on one connection, then either resets the client's connection (``mode="reset"``, an RST
 in the middle of a response) or stops forwarding and holds the connection open in silence
-(``mode="stall"``, which only the client's timeout can end). ``after=None`` never breaks.
+(``mode="stall"``, which only the client's timeout can end), or turns hostile: the rest
+trickles one byte every ``interval`` seconds (``mode="trickle"``: every single wait is short,
+only a deadline for the whole read can end it), or an LDAPMessage announcing 1 GiB follows,
+then zeros for as long as the client reads (``mode="oversized"``). ``after=None`` never breaks.
 """
 
 from __future__ import annotations
@@ -16,14 +19,24 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Literal
 
-Mode = Literal["reset", "stall"]
+Mode = Literal["reset", "stall", "trickle", "oversized"]
+#: an LDAPMessage (SEQUENCE) whose 4-byte long-form length announces 1 GiB
+ONE_GIB_MESSAGE = b"\x30\x84\x40\x00\x00\x00"
 
 
 class FaultProxy:
-    def __init__(self, target_port: int, *, after: int | None = None, mode: Mode = "reset") -> None:
+    def __init__(
+        self,
+        target_port: int,
+        *,
+        after: int | None = None,
+        mode: Mode = "reset",
+        interval: float = 0.5,
+    ) -> None:
         self.target = ("127.0.0.1", target_port)
         self.after = after
         self.mode = mode
+        self.interval = interval
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._stop = threading.Event()
@@ -32,6 +45,8 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._accept, daemon=True)
         #: connections broken so far
         self.broken = 0
+        #: bytes sent in the hostile modes (what a client read before it gave up)
+        self.hostile_bytes = 0
 
     @property
     def url(self) -> str:
@@ -86,21 +101,41 @@ class FaultProxy:
                     break
                 if from_server and self.after is not None and sent + len(data) > self.after:
                     sink.sendall(data[: self.after - sent])
-                    self._break(sink)
+                    self._break(sink, data[self.after - sent :], source)
                     return
                 sink.sendall(data)
                 sent += len(data)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
 
-    def _break(self, client: socket.socket) -> None:
+    def _break(self, client: socket.socket, rest: bytes, server: socket.socket) -> None:
         self.broken += 1
-        if self.mode == "reset":
+        if self.mode == "trickle":
+            self._trickle(client, rest, server)
+        elif self.mode == "oversized":
+            client.sendall(ONE_GIB_MESSAGE)
+            zeros = bytes(64 * 1024)
+            while not self._stop.is_set():
+                client.sendall(zeros)  # an OSError once the client closes ends the pipe
+                self.hostile_bytes += len(zeros)
+        elif self.mode == "reset":
             # SO_LINGER with a zero timeout turns close() into an RST
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()
         else:
             self._stop.wait()  # hold the connection open, silent, until the proxy closes
+
+    def _trickle(self, client: socket.socket, rest: bytes, server: socket.socket) -> None:
+        """The server's bytes from here on, one at a time, ``interval`` seconds apart."""
+        while not self._stop.is_set():
+            for byte in rest:
+                if self._stop.wait(self.interval):
+                    return
+                client.sendall(bytes([byte]))
+                self.hostile_bytes += 1
+            rest = server.recv(4096)
+            if not rest:
+                return
 
 
 @contextlib.contextmanager
