@@ -22,10 +22,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dirsync.config.secrets import Secret
+from dirsync.connectors.azure_ad.limits import TokenReadStopped
 from dirsync.errors import (
     ConfigError,
     SourceAuthFailed,
     SourceError,
+    SourceReadIncomplete,
     SourceTLSError,
     SourceUnreachable,
 )
@@ -147,6 +149,11 @@ class TokenProvider:
             raise SourceTLSError(
                 f"organization {s.organization}: TLS to {s.authority} failed: "
                 f"{_first_line(exc)} (is ca_file right?)"
+            ) from exc
+        except TokenReadStopped as exc:
+            raise SourceReadIncomplete(
+                f"organization {s.organization}: a token from {s.authority}: {exc}; "
+                "nothing was changed"
             ) from exc
         except requests.exceptions.Timeout as exc:
             raise SourceUnreachable(

@@ -5,8 +5,10 @@
 ends instead), or an exponential backoff with jitter when it says nothing. The wait goes
 through an injectable ``sleep`` so tests advance frozen time instead of sleeping. A page that
 is not a JSON object with a ``value`` list, a cut-off body or a link to another host fails the
-read: an incomplete read never reaches the mapping. Every httpx failure becomes a dirsync
-error here.
+read: an incomplete read never reaches the mapping. Bodies are streamed: one larger than
+``limits.MAX_BODY`` is refused, and the read's deadline (``read_deadline``) cuts every request's
+timeout, every wait for ``Retry-After`` and every body that trickles in. Every httpx failure
+becomes a dirsync error here.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -26,6 +28,7 @@ import httpx
 import structlog
 
 from dirsync.connectors.azure_ad.auth import TokenProvider, TokenUnavailable
+from dirsync.connectors.azure_ad.limits import MAX_BODY, DeadlinePassed, ReadDeadline
 from dirsync.errors import (
     CursorExpired,
     SourceAuthFailed,
@@ -52,6 +55,15 @@ class RetryPolicy:
     max_retry_after: float = 300.0
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer read whole (within the limits): what ``_page`` and the retries look at."""
+
+    status_code: int
+    headers: httpx.Headers = field(repr=False)
+    content: bytes = field(repr=False)
+
+
 class GraphClient:
     def __init__(
         self,
@@ -63,6 +75,9 @@ class GraphClient:
         policy: RetryPolicy,
         sleep: Sleeper = time.sleep,
         rng: random.Random | None = None,
+        timeout: float = 30.0,
+        deadline: ReadDeadline | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
         self.organization = organization
         self.graph_url = graph_url
@@ -71,9 +86,18 @@ class GraphClient:
         self.policy = policy
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.timeout = timeout
+        #: started by ``start_read``; shared with the token session
+        self.deadline = deadline or ReadDeadline(15 * 60)
+        self.max_body = max_body
         #: requests sent to Graph, retries included
         self.requests = 0
         self._count_lock = threading.Lock()  # full reads list group members from several threads
+
+    def start_read(self) -> None:
+        """A read starts: its deadline runs from now, its requests are counted from zero."""
+        self.requests = 0
+        self.deadline.start()
 
     def url(self, path: str) -> str:
         return f"{self.graph_url}/v1.0{path}"
@@ -114,15 +138,19 @@ class GraphClient:
             return self._page(response, path, page=page)
         raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
 
-    def _send(self, url: str, token: str, path: str) -> httpx.Response:
+    def _send(self, url: str, token: str, path: str) -> Reply:
         with self._count_lock:
             self.requests += 1
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
-            response = self.http.get(url, headers=headers)
-            response.read()
-            return response
+            wait = self.deadline.cut(self.timeout)
+            with self.http.stream("GET", url, headers=headers, timeout=wait) as response:
+                return Reply(response.status_code, response.headers, self._body(response, path))
+        except DeadlinePassed as exc:
+            raise self._past_deadline(path) from exc
         except httpx.TimeoutException as exc:
+            if self.deadline.passed():
+                raise self._past_deadline(path) from exc
             raise SourceUnreachable(
                 f"organization {self.organization}: Graph did not answer GET {path} in time"
             ) from exc
@@ -141,6 +169,34 @@ class GraphClient:
                 f"organization {self.organization}: GET {path} broke off: {_first_line(exc)}"
             ) from exc
 
+    def _body(self, response: httpx.Response, path: str) -> bytes:
+        """The (decoded) body, refused past ``max_body`` and stopped at the deadline."""
+        announced = response.headers.get("Content-Length", "")
+        if announced.isdigit() and int(announced) > self.max_body:
+            raise self._too_large(path, f"announced {int(announced):,} bytes")
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > self.max_body:
+                raise self._too_large(path, "sent more")
+            if self.deadline.passed():
+                raise self._past_deadline(path)
+        return bytes(body)
+
+    def _too_large(self, path: str, what: str) -> SourceReadIncomplete:
+        return SourceReadIncomplete(
+            f"organization {self.organization}: GET {path} at {self.graph_url}: the answer "
+            f"{what}, over the limit of {self.max_body:,} bytes; not read further, nothing "
+            "was changed"
+        )
+
+    def _past_deadline(self, path: str) -> SourceReadIncomplete:
+        return SourceReadIncomplete(
+            f"organization {self.organization}: the read from {self.graph_url} passed its "
+            f"{self.deadline} during GET {path} ({self.requests:,} requests sent); nothing "
+            "was changed"
+        )
+
     def _wait(
         self, attempt: int, retry_after: float | None, *, path: str, reason: str, final: Exception
     ) -> None:
@@ -157,6 +213,16 @@ class GraphClient:
             ) from final
         else:
             delay = retry_after
+        try:
+            within = self.deadline.cut(delay) >= delay
+        except DeadlinePassed:
+            within = False
+        if not within:
+            raise SourceReadIncomplete(
+                f"organization {self.organization}: waiting {delay:g} s to GET {path} again "
+                f"would pass the {self.deadline} of the read from {self.graph_url} "
+                f"({self.requests:,} requests sent); nothing was changed"
+            ) from final
         log.warning(
             "graph.throttled",
             organization=self.organization,
@@ -168,7 +234,7 @@ class GraphClient:
         )
         self.sleep(delay)
 
-    def _page(self, response: httpx.Response, path: str, *, page: bool) -> dict[str, Any]:
+    def _page(self, response: Reply, path: str, *, page: bool) -> dict[str, Any]:
         status = response.status_code
         code, message = _error_of(response)
         where = f"organization {self.organization}: GET {path}"
@@ -219,7 +285,7 @@ class ObjectGone(SourceReadIncomplete):
 _SECONDS = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,9})?$")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Reply) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -235,7 +301,7 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str]:
+def _error_of(response: Reply) -> tuple[str, str]:
     if response.status_code == 200:
         return "", ""
     try:

@@ -84,13 +84,14 @@ class AzureAdConnector:
 
     def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
         graph = self._client()
-        graph.requests = 0  # counted per read, for the graph.*_read events
+        graph.start_read()  # the deadline runs; requests are counted per read (graph.*_read)
         if cursor is not None and not self.filtered:
             return self._delta(graph, cursor, progress)
         return self._full(graph, progress)
 
     def probe(self) -> SourceInfo:
         graph = self._client()
+        graph.start_read()
         graph.get(graph.url("/users?$select=id&$top=1"))
         return SourceInfo(
             url=self.settings.graph_url,

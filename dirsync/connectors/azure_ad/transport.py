@@ -3,7 +3,9 @@
 Both get the source's ``ca_file`` (added to the usual CAs) and ``proxy``, and neither reads the
 environment (``trust_env=False``): ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE`` or ``HTTPS_PROXY``
 would otherwise silently override the config. requests takes a single CA file, so it gets a
-temporary bundle of certifi's CAs plus ``ca_file``, deleted on ``close()``.
+temporary bundle of certifi's CAs plus ``ca_file``, deleted on ``close()``. Both share one
+``ReadDeadline`` (``read_deadline``), started by ``GraphClient.start_read``, and read bodies
+within a size limit (``limits``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ import requests
 
 from dirsync.connectors.azure_ad.auth import TokenProvider, TokenSettings, certificate_credential
 from dirsync.connectors.azure_ad.client import GraphClient, RetryPolicy, Sleeper
+from dirsync.connectors.azure_ad.limits import (
+    MAX_TOKEN_BODY,
+    DeadlinePassed,
+    ReadDeadline,
+    TokenReadStopped,
+)
 from dirsync.connectors.azure_ad.settings import AzureAdSourceSettings
 
 
@@ -46,19 +54,49 @@ def token_settings(settings: AzureAdSourceSettings, *, organization: str) -> Tok
 
 
 class TimeoutSession(requests.Session):
-    """A requests session with a timeout on every request.
+    """A requests session with a timeout on every request, cut to the read's deadline, and
+    answers read within ``max_body``.
 
     msal applies its ``timeout`` only to a session it makes itself, not to one it is given.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(
+        self, timeout: float, deadline: ReadDeadline | None = None, max_body: int = MAX_TOKEN_BODY
+    ) -> None:
         super().__init__()
         self.timeout = timeout
+        self.deadline = deadline or ReadDeadline(15 * 60)
+        self.max_body = max_body
 
-    def request(self, method: str, url: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]  # the same call with one default more
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().request(method, url, **kwargs)
+    def request(self, method: str, url: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]  # the same call, bounded
+        timeout = kwargs.pop("timeout", None) or self.timeout
+        kwargs.pop("stream", None)
+        try:
+            timeout = self.deadline.cut(timeout)
+        except DeadlinePassed:
+            raise TokenReadStopped(f"the read passed its {self.deadline}") from None
+        response = super().request(method, url, timeout=timeout, stream=True, **kwargs)
+        with response:
+            body = self._body(response)
+        # requests has no public way to hand over a body read under a limit: this is what
+        # its own ``content`` property stores once it has read one
+        response._content = body
+        return response
+
+    def _body(self, response: requests.Response) -> bytes:
+        where = requests.utils.urlparse(response.url).netloc
+        limit = f"over the limit of {self.max_body:,} bytes; not read further"
+        announced = response.headers.get("Content-Length", "")
+        if announced.isdigit() and int(announced) > self.max_body:
+            raise TokenReadStopped(f"{where} announced {int(announced):,} bytes, {limit}")
+        body = bytearray()
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):
+            body += chunk
+            if len(body) > self.max_body:
+                raise TokenReadStopped(f"{where} sent more than {self.max_body:,} bytes, {limit}")
+            if self.deadline.passed():
+                raise TokenReadStopped(f"the read passed its {self.deadline} reading from {where}")
+        return bytes(body)
 
 
 class GraphTransport:
@@ -74,7 +112,8 @@ class GraphTransport:
         rng: Random | None,
     ) -> None:
         self._bundle: Path | None = None
-        self.session = TimeoutSession(settings.timeout.total_seconds())
+        deadline = ReadDeadline(settings.read_deadline.total_seconds())
+        self.session = TimeoutSession(settings.timeout.total_seconds(), deadline)
         self.session.trust_env = False
         if settings.ca_file is not None:
             self._bundle = _ca_bundle(settings.ca_file)
@@ -100,6 +139,8 @@ class GraphTransport:
             policy=RetryPolicy(max_attempts=settings.max_attempts),
             sleep=sleep,
             rng=rng,
+            timeout=settings.timeout.total_seconds(),
+            deadline=deadline,
         )
 
     def close(self) -> None:
