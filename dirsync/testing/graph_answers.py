@@ -11,6 +11,9 @@ from typing import Any
 
 #: how long a "hang" fault keeps the client waiting (clients in tests time out sooner)
 HANG_SECONDS = 3.0
+#: the longest a hostile answer ("trickle", "oversized", "endless") goes on if the client never
+#: gives up (a test that fails still ends)
+HOSTILE_SECONDS = 120.0
 
 #: writes one answer to the client
 Answer = Callable[[BaseHTTPRequestHandler], None]
@@ -23,9 +26,15 @@ class Fault:
     status: int = 429
     retry_after: str | None = None
     code: str = "TooManyRequests"
-    kind: str = "status"  # "status" | "truncate" | "malformed" | "no_value" | "hang"
+    #: "status" | "truncate" | "malformed" | "no_value" | "hang", or hostile: "trickle" (a
+    #: 200 whose body comes one byte every ``interval`` seconds), "oversized" (a 200 announcing
+    #: 1 GiB, then zeros), "endless" (a 200 without a length, zeros until the client hangs up)
+    kind: str = "status"
     path: str = ""  # a substring of the path (and query) it applies to; "" = any Graph request
     times: int = 1
+    interval: float = 0.3
+    #: bytes of body a hostile answer sent before the client gave up
+    sent: int = 0
 
 
 def error(code: str, message: str) -> dict[str, Any]:
@@ -53,6 +62,8 @@ def faulty(fault: Fault) -> tuple[int, Answer]:
         return fault.status, json_answer(fault.status, error(fault.code, "injected"), headers)
     if fault.kind == "hang":  # answers only after the client has given up
         return 200, _hang
+    if fault.kind in ("trickle", "oversized", "endless"):
+        return 200, lambda handler: _hostile(handler, fault)
     if fault.kind == "no_value":
         return 200, json_answer(200, {"@odata.context": "x"})
     if fault.kind == "malformed":
@@ -83,3 +94,34 @@ def faulty(fault: Fault) -> tuple[int, Answer]:
 def _hang(handler: BaseHTTPRequestHandler) -> None:
     threading.Event().wait(HANG_SECONDS)  # an Event, not time.sleep: immune to frozen time
     handler.close_connection = True
+
+
+def _hostile(handler: BaseHTTPRequestHandler, fault: Fault) -> None:
+    """A 200 that never ends well: its body trickles, or is far larger than any page."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    if fault.kind == "trickle":
+        body = json.dumps({"value": [{"id": str(i)} for i in range(10_000)]}).encode()
+        handler.send_header("Content-Length", str(len(body)))
+    elif fault.kind == "oversized":
+        handler.send_header("Content-Length", str(1 << 30))
+    else:
+        handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.close_connection = True
+    stop = threading.Event()  # an Event, not time.sleep: immune to frozen time
+    zeros = bytes(64 * 1024)
+    try:
+        if fault.kind == "trickle":
+            for byte in body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                fault.sent += 1
+                if stop.wait(fault.interval) or fault.sent * fault.interval > HOSTILE_SECONDS:
+                    return
+        else:
+            while fault.sent < (1 << 30):
+                handler.wfile.write(zeros)
+                fault.sent += len(zeros)
+    except OSError:  # the client hung up: what it was meant to do
+        return
