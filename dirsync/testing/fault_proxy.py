@@ -47,6 +47,8 @@ class FaultProxy:
         self.broken = 0
         #: bytes sent in the hostile modes (what a client read before it gave up)
         self.hostile_bytes = 0
+        #: bytes forwarded from the server as they came, on every connection
+        self.forwarded = 0
 
     @property
     def url(self) -> str:
@@ -105,6 +107,8 @@ class FaultProxy:
                     return
                 sink.sendall(data)
                 sent += len(data)
+                if from_server:
+                    self.forwarded += len(data)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
 

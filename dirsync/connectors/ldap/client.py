@@ -116,10 +116,7 @@ class Connection:
             raise ConnectFailed(_os_reason(exc)) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None:
-            sock = _wrap(sock, tls, host)
-            if deadline is not None and _left(deadline) <= 0:
-                sock.close()
-                raise DeadlineExceeded("the deadline passed during the TLS handshake")
+            sock = _handshake(sock, tls, host, deadline)
         sock.settimeout(timeout)
         return cls(sock, max_message=max_message, deadline=deadline)
 
@@ -131,7 +128,7 @@ class Connection:
                 f"{result.get('description')} ({result.get('result')})"
                 + (f": {result['message']}" if result.get("message") else "")
             )
-        self.sock = _wrap(self.sock, context, host)
+        self.sock = _handshake(self.sock, context, host, self.deadline)
         self.encrypted = True
 
     def bind(self, name: str, password: bytes) -> dict[str, Any]:
@@ -261,6 +258,22 @@ class Connection:
             self.send(messages.unbind())
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def _handshake(
+    sock: socket.socket, context: ssl.SSLContext, host: str, deadline: float | None
+) -> ssl.SSLSocket:
+    """``_wrap``, and a handshake cut off by the deadline (not by the timeout) says so."""
+    try:
+        wrapped = _wrap(sock, context, host)
+    except ConnectionBroken as exc:
+        if deadline is not None and _left(deadline) <= 0:
+            raise DeadlineExceeded("the deadline passed during the TLS handshake") from exc
+        raise
+    if deadline is not None and _left(deadline) <= 0:
+        wrapped.close()
+        raise DeadlineExceeded("the deadline passed during the TLS handshake")
+    return wrapped
 
 
 def _wrap(sock: socket.socket, context: ssl.SSLContext, host: str) -> ssl.SSLSocket:
