@@ -56,6 +56,31 @@ def test_active_directory_has_its_own_defaults(tmp_path: Path) -> None:
     assert source.username_attribute == "sAMAccountName"
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        org()["organization"][0]["source"],
+        {"type": "active_directory", "url": "ldaps://127.0.0.1", "base_dn": "dc=example,dc=org"},
+        {"type": "azure_ad", "tenant": "t", "client_id": "c", "client_secret": "s"},
+    ],
+    ids=["ldap", "active_directory", "azure_ad"],
+)
+def test_every_directory_source_has_a_read_deadline_parsed_like_the_other_durations(
+    tmp_path: Path, source: dict[str, Any]
+) -> None:
+    def read_deadline(**more: str) -> timedelta:
+        raw = {"organization": [{"name": "acme", "source": {**source, **more}}]}
+        value: timedelta = parse_config(raw, base_dir=tmp_path).organization[0].source.read_deadline
+        return value
+
+    assert read_deadline() == timedelta(minutes=15)
+    assert read_deadline(read_deadline="90s") == timedelta(seconds=90)
+    raw = {"organization": [{"name": "acme", "source": {**source, "read_deadline": "0"}}]}
+    assert any(
+        p.startswith("organization[acme].source.read_deadline: ") for p in problems(raw, tmp_path)
+    )
+
+
 def test_unknown_keys_and_bad_values_name_their_key_path(tmp_path: Path) -> None:
     raw = org(bogus=1, url="http://nope", page_size=0)
     raw["organization"][0]["sync"] = {"max_removals": "lots", "deprovision": "delete"}
