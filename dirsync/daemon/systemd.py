@@ -46,8 +46,14 @@ class Notifier:
         message = "\n".join(f"{key}={_one_line(value)}" for key, value in fields.items())
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                # never wait for a manager that is not reading (a stalled PID 1, a full queue):
+                # a daemon blocked here would not act on SIGTERM; the message is dropped instead
+                sock.setblocking(False)
                 sock.connect(_socket_address(self.address))
-                sock.sendall(message.encode())
+                sock.send(message.encode())
+        except BlockingIOError:
+            log.warning("systemd.notify_dropped", reason="the notify socket's queue is full")
+            return False
         except OSError as exc:
             # the service keeps running; systemd will notice a missing READY or WATCHDOG itself
             log.warning("systemd.notify_failed", error=exc.strerror or str(exc))

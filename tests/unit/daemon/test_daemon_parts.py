@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +37,23 @@ def test_notify_without_notify_socket_does_nothing() -> None:
 
 def test_a_missing_notify_socket_is_not_fatal(tmp_path: Path) -> None:
     assert not Notifier(address=str(tmp_path / "gone")).stopping()
+
+
+def test_a_notify_socket_nobody_reads_drops_messages_instead_of_blocking(tmp_path: Path) -> None:
+    # systemd's own sd_notify never blocks; a daemon stuck here would not act on SIGTERM
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind(str(path))
+        notifier = Notifier(address=str(path))
+        sent: list[bool] = []
+        sender = threading.Thread(
+            target=lambda: sent.extend(notifier.watchdog() for _ in range(5000)), daemon=True
+        )
+        sender.start()
+        sender.join(timeout=30)
+        assert not sender.is_alive(), "sd_notify blocked on a socket nobody reads"
+    assert sent[0]
+    assert not sent[-1]
 
 
 def test_watchdog_pings_at_half_the_interval_and_only_for_this_process() -> None:
