@@ -98,6 +98,11 @@ class ConcurrentRunError(StoreError):
     """Another run changed the organization while this one was planning; nothing was applied."""
 
 
+class RunTakenOver(ConcurrentRunError):
+    """Another run of the organization began after this one (on another node, once this one
+    lost the organization's lock): this one applies nothing."""
+
+
 class NotFound(DirsyncError):
     """A named organization, member or group does not exist (exit 2)."""
 

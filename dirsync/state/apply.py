@@ -18,7 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dirsync.errors import ConcurrentRunError
+from dirsync.errors import ConcurrentRunError, RunTakenOver
 from dirsync.model import Cursor, Mirror
 from dirsync.plan import Outcome, Plan
 from dirsync.state.events import EventLog
@@ -62,6 +62,7 @@ class ApplyInput:
 
 def apply_run(session: Session, job: ApplyInput) -> int:
     """Write one run; returns the organization's new version."""
+    check_not_taken_over(session, job.organization, job.run.run_id)
     org_id, version = bump_version(session, job)
     _stage("after_organization")
     log = EventLog(
@@ -87,6 +88,22 @@ def apply_run(session: Session, job: ApplyInput) -> int:
     session.execute(insert(RunRow), [run_values(org_id, job.run)])
     _stage("before_commit")
     return version
+
+
+def check_not_taken_over(session: Session, organization: str, run_id: str) -> None:
+    """The fencing token: a run's own record. ``begin_run`` closes every other running run of
+    the organization, so a run whose record no longer says running was taken over by a run
+    that began after it (a node that stalled or was cut off past ``[daemon] takeover`` lost
+    its lock, and another node took the organization): it must write nothing. ``FOR UPDATE``
+    orders this check with that close on PostgreSQL; SQLite has one writer at a time anyway.
+    A run without a record (a store used directly, without ``begin_run``) is not fenced."""
+    outcome = session.scalar(select(RunRow.outcome).where(RunRow.id == run_id).with_for_update())
+    if outcome is not None and outcome != str(Outcome.RUNNING):
+        raise RunTakenOver(
+            f"{organization}: another run of it began after this one (this node was stalled "
+            "or cut off from the store longer than [daemon] takeover, and another node took "
+            "the organization over); nothing of this run was applied"
+        )
 
 
 def bump_version(session: Session, job: ApplyInput) -> tuple[int, int]:

@@ -281,3 +281,20 @@ class StoreWriterRow(Base):
     revision: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[str] = mapped_column(String(NAME))
     written_at: Mapped[datetime]
+
+
+class ScheduleRow(Base):
+    """When an organization is due next, kept in the store so that every node that shares it
+    follows one schedule (``state/schedules.py``). ``claim`` counts the claims: a node's
+    update after its run applies only while no other node has claimed since."""
+
+    __tablename__ = "schedules"
+
+    organization_id: Mapped[int] = mapped_column(_org_fk(), primary_key=True)
+    next_due: Mapped[datetime]
+    claim: Mapped[int] = mapped_column(Integer, default=0)
+    node: Mapped[str | None] = mapped_column(String(NAME))
+    claimed_at: Mapped[datetime | None]
+    #: failed runs in a row (the retry backoff), and when the last full read started
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_full: Mapped[datetime | None]

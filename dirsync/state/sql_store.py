@@ -24,7 +24,15 @@ from dirsync.lifecycle import AdminChange
 from dirsync.mapping.scope import ScopedOrganization
 from dirsync.model import Cursor, DirectoryDelta, DirectoryGroup, DirectoryUser, Mirror
 from dirsync.plan import Plan
-from dirsync.state import admin, mirror_queries, org_queries, queries, scope_rows, upkeep
+from dirsync.state import (
+    admin,
+    mirror_queries,
+    org_queries,
+    queries,
+    schedules,
+    scope_rows,
+    upkeep,
+)
 from dirsync.state import apply as apply_module
 from dirsync.state.engine import (
     WRITE_OPTION,
@@ -215,6 +223,7 @@ class SqlStore:
         """Record a run that found nothing to change, and its new cursor, without touching
         the version. False (and nothing written) if the version moved since ``quick_look``."""
         with self._transaction(write=True) as session:
+            apply_module.check_not_taken_over(session, organization, run.run_id)
             org_id, version = queries.organization_version(session, organization)
             if org_id is None or version != expected_version:
                 return False
@@ -231,6 +240,39 @@ class SqlStore:
         with self._transaction(write=True) as session:
             org_id = apply_module.ensure_organization(session, organization, now)
             session.merge(RunRow(**apply_module.run_values(org_id, run)))
+
+    def claim_schedule(
+        self, organization: str, *, node: str, now: datetime, lease_until: datetime
+    ) -> schedules.Claim:
+        """Claim a due organization for ``node`` (see ``state/schedules.py``); one transaction."""
+        with self._transaction(write=True) as session:
+            return schedules.claim(
+                session, organization, node=node, now=now, lease_until=lease_until
+            )
+
+    def finish_schedule(
+        self,
+        organization: str,
+        *,
+        number: int,
+        next_due: datetime,
+        failures: int,
+        last_full: datetime | None,
+    ) -> bool:
+        """After a claimed run: when it is due next; False if another node claimed it since."""
+        with self._transaction(write=True) as session:
+            return schedules.finish(
+                session,
+                organization,
+                number=number,
+                next_due=next_due,
+                failures=failures,
+                last_full=last_full,
+            )
+
+    def next_due(self, organization: str) -> datetime | None:
+        """When the shared schedule has ``organization`` due next (None: never claimed)."""
+        return self._read(lambda s: schedules.next_due(s, organization), None)
 
     def prune(self, *, runs_before: datetime, events_before: datetime | None) -> upkeep.Pruned:
         """Delete old run records (each organization keeps its latest and latest successful

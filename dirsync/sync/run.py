@@ -203,12 +203,17 @@ def _quiet_look(run: _Run) -> _Look:
         and quiet.nothing_changed(reading)
     ):
         done = run.results.done(Outcome.UNCHANGED, Plan(), reading.warnings, reading.entries_read)
-        if run.store.record_quiet_run(
-            run.name,
-            cursor=quiet.wrap(reading.cursor, quiet.quiet_key(run.rules, version)),
-            run=finished_record(done, run.started, run.now(), full=False, node=run.node),
-            expected_version=version,
-        ):
+        try:
+            recorded = run.store.record_quiet_run(
+                run.name,
+                cursor=quiet.wrap(reading.cursor, quiet.quiet_key(run.rules, version)),
+                run=finished_record(done, run.started, run.now(), full=False, node=run.node),
+                expected_version=version,
+            )
+        except StoreError as exc:  # e.g. another node took the run over
+            run.log.error("sync.record_failed", error=str(exc))
+            raise run.over(run.results.failed(str(exc)), full=False) from exc
+        if recorded:
             run.log.info("sync.unchanged", entries_read=reading.entries_read, quiet=True)
             raise _Over(done)
     return look

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dirsync.errors import ConcurrentRunError
+from dirsync.errors import ConcurrentRunError, RunTakenOver
 from dirsync.mapping.pipeline import PlannedRun, plan_run
 from dirsync.mapping.scope import plan_scoped
 from dirsync.model import Cursor, DirectoryDelta, Reading
@@ -216,3 +216,43 @@ def test_the_part_a_delta_touches_plans_as_the_whole_organization_does(store: St
     part = plan_scoped(scoped, read, RULES, now=NOW)
     assert part.plan == whole.plan
     assert [u.email for u in part.plan.update] == ["cat@example.org"]
+
+
+def test_a_run_that_another_run_began_after_applies_nothing(store: Store) -> None:
+    """The fencing: a node that lost the organization (stalled past ``takeover``) and resumes
+    finds its run closed by the run that began after it, and writes nothing, even where the
+    version alone would let it (the other run has not applied yet)."""
+    sync(store, FIRST, cursor="c1", run_id="r1")
+    store.begin_run(ORG, record("stalled", Outcome.RUNNING, minutes=5))
+    planned, version = plan_from(store, reading(ANN, BOB, STAFF))
+    before = store.load(ORG)
+    store.begin_run(ORG, record("took-over", Outcome.RUNNING, minutes=7))
+
+    with pytest.raises(RunTakenOver, match="another run of it began after this one"):
+        store.apply(
+            ORG,
+            plan=planned.plan,
+            mirror_before=before.mirror,
+            mirror_after=planned.mirror,
+            cursor=Cursor(kind="test", value="stale"),
+            run=record("stalled", minutes=5),
+            expected_version=version,
+            now=NOW,
+        )
+    with pytest.raises(RunTakenOver):
+        store.record_quiet_run(
+            ORG,
+            cursor=Cursor(kind="test", value="stale"),
+            run=record("stalled", Outcome.UNCHANGED, minutes=5),
+            expected_version=version,
+        )
+
+    after = store.load(ORG)
+    assert (after.version, after.cursor, after.mirror) == (
+        before.version,
+        before.cursor,
+        before.mirror,
+    )
+    # the run that took over applies as usual
+    sync(store, reading(ANN, BOB, STAFF), cursor="c2", run_id="took-over", minutes=7)
+    assert store.quick_look(ORG) == (Cursor(kind="test", value="c2"), 2)
