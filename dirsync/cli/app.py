@@ -79,7 +79,9 @@ class Context:
 
     @contextmanager
     def store(self, *, readonly: bool) -> Iterator[SqlStore]:
-        store = SqlStore.open(self.config.store.url, readonly=readonly)
+        store = SqlStore.open(
+            self.config.store.url, readonly=readonly, stall_timeout=self.config.daemon.takeover
+        )
         try:
             yield store
         finally:

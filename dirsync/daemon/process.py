@@ -76,7 +76,8 @@ def serve(config_path: str | None) -> int:
     runtime_dir = runtime_directory(config.store.url)
     refuse_root_in_foreign_folder(runtime_dir, "systemctl start dirsync")
     with contextlib.ExitStack() as cleanup:
-        store = SqlStore.open(config.store.url)  # brings the schema up to date
+        # brings the schema up to date
+        store = SqlStore.open(config.store.url, stall_timeout=config.daemon.takeover)
         cleanup.callback(store.close)
         registry = metrics.Metrics()
         if config.daemon.metrics_listen:

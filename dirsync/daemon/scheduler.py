@@ -34,15 +34,17 @@ from dirsync.connectors.registry import create_connector
 from dirsync.daemon import schedule
 from dirsync.daemon.alert_delivery import deliver
 from dirsync.daemon.alerting import Alerter, Deliver
+from dirsync.daemon.claims import Claims, LocalClaims, SharedClaims
 from dirsync.daemon.housekeeping import Housekeeping
 from dirsync.daemon.metrics import Metrics
 from dirsync.errors import DirsyncError
 from dirsync.plan import Outcome, Plan
+from dirsync.state.schedules import Claim
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import LockBusy, LockError, LockRefused
 from dirsync.sync.result import RunResult
-from dirsync.sync.run import Clock, run_organization, utcnow
-from dirsync.sync.store_lock import StoreLockError, organization_lock
+from dirsync.sync.run import Clock, run_organization, this_node, utcnow
+from dirsync.sync.store_lock import StoreLockError, is_postgresql, organization_lock
 
 log = structlog.get_logger("dirsync.daemon.scheduler")
 
@@ -72,9 +74,12 @@ class Daemon:
         connector_factory: ConnectorFactory = create_connector,
         scheduler: BaseScheduler | None = None,
         alert_sender: Deliver = deliver,
+        claims: Claims | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        #: whose turn a run is: this daemon's alone, or the store's shared schedule's
+        self.claims = claims or _claims_for(config, store)
         self.runtime_dir = runtime_dir
         self.metrics = metrics
         self._clock = clock
@@ -168,22 +173,60 @@ class Daemon:
             self.config.store.url, self.runtime_dir, name, takeover=self.config.daemon.takeover
         )
         full = schedule.needs_full_read(org, progress.last_full, started)
+        claim: Claim | None = None
         try:
             lock.acquire()
         except LockBusy as exc:
             bound.info("daemon.run_skipped", reason=str(exc))
+            self._look_again(org, started)
             return None
         except (LockError, LockRefused, StoreLockError) as exc:  # e.g. a lock file left by root
             result = _failed(name, str(exc))
         else:
-            progress.running_since = started
             try:
-                result = self._sync(org, full=full)
-            finally:
+                claim = self.claims.claim(
+                    name, started, failures=progress.failures, last_full=progress.last_full
+                )
+            except DirsyncError as exc:  # the store is unavailable
                 lock.release()
-                progress.running_since = None
+                result = _failed(name, str(exc))
+            else:
+                if not claim.won:
+                    lock.release()
+                    self._not_due(org, claim)
+                    return None
+                with self._lock:
+                    progress.failures, progress.last_full = claim.failures, claim.last_full
+                full = schedule.needs_full_read(org, progress.last_full, started)
+                progress.running_since = started
+                try:
+                    result = self._sync(org, full=full)
+                finally:
+                    lock.release()
+                    progress.running_since = None
         self._after_run(org, progress, result, started=started, full=full)
+        if claim is not None:
+            self.claims.finish(
+                name,
+                claim,
+                next_due=self.next_run(name),
+                failures=progress.failures,
+                last_full=progress.last_full,
+            )
         return result
+
+    def _not_due(self, org: OrganizationSettings, claim: Claim) -> None:
+        """Another node ran it (or runs it): this node's job moves to when it is due."""
+        if claim.next_due is not None:
+            self._reschedule_at(org.name, self.claims.start_at(claim.next_due, org.interval))
+        log.debug("daemon.run_not_due", organization=org.name, due=_iso(claim.next_due))
+        self._publish_schedule()
+
+    def _look_again(self, org: OrganizationSettings, now: datetime) -> None:
+        when = self.claims.look_again(org.name, now, org.interval)
+        if when is not None:
+            self._reschedule_at(org.name, when)
+            self._publish_schedule()
 
     def _sync(self, org: OrganizationSettings, *, full: bool) -> RunResult:
         try:
@@ -350,6 +393,14 @@ class Daemon:
     def _on_event(self, event: JobExecutionEvent) -> None:
         name = "daemon.run_missed" if event.code == EVENT_JOB_MISSED else "daemon.run_overlapped"
         log.warning(name, organization=event.job_id, scheduled=_iso(event.scheduled_run_time))
+
+
+def _claims_for(config: Config, store: SqlStore) -> Claims:
+    """A PostgreSQL store may be shared by several nodes: its schedule decides."""
+    if is_postgresql(config.store.url):
+        node = config.daemon.node or this_node()
+        return SharedClaims(store, node=node, takeover=config.daemon.takeover)
+    return LocalClaims()
 
 
 def _failed(name: str, error: str) -> RunResult:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,13 +75,24 @@ def readonly_sqlite_url(path: Path) -> URL:
     return URL.create("sqlite", database=f"file:{path.absolute()}", query=query)
 
 
-def create_store_engine(url: str | URL, *, readonly: bool = False) -> Engine:
-    """An engine for ``url``; for SQLite, with the pragmas and transaction recipe applied."""
+def create_store_engine(
+    url: str | URL, *, readonly: bool = False, stall_timeout: timedelta | None = None
+) -> Engine:
+    """An engine for ``url``; for SQLite, with the pragmas and transaction recipe applied.
+
+    ``stall_timeout`` (PostgreSQL; the daemon's ``takeover``): the server ends a session left
+    idle inside a transaction this long, e.g. by a node that was stopped or cut off in the
+    middle of an apply, so that its row locks do not hold up the node that takes over."""
     parsed = make_url(url)
     if not is_sqlite(parsed):
         options: dict[str, Any] = {"pool_pre_ping": True}
-        if readonly and parsed.get_backend_name() == "postgresql":
-            options["execution_options"] = {"postgresql_readonly": True}
+        if parsed.get_backend_name() == "postgresql":
+            if readonly:
+                options["execution_options"] = {"postgresql_readonly": True}
+            if stall_timeout is not None:
+                milliseconds = max(1000, int(stall_timeout.total_seconds() * 1000))
+                setting = f"-c idle_in_transaction_session_timeout={milliseconds}"
+                options["connect_args"] = {"options": setting}
         return create_engine(parsed, **options)
     path = sqlite_path(parsed)
     kwargs: dict[str, Any] = {}

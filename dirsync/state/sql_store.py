@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
@@ -77,7 +77,11 @@ class SqlStore:
         self.readonly = readonly
 
     @classmethod
-    def open(cls, url: str, *, readonly: bool = False) -> SqlStore:
+    def open(
+        cls, url: str, *, readonly: bool = False, stall_timeout: timedelta | None = None
+    ) -> SqlStore:
+        """Open (and, unless ``readonly``, migrate) the store at ``url``; ``stall_timeout``:
+        see ``engine.create_store_engine``."""
         try:
             parsed = make_url(url)
         except ArgumentError as exc:  # its message repeats the URL, password included
@@ -88,7 +92,7 @@ class SqlStore:
                 path = sqlite_path(parsed)
                 if path is None or not path.is_file():
                     return cls(None, readonly=True)  # behaves as empty; creates nothing
-            engine = create_store_engine(parsed, readonly=readonly)
+            engine = create_store_engine(parsed, readonly=readonly, stall_timeout=stall_timeout)
             if readonly:
                 if not has_schema(engine):
                     engine.dispose()
