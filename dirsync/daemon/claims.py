@@ -6,18 +6,20 @@ the organization's lock, then asks its ``Claims`` whether the run is this node's
 - ``LocalClaims`` (a SQLite store: one host, one daemon): always. The daemon's scheduler is
   the organization's schedule, as it always was.
 - ``SharedClaims`` (a PostgreSQL store that several nodes may share): the organization's
-  schedule row in the store (``state/schedules.py``). The first node whose job fires once the
-  organization is due claims it and runs it; the others find it not due and move their job to
-  the time the store gives. So an organization runs once per interval whichever node runs it,
-  and when several are up they race for each due organization, each after a short random
-  delay, which spreads the organizations across them. A claim leaves a lease of ``takeover``:
-  if the node never reports back (killed, cut off), the others claim the organization once
-  the lease has passed and its lock is free.
+  schedule row in the store (``state/schedules.py``). The first node to claim it once it is
+  due runs it; the others find it not due and move their job to the time the store gives. So
+  an organization runs once per interval whichever node runs it. When several nodes are up,
+  each waits a short random pause before it claims, and the node that ran the organization
+  last waits one pause longer: the next run goes to another node, which spreads the
+  organizations (and their load) across all of them; a node alone loses at most two pauses.
+  A claim leaves a lease of ``takeover``: if the node never reports back (killed, cut off),
+  the others claim the organization once the lease has passed and its lock is free.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -29,9 +31,9 @@ from dirsync.state.sql_store import SqlStore
 
 log = structlog.get_logger("dirsync.daemon.claims")
 
-#: the longest random delay before a node claims a due organization (the race that spreads
-#: organizations across nodes); at most a tenth of the organization's interval
-MAX_SPREAD = timedelta(seconds=1)
+#: the pause before a node claims a due organization (the race that spreads organizations
+#: across nodes) is random up to this, and at most a tenth of the organization's interval
+MAX_PAUSE = timedelta(seconds=1)
 
 
 class Claims(Protocol):
@@ -54,13 +56,13 @@ class Claims(Protocol):
         """After the run: when it is due next, and what the next run needs to know."""
         ...
 
-    def look_again(self, organization: str, now: datetime, interval: timedelta) -> datetime | None:
+    def look_again(self, organization: str, now: datetime) -> datetime | None:
         """When to look again at an organization that another process holds (None: at the
         next regular run)."""
         ...
 
-    def start_at(self, due: datetime, interval: timedelta) -> datetime:
-        """When this node's job should fire for a run due at ``due``."""
+    def pause(self, organization: str, interval: timedelta) -> float:
+        """Seconds to wait before claiming a due organization."""
         ...
 
 
@@ -83,11 +85,11 @@ class LocalClaims:
     ) -> None:
         return None
 
-    def look_again(self, organization: str, now: datetime, interval: timedelta) -> datetime | None:
+    def look_again(self, organization: str, now: datetime) -> datetime | None:
         return None
 
-    def start_at(self, due: datetime, interval: timedelta) -> datetime:
-        return due
+    def pause(self, organization: str, interval: timedelta) -> float:
+        return 0.0
 
 
 class SharedClaims:
@@ -97,13 +99,22 @@ class SharedClaims:
         self.store = store
         self.node = node
         self.takeover = takeover
+        #: the organizations whose latest claim was this node's
+        self._ran_last: set[str] = set()
+        self._lock = threading.Lock()
 
     def claim(
         self, organization: str, now: datetime, *, failures: int, last_full: datetime | None
     ) -> Claim:
-        return self.store.claim_schedule(
+        claim = self.store.claim_schedule(
             organization, node=self.node, now=now, lease_until=now + self.takeover
         )
+        with self._lock:
+            if claim.won:
+                self._ran_last.add(organization)
+            else:
+                self._ran_last.discard(organization)
+        return claim
 
     def finish(
         self,
@@ -130,7 +141,7 @@ class SharedClaims:
         if not latest:
             log.warning("daemon.claim_taken_over", organization=organization, node=self.node)
 
-    def look_again(self, organization: str, now: datetime, interval: timedelta) -> datetime | None:
+    def look_again(self, organization: str, now: datetime) -> datetime | None:
         """While another node runs it: when its lease ends, and at least a quarter of
         ``takeover`` from now, so that a node that stalls is taken over soon after its lock
         is gone."""
@@ -139,8 +150,10 @@ class SharedClaims:
         except StoreError:
             due = None
         soonest = now + self.takeover / 4
-        return self.start_at(max(due or soonest, soonest), interval)
+        return max(due or soonest, soonest)
 
-    def start_at(self, due: datetime, interval: timedelta) -> datetime:
-        spread = min(MAX_SPREAD, interval / 10).total_seconds()
-        return due + timedelta(seconds=random.uniform(0, spread))
+    def pause(self, organization: str, interval: timedelta) -> float:
+        longest = min(MAX_PAUSE, interval / 10).total_seconds()
+        with self._lock:
+            yielding = longest if organization in self._ran_last else 0.0
+        return yielding + random.uniform(0, longest)

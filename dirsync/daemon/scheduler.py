@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -167,6 +168,9 @@ class Daemon:
         if org is None:
             return None  # removed by a reload while it waited
         progress = self._progress.setdefault(name, OrganizationProgress())
+        pause = self.claims.pause(name, org.interval)
+        if pause > 0:  # several nodes may claim it: a short random wait spreads them
+            time.sleep(pause)
         started = self._clock()
         bound = log.bind(organization=name)
         lock = organization_lock(
@@ -218,12 +222,12 @@ class Daemon:
     def _not_due(self, org: OrganizationSettings, claim: Claim) -> None:
         """Another node ran it (or runs it): this node's job moves to when it is due."""
         if claim.next_due is not None:
-            self._reschedule_at(org.name, self.claims.start_at(claim.next_due, org.interval))
+            self._reschedule_at(org.name, claim.next_due)
         log.debug("daemon.run_not_due", organization=org.name, due=_iso(claim.next_due))
         self._publish_schedule()
 
     def _look_again(self, org: OrganizationSettings, now: datetime) -> None:
-        when = self.claims.look_again(org.name, now, org.interval)
+        when = self.claims.look_again(org.name, now)
         if when is not None:
             self._reschedule_at(org.name, when)
             self._publish_schedule()

@@ -7,6 +7,8 @@ in the middle of a response) or stops forwarding and holds the connection open i
 trickles one byte every ``interval`` seconds (``mode="trickle"``: every single wait is short,
 only a deadline for the whole read can end it), or an LDAPMessage announcing 1 GiB follows,
 then zeros for as long as the client reads (``mode="oversized"``). ``after=None`` never breaks.
+``cut()`` is a network cut on demand: every open connection is reset, on both sides, and new
+ones are reset as they arrive, until ``restore()``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class FaultProxy:
         self.hostile_bytes = 0
         #: bytes forwarded from the server as they came, on every connection
         self.forwarded = 0
+        self._cut = threading.Event()
 
     @property
     def url(self) -> str:
@@ -75,6 +78,17 @@ class FaultProxy:
                     sock.close()
         self._thread.join(timeout=5)
 
+    def cut(self) -> None:
+        """Reset every connection (client and server side) and refuse new ones."""
+        self._cut.set()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            _reset(sock)
+
+    def restore(self) -> None:
+        self._cut.clear()
+
     def _track(self, sock: socket.socket) -> socket.socket:
         with self._lock:
             self._sockets.append(sock)
@@ -89,6 +103,9 @@ class FaultProxy:
                 continue
             except OSError:
                 return
+            if self._cut.is_set():
+                _reset(client)
+                continue
             server = self._track(socket.create_connection(self.target))
             self._track(client)
             threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
@@ -123,9 +140,7 @@ class FaultProxy:
                 client.sendall(zeros)  # an OSError once the client closes ends the pipe
                 self.hostile_bytes += len(zeros)
         elif self.mode == "reset":
-            # SO_LINGER with a zero timeout turns close() into an RST
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            client.close()
+            _reset(client)
         else:
             self._stop.wait()  # hold the connection open, silent, until the proxy closes
 
@@ -140,6 +155,13 @@ class FaultProxy:
             rest = server.recv(4096)
             if not rest:
                 return
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with an RST: SO_LINGER with a zero timeout turns close() into one."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
 
 
 @contextlib.contextmanager
