@@ -6,7 +6,9 @@ its series. The registry is the daemon's own, never the library's global one.
 - Counters are created at zero for every outcome and change kind as an organization is added,
   so the first refusal shows in ``increase()`` (a series born at 1 shows no increase).
 - No ``_created`` series: they double every counter and nothing here reads them.
-- ``dirsync_build_info{version, python}``, seats used and total per organization (the MSP's
+- ``dirsync_build_info{version, python}`` and ``dirsync_node_info{node}``: every series of this
+  endpoint is about the runs this node made (with several nodes on one store, each serves its
+  own, and ``node`` says whose they are), seats used and total per organization (the MSP's
   billing number), the latest outcome as a 0/1 gauge per outcome, and the run duration as a
   histogram beside the last duration.
 - The HTTP side (``/metrics``, ``/healthz``) is ``metrics_server``.
@@ -45,7 +47,7 @@ def dirsync_version() -> str:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, *, node: str | None = None) -> None:
         self.registry = CollectorRegistry()
         org = ["organization"]
         self.last_success = Gauge(
@@ -122,6 +124,11 @@ class Metrics:
         )
         build = Info("dirsync_build", "The running dirsync.", registry=self.registry)
         build.info({"version": dirsync_version(), "python": platform.python_version()})
+        if node is not None:
+            names = Info(
+                "dirsync_node", "The node whose runs these series count.", registry=self.registry
+            )
+            names.info({"node": node})
         #: why the daemon is unhealthy (empty: healthy); None until it first looked
         self.problems: list[str] | None = None
 

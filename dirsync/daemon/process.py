@@ -34,6 +34,7 @@ from dirsync.scim import server as scim_server
 from dirsync.scim.push import Pusher
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import refuse_root_in_foreign_folder, runtime_directory
+from dirsync.sync.run import this_node
 
 log = structlog.get_logger("dirsync.daemon.process")
 
@@ -79,7 +80,7 @@ def serve(config_path: str | None) -> int:
         # brings the schema up to date
         store = SqlStore.open(config.store.url, stall_timeout=config.daemon.takeover)
         cleanup.callback(store.close)
-        registry = metrics.Metrics()
+        registry = metrics.Metrics(node=config.daemon.node or this_node())
         if config.daemon.metrics_listen:
             server = metrics_server.serve(registry, config.daemon.metrics_listen)
             cleanup.callback(server.close)

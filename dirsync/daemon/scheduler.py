@@ -171,6 +171,8 @@ class Daemon:
         pause = self.claims.pause(name, org.interval)
         if pause > 0:  # several nodes may claim it: a short random wait spreads them
             time.sleep(pause)
+            if self._stopping:
+                return None
         started = self._clock()
         bound = log.bind(organization=name)
         lock = organization_lock(

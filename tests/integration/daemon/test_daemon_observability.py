@@ -49,7 +49,7 @@ def test_the_metrics_endpoint_reports_runs_changes_and_directory_size_per_organi
     setup.add("acme", interval="10m")
     setup.add("down", reachable=False, interval="10m")
     config = load_config(setup.write())
-    metrics = Metrics()
+    metrics = Metrics(node="node-a")
     server = serve(metrics, "127.0.0.1:0")
     store = SqlStore.open(config.store.url)
     scheduler = ManualScheduler()
@@ -88,6 +88,7 @@ def test_the_metrics_endpoint_reports_runs_changes_and_directory_size_per_organi
         (last_success + timedelta(minutes=10)).timestamp()
     )
     assert value("dirsync_scheduler_healthy") == 1
+    assert value("dirsync_node_info", node="node-a") == 1  # whose runs these are
     assert ("dirsync_last_success_timestamp_seconds", (("organization", "down"),)) not in found
 
 
