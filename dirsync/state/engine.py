@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 #: execution option that makes a SQLite transaction start with BEGIN IMMEDIATE
 WRITE_OPTION = "dirsync_write"
 BUSY_TIMEOUT_MS = 30_000
+#: PostgreSQL: the advisory lock that orders schema upgrades (a fixed key of dirsync's own)
+UPGRADE_LOCK_KEY = 0x6469_7273_796E_6301  # "dirsync" + 1
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -276,13 +278,19 @@ def upgrade(engine: Engine) -> None:
     An empty database gets the newest schema straight from the models (``fresh_schema``),
     without importing Alembic; only an existing store is migrated revision by revision. The
     emptiness is checked inside the write transaction, so of two processes creating the same
-    store, the second finds the first one's tables and has nothing left to do.
+    store, the second finds the first one's tables and has nothing left to do. SQLite's write
+    lock orders them; on PostgreSQL (several nodes starting at once) an advisory lock held for
+    the transaction does.
     """
     if at_head(engine):
         return
     with engine.connect() as connection:
         connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK_KEY}
+                )
             heads = head_revisions()
             if fresh_schema.is_empty(connection):
                 fresh_schema.create_schema(connection, heads)

@@ -4,10 +4,12 @@ and a store that cannot be reached fails with one line that hides the password."
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
 
+from dirsync.state.sql_store import SqlStore
 from dirsync.testing.postgres import Postgres
 from tests.integration.conftest import LdapTree
 from tests.integration.test_sync_cli import Dirsync, company, set_disabled
@@ -57,3 +59,27 @@ def test_a_store_that_cannot_be_reached_is_one_line_without_the_password(
     assert "the store postgresql+psycopg://dirsync:***@127.0.0.1:1/nowhere: " in line
     assert "Connection refused" in line
     assert "Canary-pw-42" not in out + err
+
+
+def test_nodes_that_start_at_once_on_an_empty_database_all_open_it(postgres: Postgres) -> None:
+    """Several nodes' first start: one creates the schema, the others wait and find it."""
+    url = postgres.create_database(f"cli_{next(_databases)}")
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            SqlStore.open(url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    with SqlStore.open(url, readonly=True) as store:
+        assert store.organizations() == []
