@@ -38,6 +38,7 @@ from dirsync.config.fields import (
     existing_file,
     parse_max_removals,
 )
+from dirsync.config.secrets import SecretResolutionError, resolve_file
 from dirsync.config.sources import SourceTypes, installed, lookup, validate_source
 from dirsync.errors import ConfigError, NotFound
 from dirsync.organization import Permission
@@ -130,11 +131,29 @@ def _default_store_url() -> str:
 
 class StoreSettings(Settings):
     url: str = Field(default_factory=_default_store_url)
+    #: the URL read from a file instead, e.g. a PostgreSQL URL with its password given to the
+    #: service as a credential (``LoadCredential=store-url:/etc/dirsync/store-url``): a relative
+    #: name is looked up in the credentials directory first, then next to the config file
+    url_file: str | None = None
     #: run records older than this are pruned (each organization keeps its latest run and its
     #: latest successful one)
     keep_runs: Duration = timedelta(days=90)
     #: audit events older than this are pruned; absent = kept forever
     keep_events: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_from_file(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or data.get("url_file") is None:
+            return data
+        if "url" in data:
+            raise ValueError("give the store's url or its url_file, not both")
+        base_dir = (info.context or {}).get("base_dir")
+        try:
+            url = resolve_file(str(data["url_file"]), base_dir=base_dir).reveal().strip()
+        except SecretResolutionError as exc:
+            raise ValueError(f"url_file: {exc}") from None
+        return {**data, "url": url}
 
     def prune_cutoffs(self, now: datetime) -> tuple[datetime, datetime | None]:
         """(runs before, events before) at ``now``."""

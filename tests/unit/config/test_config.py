@@ -236,3 +236,27 @@ def test_the_example_config_documents_valid_keys(tmp_path: Path) -> None:
     # the example points at files on a real install; everything else must validate
     found = problems(raw, tmp_path)
     assert all(("ca_file" in p or "bind_password_file" in p) for p in found), found
+
+
+def test_the_store_url_comes_from_a_credential_and_never_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql+psycopg://dirsync:canary-pw-77@db.example/dirsync"
+    credentials = tmp_path / "creds"
+    credentials.mkdir()
+    (credentials / "store-url").write_text(url + "\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+
+    config = parse_config({**org(), "store": {"url_file": "store-url"}}, base_dir=tmp_path)
+
+    assert config.store.url == url
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**org(), "store": {"url_file": "absent"}}, base_dir=tmp_path)
+    assert caught.value.problems == [
+        f"store: url_file: file absent does not exist (looked for {credentials / 'absent'} "
+        f"and {tmp_path / 'absent'})"
+    ]
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**org(), "store": {"url": url, "url_file": "store-url"}}, base_dir=tmp_path)
+    assert caught.value.problems == ["store: give the store's url or its url_file, not both"]
+    assert "canary-pw-77" not in str(caught.value)
