@@ -26,6 +26,7 @@ from dirsync.organization import MemberStatus
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import runtime_directory
 from dirsync.sync.run import utcnow
+from dirsync.sync.store_lock import is_postgresql
 
 if TYPE_CHECKING:
     from dirsync.cli.check import CheckResult
@@ -90,6 +91,8 @@ def _status(
     with ctx.store(readonly=True) as store:
         runs = store.last_runs()
         next_runs = read_schedule(runtime_directory(ctx.config.store.url))
+        if next_runs is None and is_postgresql(ctx.config.store.url):
+            next_runs = dict(store.due_times())  # no daemon here: the shared schedule
         rows = views.status_rows(selected, runs, next_runs)
         summaries = store.summaries(overview.stale_cutoffs(selected, now))
         successes = store.last_successes() if intervals is not None else {}

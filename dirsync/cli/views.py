@@ -50,8 +50,9 @@ def status_rows(
 ) -> list[dict[str, Any]]:
     """One row per organization: its last run, and when the next one is due.
 
-    ``next_runs`` is the running daemon's schedule (``schedule.read_schedule``); without one,
-    the next run is the last run plus the interval, or the next cron time after it.
+    ``next_runs`` is the running daemon's schedule (``schedule.read_schedule``) or the one
+    nodes share in the store; without one, the next run is the last run plus the interval, or
+    the next cron time after it.
     """
     rows: list[dict[str, Any]] = []
     for org in organizations:

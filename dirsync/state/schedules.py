@@ -103,5 +103,15 @@ def next_due(session: Session, organization: str) -> datetime | None:
     )
 
 
+def due_times(session: Session) -> dict[str, datetime]:
+    """Every claimed organization's next due time, by name."""
+    rows = session.execute(
+        select(OrganizationRow.name, ScheduleRow.next_due).join(
+            OrganizationRow, OrganizationRow.id == ScheduleRow.organization_id
+        )
+    )
+    return {name: due for name, due in rows}
+
+
 def _organization_id(session: Session, organization: str) -> int | None:
     return session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == organization))

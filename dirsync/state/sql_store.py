@@ -274,6 +274,10 @@ class SqlStore:
                 last_full=last_full,
             )
 
+    def due_times(self) -> dict[str, datetime]:
+        """The shared schedule: each organization's next due time (claimed ones only)."""
+        return self._read(schedules.due_times, {})
+
     def next_due(self, organization: str) -> datetime | None:
         """When the shared schedule has ``organization`` due next (None: never claimed)."""
         return self._read(lambda s: schedules.next_due(s, organization), None)

@@ -11,11 +11,12 @@ a condition with a deadline.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,17 @@ def test_nodes_share_the_organizations_each_on_its_schedule_never_two_at_once(
         assert completed[0].outcome == "applied"
         assert cluster.invites(name) == cluster.members(name)  # each invited once
         assert len(cluster.members(name)) == 3
+    # a host without a daemon: status shows the schedule the nodes share
+    shown = CliRunner().invoke(cli, ["--config", str(cluster.config.path), "status", "--json"])
+    due = dict(
+        cluster.sql(
+            "SELECT o.name, s.next_due FROM schedules s "
+            "JOIN organizations o ON o.id = s.organization_id"
+        )
+    )
+    assert {row["organization"]: row["next_run"] for row in json.loads(shown.stdout)} == {
+        name: due[name].astimezone(UTC).isoformat().replace("+00:00", "Z") for name in names
+    }
 
 
 def test_a_node_killed_in_the_middle_of_an_apply_is_taken_over_and_nothing_is_half_written(
