@@ -190,26 +190,12 @@ class Daemon:
             result = _failed(name, str(exc))
         else:
             try:
-                claim = self.claims.claim(
-                    name, started, failures=progress.failures, last_full=progress.last_full
-                )
-            except DirsyncError as exc:  # the store is unavailable
+                turn = self._claimed_run(org, progress, started)
+            finally:
                 lock.release()
-                result = _failed(name, str(exc))
-            else:
-                if not claim.won:
-                    lock.release()
-                    self._not_due(org, claim)
-                    return None
-                with self._lock:
-                    progress.failures, progress.last_full = claim.failures, claim.last_full
-                full = schedule.needs_full_read(org, progress.last_full, started)
-                progress.running_since = started
-                try:
-                    result = self._sync(org, full=full)
-                finally:
-                    lock.release()
-                    progress.running_since = None
+            if turn is None:
+                return None
+            result, full, claim = turn
         self._after_run(org, progress, result, started=started, full=full)
         if claim is not None:
             self.claims.finish(
@@ -220,6 +206,29 @@ class Daemon:
                 last_full=progress.last_full,
             )
         return result
+
+    def _claimed_run(
+        self, org: OrganizationSettings, progress: OrganizationProgress, started: datetime
+    ) -> tuple[RunResult, bool, Claim | None] | None:
+        """With the lock held: the run (its result, whether it read in full, its claim) if it
+        is this node's turn; None when it is not due (another node ran it)."""
+        try:
+            claim = self.claims.claim(
+                org.name, started, failures=progress.failures, last_full=progress.last_full
+            )
+        except DirsyncError as exc:  # the store is unavailable
+            return _failed(org.name, str(exc)), False, None
+        if not claim.won:
+            self._not_due(org, claim)
+            return None
+        with self._lock:  # the shared schedule's, when it knows better
+            progress.failures, progress.last_full = claim.failures, claim.last_full
+        full = schedule.needs_full_read(org, progress.last_full, started)
+        progress.running_since = started
+        try:
+            return self._sync(org, full=full), full, claim
+        finally:
+            progress.running_since = None
 
     def _not_due(self, org: OrganizationSettings, claim: Claim) -> None:
         """Another node ran it (or runs it): this node's job moves to when it is due."""
