@@ -241,6 +241,22 @@ def test_nodes_share_the_organizations_each_on_its_schedule_never_two_at_once(
         return ran == set(nodes) and all(len(cluster.completed(n)) >= 3 for n in names)
 
     wait_until(enough, "three runs of every organization, on every node", DEADLINE)
+
+    # a node that stops cleanly: the others run every organization on, at its due time
+    leaving = cluster.nodes[nodes[0]]
+    leaving.proc.send_signal(signal.SIGTERM)
+    assert leaving.finish()[0] == 0
+    left = datetime.now(UTC)
+
+    def all_run_on() -> bool:
+        return all(
+            any(r.started > left and r.node != nodes[0] for r in cluster.completed(n))
+            for n in names
+        )
+
+    wait_until(
+        all_run_on, "every organization run by the nodes that stayed", 3 * INTERVAL.seconds + 5
+    )
     cluster.stop_all()
 
     runs = cluster.runs()
