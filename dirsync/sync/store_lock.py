@@ -134,7 +134,11 @@ class StoreLock:
             self._heartbeat.join()
             self._heartbeat = None
         if conn is not None:
-            # ending the session releases its advisory locks; if it is already gone, so is it
+            # unlocked before the session ends: closing alone frees the lock only once the
+            # server has noticed, and a run that takes it next may come first. If the session
+            # is already gone, so is the lock
+            with contextlib.suppress(Exception):
+                conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(self.organization),))
             with contextlib.suppress(Exception):
                 conn.close()
 
