@@ -32,6 +32,8 @@ class Directory:
     base_dn: str = "dc=example,dc=org"
     seed: int = 8
     disabled_share: float = 0.02
+    #: told apart from other directories' entryUUIDs in one slapd (``bench.msp_cycle``)
+    uuid_prefix: str = ""
     #: group index → member user numbers (filled by ``ldif()``)
     membership: dict[int, list[int]] = field(default_factory=dict)
     nested: dict[int, int] = field(default_factory=dict)
@@ -83,7 +85,7 @@ class Directory:
             f"description: synthetic user {number}, seeded for the dirsync benchmark",
         ]
         if not add:  # slapadd takes a given entryUUID; an online add may not set it
-            lines.append(f"entryUUID: {entry_uuid('user', number)}")
+            lines.append(f"entryUUID: {entry_uuid(self.uuid_prefix + 'user', number)}")
         if rng.random() < self.disabled_share:
             lines.append("employeeType: disabled")
         return "\n".join(lines) + "\n"
@@ -99,7 +101,7 @@ class Directory:
             "objectClass: groupOfNames",
             f"cn: g{number:05d}",
             f"description: synthetic group {number}",
-            f"entryUUID: {entry_uuid('group', number)}",
+            f"entryUUID: {entry_uuid(self.uuid_prefix + 'group', number)}",
             *(f"member: {m}" for m in members),
         ]
         return "\n".join(lines) + "\n"
