@@ -5,11 +5,17 @@ in ``dirsync.sources``, which the config validates the source with before any co
 loaded (``dirsync.config.sources``). Each connector class names its settings class
 (``settings_class``), so the two can be checked to agree: ``disagreements`` lists where they do
 not, and ``create_connector`` refuses settings of a class its connector does not read.
+
+The installed entry points are scanned once per process, and each connector class loaded
+once: a one-shot ``sync`` of 500 organizations creates 500 connectors, and scanning every
+installed package's metadata for each took a fifth of a no-change cycle. A package installed
+later is seen by the next process (the daemon's next start), as its code would be.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol
 
@@ -31,12 +37,24 @@ class ConnectorClass(Protocol):
 
 
 def available() -> dict[str, Any]:
+    """The installed connectors' entry points by source type (scanned once per process)."""
+    return dict(_installed())
+
+
+@cache
+def _installed() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+@cache
+def _loaded(entry: EntryPoint) -> ConnectorClass:
+    factory: ConnectorClass = entry.load()
+    return factory
 
 
 def create_connector(settings: SourceSettings, *, organization: str) -> Connector:
     """A connector for ``settings.type``; a helpful error lists the types that exist."""
-    found = available()
+    found = _installed()
     entry = found.get(settings.type)
     if entry is None:
         known = ", ".join(sorted(found)) or "none"
@@ -44,7 +62,7 @@ def create_connector(settings: SourceSettings, *, organization: str) -> Connecto
             f"organization[{organization}].source.type: no connector {settings.type!r} is "
             f"installed (available: {known})"
         )
-    factory: ConnectorClass = entry.load()
+    factory = _loaded(entry)
     expected = getattr(factory, "settings_class", None)
     if expected is None or not isinstance(settings, expected):
         # two packages, or two versions of one, that register the same type differently
