@@ -11,7 +11,10 @@ full planning, so a delta can only change the plan for what it *touches*:
 - everyone sharing an address with those, old or new, directory users and members alike,
   to a fixed point (duplicate emails, address chains, adoptions and blocked invitations all
   go through addresses);
-- the groups that name any of those users, directly or through nesting, and the touched groups.
+- the groups that name any of those users, directly or through nesting, and the touched groups;
+- with ``reinvite_after``, the members whose invitation has come due (time alone changes the
+  plan for them), and with collections, every group a collection names or reaches now: a
+  collection's access is a function of those groups alone.
 
 The scope may be larger than needed (that costs time, never correctness); it must never be
 smaller. ``plan_scoped`` runs the very same planner over that part of the organization and the
@@ -108,15 +111,14 @@ class Scope:
 
 def may_scope(rules: SyncRules, reading: Reading) -> bool:
     """Whether this reading can be planned by difference: a delta without an id scan (which
-    makes absence count), and rules whose plan does not depend on the whole organization
-    (collections name any group; re-invitations come due with time alone)."""
+    makes absence count). Collections need their groups in the scope, which the mirror's
+    groups give only when groups are synced (without, they name the organization's own)."""
     delta = reading.delta
     return (
         delta is not None
         and delta.present_user_ids is None
         and delta.present_group_ids is None
-        and not rules.collections
-        and rules.reinvite_after is None
+        and (rules.groups or not rules.collections)
     )
 
 
@@ -182,12 +184,21 @@ def _group_refs_now(delta: DirectoryDelta, stored_groups: Mapping[str, str]) -> 
     return refs
 
 
-def scope_of(delta: DirectoryDelta, stored: StoredDirectory) -> Scope:
-    """The users, members and groups the delta can change the plan for (see the module)."""
+def scope_of(
+    delta: DirectoryDelta,
+    stored: StoredDirectory,
+    *,
+    also_users: Collection[str] = (),
+    also_groups: Collection[str] = (),
+) -> Scope:
+    """The users, members and groups the delta can change the plan for (see the module),
+    and ``also_users`` and ``also_groups`` (ids) with everything they reach, as if the delta
+    touched them: the members whose invitation came due, the groups collections name."""
     reach = _Reach(stored, delta)
-    users = set(reach.new_users) | delta.deleted_user_ids
+    users = set(reach.new_users) | delta.deleted_user_ids | set(also_users)
     under: set[str] = set(delta.deleted_group_ids)  # every user below these is in scope
     touched = set(reach.new_groups) | delta.deleted_group_ids
+    touched.update(g for g in also_groups if g in stored.groups)
     touched.update(c.external_id for c in delta.group_changes)
     stored_refs = stored.member_refs([g for g in touched if g in stored.groups])
     changed_refs: set[str] = set()

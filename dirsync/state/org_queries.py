@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dirsync.organization import CollectionAccess, MemberStatus, OrgCollection, Permission
@@ -176,3 +176,24 @@ def summaries(
         counts = {str(s): by_status[org].get(str(s), 0) for s in MemberStatus}
         out[org] = OrganizationSummary(members=counts, stale_invitations=stale)
     return out
+
+
+def due_invitations(
+    session: Session, org_id: int, sent_before: datetime, *, limit: int | None = None
+) -> list[str]:
+    """The external ids of linked members still invited whose invitation was last sent at or
+    before ``sent_before``: those ``reinvite_after`` may send again (the planner decides).
+
+    A range of ``ix_members_org_status_invited_at``: a re-invitation is sent only once the
+    first is due, so ``last_invited_at`` is never before ``invited_at``, and an invitation last
+    sent by then was first sent by then too."""
+    query = select(MemberRow.external_id).where(
+        MemberRow.organization_id == org_id,
+        MemberRow.status == str(MemberStatus.INVITED),
+        MemberRow.invited_at <= sent_before,
+        or_(MemberRow.last_invited_at.is_(None), MemberRow.last_invited_at <= sent_before),
+        MemberRow.external_id.is_not(None),
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [external_id for (external_id,) in session.execute(query) if external_id is not None]

@@ -117,6 +117,8 @@ class MemberRow(Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "email", name="uq_members_org_email"),
         UniqueConstraint("organization_id", "external_id", name="uq_members_org_external_id"),
+        # pending invitations by age, for re-invitations due (``reinvite_after``)
+        Index("ix_members_org_status_invited_at", "organization_id", "status", "invited_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dirsync.mapping.guards import Census
@@ -29,9 +30,11 @@ from dirsync.model import (
 )
 from dirsync.organization import SEATED_STATUSES, MemberStatus, OrganizationState, OrgGroup
 from dirsync.state.mirror_rows import directory_user, mirror_users_query
+from dirsync.state.org_queries import due_invitations, load_collections
 from dirsync.state.queries import load_members
 from dirsync.state.rows import chunked, plain_rows
 from dirsync.state.schema import (
+    CollectionAccessRow,
     GroupMemberRow,
     GroupRow,
     MemberRow,
@@ -252,11 +255,38 @@ def _census(session: Session, org_id: int, delta: DirectoryDelta, *, seats: bool
     )
 
 
+def _collection_groups(session: Session, org_id: int, references: Collection[str]) -> set[str]:
+    """The mirror groups collections name (by name or id) and those their access reaches now."""
+    found: set[str] = set()
+    for chunk in chunked(sorted(references)):
+        query = select(MirrorGroupRow.external_id).where(
+            MirrorGroupRow.organization_id == org_id,
+            or_(MirrorGroupRow.name.in_(chunk), MirrorGroupRow.external_id.in_(chunk)),
+        )
+        found.update(gid for (gid,) in plain_rows(session, query))
+    access = (
+        select(GroupRow.external_id)
+        .join(CollectionAccessRow, CollectionAccessRow.group_id == GroupRow.id)
+        .where(GroupRow.organization_id == org_id, GroupRow.external_id.is_not(None))
+    )
+    found.update(gid for (gid,) in plain_rows(session, access))
+    return found
+
+
 def load_scoped(
-    session: Session, name: str, delta: DirectoryDelta, *, seats: bool
+    session: Session,
+    name: str,
+    delta: DirectoryDelta,
+    *,
+    seats: bool,
+    reinvite_before: datetime | None = None,
+    collection_groups: Collection[str] | None = None,
 ) -> ScopedOrganization | None:
     """The part of the organization ``delta`` touches; None when it was never written.
-    ``seats``: the organization has a seat limit (its guard counts seated members)."""
+    ``seats``: the organization has a seat limit (its guard counts seated members);
+    ``reinvite_before``: invitations last sent by then are due (their members join the scope);
+    ``collection_groups``: with collections configured, the groups (names or ids) they name
+    (those and every group collections reach now join the scope); None without collections."""
     org = session.execute(
         select(OrganizationRow.id, OrganizationRow.version).where(OrganizationRow.name == name)
     ).one_or_none()
@@ -264,7 +294,11 @@ def load_scoped(
         return None
     org_id, version = org
     stored = _Stored(session, org_id)
-    scope = scope_of(delta, stored)
+    due = [] if reinvite_before is None else due_invitations(session, org_id, reinvite_before)
+    also_groups: set[str] = set()
+    if collection_groups is not None:
+        also_groups = _collection_groups(session, org_id, collection_groups)
+    scope = scope_of(delta, stored, also_users=due, also_groups=also_groups)
     users = _mirror_users(session, org_id, scope.user_ids)
     groups = _mirror_groups(session, org_id, scope.group_ids & stored.groups.keys(), stored)
     mirror = Mirror(users=users, groups=groups)
@@ -274,6 +308,7 @@ def load_scoped(
         name=name,
         members=members,
         groups=_org_groups(session, org_id, scope.group_ids, linked),
+        collections=() if collection_groups is None else load_collections(session, org_id),
     )
     return ScopedOrganization(
         state=state,
@@ -282,3 +317,37 @@ def load_scoped(
         directory_groups=len(stored.groups),
         counted=_census(session, org_id, delta, seats=seats),
     )
+
+
+def known_ids(
+    session: Session, name: str, user_ids: Collection[str], group_ids: Collection[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Which of these user and group ids the organization's mirror or its own members and
+    groups hold (each an indexed look-up of the ids)."""
+    org_id = session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
+    if org_id is None:
+        return frozenset(), frozenset()
+
+    def held(columns: Sequence[tuple[Any, Any]], ids: Collection[str]) -> frozenset[str]:
+        found: set[str] = set()
+        for org_column, id_column in columns:
+            for chunk in chunked(sorted(ids)):
+                query = select(id_column).where(org_column == org_id, id_column.in_(chunk))
+                found.update(external_id for (external_id,) in plain_rows(session, query))
+        return frozenset(found)
+
+    users = held(
+        [
+            (MirrorUserRow.organization_id, MirrorUserRow.external_id),
+            (MemberRow.organization_id, MemberRow.external_id),
+        ],
+        user_ids,
+    )
+    groups = held(
+        [
+            (MirrorGroupRow.organization_id, MirrorGroupRow.external_id),
+            (GroupRow.organization_id, GroupRow.external_id),
+        ],
+        group_ids,
+    )
+    return users, groups

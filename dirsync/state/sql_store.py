@@ -169,14 +169,49 @@ class SqlStore:
         )
 
     def load_scoped(
-        self, organization: str, delta: DirectoryDelta, *, seats: bool = False
+        self,
+        organization: str,
+        delta: DirectoryDelta,
+        *,
+        seats: bool = False,
+        reinvite_before: datetime | None = None,
+        collection_groups: Collection[str] | None = None,
     ) -> ScopedOrganization | None:
         """Only the part of the organization and mirror that ``delta`` can change the plan
         for, and the whole organization's counts (see ``mapping.scope``; ``seats``: there is
-        a seat limit); None when the organization was never written."""
+        a seat limit; ``reinvite_before`` and ``collection_groups``: see ``Store``); None
+        when the organization was never written."""
         return self._read(
-            lambda s: scope_rows.load_scoped(s, organization, delta, seats=seats), None
+            lambda s: scope_rows.load_scoped(
+                s,
+                organization,
+                delta,
+                seats=seats,
+                reinvite_before=reinvite_before,
+                collection_groups=collection_groups,
+            ),
+            None,
         )
+
+    def known_ids(
+        self, organization: str, user_ids: Collection[str], group_ids: Collection[str]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Which of these user and group ids the organization holds (mirror or its own)."""
+        nothing: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+        return self._read(
+            lambda s: scope_rows.known_ids(s, organization, user_ids, group_ids), nothing
+        )
+
+    def reinvites_due(self, organization: str, sent_before: datetime) -> bool:
+        """Whether a linked member's pending invitation was last sent by ``sent_before``."""
+
+        def due(session: Session) -> bool:
+            org_id = org_queries.organization_id(session, organization)
+            if org_id is None:
+                return False
+            return bool(org_queries.due_invitations(session, org_id, sent_before, limit=1))
+
+        return self._read(due, False)
 
     def apply(
         self,

@@ -16,6 +16,7 @@ The promises every implementation keeps:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -49,11 +50,33 @@ class Store(Protocol):
         was never written."""
         ...
 
+    def known_ids(
+        self, organization: str, user_ids: Collection[str], group_ids: Collection[str]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Which of these user and group ids the organization's mirror, members or groups
+        hold (indexed look-ups): a delta's deletion of anything else changes nothing."""
+        ...
+
+    def reinvites_due(self, organization: str, sent_before: datetime) -> bool:
+        """Whether a linked member's invitation, last sent at or before ``sent_before``, is
+        still pending (an indexed look-up: with ``reinvite_after``, a run that found no
+        change may be quiet only if none is)."""
+        ...
+
     def load_scoped(
-        self, organization: str, delta: DirectoryDelta, *, seats: bool = False
+        self,
+        organization: str,
+        delta: DirectoryDelta,
+        *,
+        seats: bool = False,
+        reinvite_before: datetime | None = None,
+        collection_groups: Collection[str] | None = None,
     ) -> ScopedOrganization | None:
         """Only what ``delta`` can change the plan for, with the whole organization's counts
-        (see ``mapping.scope``); None when the organization was never written."""
+        (see ``mapping.scope``); None when the organization was never written. With
+        ``reinvite_after``, the members whose invitation was last sent by ``reinvite_before``
+        are in the scope too; with collections (``collection_groups``: the groups they name,
+        possibly none), every group they name or reach, and the collections."""
         ...
 
     def apply(

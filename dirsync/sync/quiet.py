@@ -8,7 +8,8 @@ left behind) so that a run can tell, with one small query, that
 
 - the rules are the same (config changes take effect at once), and
 - the organization version is the one the last sync wrote (every apply bumps it; a write
-  outside a sync, such as an administrator command, must bump it too).
+  outside a sync, such as an administrator command, must bump it too), and
+- with ``reinvite_after``, no invitation has come due since (``reinvite_cutoff``).
 
 Then it only records the run and the connector's new cursor. Anything else plans in full.
 Values only, no I/O.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Final
 
 from dirsync.model import Cursor, Reading
@@ -50,10 +52,11 @@ def unwrap(stored: Cursor | None) -> tuple[Cursor | None, str | None]:
     return Cursor(kind=stored.kind, value=str(data["cursor"])), str(data[_MARK])
 
 
-def may_be_quiet(rules: SyncRules) -> bool:
-    """Whether an unchanged directory can mean an empty plan: not when time alone can make
-    changes (invitations that come due for re-sending)."""
-    return rules.reinvite_after is None
+def reinvite_cutoff(rules: SyncRules, now: datetime) -> datetime | None:
+    """With ``reinvite_after``, invitations last sent by this time are due: time alone changes
+    the plan for their members, so an unchanged directory means an empty plan only while
+    none is (the store answers that with one indexed look-up); None without."""
+    return None if rules.reinvite_after is None else now - rules.reinvite_after
 
 
 def nothing_changed(reading: Reading) -> bool:

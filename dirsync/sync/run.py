@@ -196,11 +196,12 @@ def _quiet_look(run: _Run) -> _Look:
         return _Look(version=version, key=key, expired=True)
     except SourceError as exc:
         raise run.read_failed(exc) from exc
+    reading = _known_deletions(run, reading)
     look = _Look(reading, version, key)
     if (
         look.as_last_planned(run.rules)
-        and quiet.may_be_quiet(run.rules)
         and quiet.nothing_changed(reading)
+        and not _reinvites_due(run)
     ):
         done = run.results.done(Outcome.UNCHANGED, Plan(), reading.warnings, reading.entries_read)
         try:
@@ -217,6 +218,32 @@ def _quiet_look(run: _Run) -> _Look:
             run.log.info("sync.unchanged", entries_read=reading.entries_read, quiet=True)
             raise _Over(done)
     return look
+
+
+def _known_deletions(run: _Run, reading: Reading) -> Reading:
+    """The reading without deletions of entries the organization never held: they change
+    no plan, and a source may report many (syncprov's session log names every entry changed
+    anywhere below the suffix to every search it no longer matches)."""
+    delta = reading.delta
+    if delta is None or not (delta.deleted_user_ids or delta.deleted_group_ids):
+        return reading
+    users, groups = run.store.known_ids(run.name, delta.deleted_user_ids, delta.deleted_group_ids)
+    # a partial change of a group deleted in the same delta stays ignored (see apply_delta)
+    groups |= delta.deleted_group_ids & {c.external_id for c in delta.group_changes}
+    if len(users) == len(delta.deleted_user_ids) and len(groups) == len(delta.deleted_group_ids):
+        return reading
+    run.log.debug(
+        "sync.unknown_deletions_dropped",
+        users=len(delta.deleted_user_ids) - len(users),
+        groups=len(delta.deleted_group_ids) - len(groups),
+    )
+    pruned = replace(delta, deleted_user_ids=users, deleted_group_ids=groups)
+    return replace(reading, delta=pruned)
+
+
+def _reinvites_due(run: _Run) -> bool:
+    cutoff = quiet.reinvite_cutoff(run.rules, run.started)
+    return cutoff is not None and run.store.reinvites_due(run.name, cutoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +291,16 @@ def _load_and_read(run: _Run, look: _Look) -> _Loaded:
         and look.as_last_planned(run.rules)
         and may_scope(run.rules, reading)
     ):
-        scoped = run.store.load_scoped(run.name, reading.delta, seats=bool(run.rules.seats))
+        rules = run.rules
+        scoped = run.store.load_scoped(
+            run.name,
+            reading.delta,
+            seats=bool(rules.seats),
+            reinvite_before=quiet.reinvite_cutoff(rules, run.started),
+            collection_groups=(
+                {g for c in rules.collections for g in c.groups} if rules.collections else None
+            ),
+        )
         if scoped is not None and scoped.version == look.version:
             run.log.info(
                 "sync.scoped",
