@@ -25,11 +25,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
-from dirsync.connectors.ldap import filter_watch, holders
+from dirsync.connectors.ldap import filter_watch, holders, suffix_changes
 from dirsync.connectors.ldap import syncrepl as ldap_syncrepl
 from dirsync.connectors.ldap import syncrepl_ber as ber
 from dirsync.connectors.ldap.dn import escape_filter_value
-from dirsync.connectors.ldap.reader import LdapReader
+from dirsync.connectors.ldap.reader import LdapReader, join_dn
 from dirsync.connectors.ldap.session import RawEntry
 from dirsync.errors import CursorExpired
 from dirsync.model import (
@@ -139,7 +139,12 @@ def _chosen_read(connector: EntrySource, reader: LdapReader, cursor: Cursor | No
         mode = "off"
     delta_mode = None if cursor is None else _mode_for(cursor, reader.settings, connector)
     if cursor is not None and delta_mode == "syncrepl":
-        return _syncrepl_delta(connector, reader, ldap_syncrepl.Cookies.from_cursor(cursor))
+        taken = ldap_syncrepl.Cookies.from_cursor(cursor)
+        if taken.users == taken.groups:  # taken together: one list serves both
+            found = suffix_changes.changes_since(reader, taken.users)
+            if found is not None:
+                return _suffix_delta(connector, reader, found)
+        return _syncrepl_delta(connector, reader, taken)
     if cursor is not None and delta_mode == "modify_timestamp":
         return _timestamp_delta(connector, reader, cursor)
     if mode == "off":
@@ -201,6 +206,81 @@ def _syncrepl_delta(
     return Reading(
         delta=delta, cursor=cursor, entries_read=read_count, warnings=tuple(reader.warnings)
     )
+
+
+def _suffix_delta(
+    connector: EntrySource, reader: LdapReader, found: suffix_changes.Found
+) -> Reading:
+    """The changes below this source's paths, from the naming context's change list: the
+    changed entries read by entryUUID with the source's filters; every other entry of the
+    list deleted, as syncprov answers a search it no longer matches (``suffix_changes``)."""
+    s, changes = reader.settings, found.changes
+    user_entries = _by_ids(reader, "changed users", s.user_path, s.user_object_class,
+                           s.user_filter, connector.user_attributes(), changes)  # fmt: skip
+    group_entries = _by_ids(reader, "changed groups", s.group_path, s.group_object_class,
+                            s.group_filter, connector.group_attributes(), changes)  # fmt: skip
+    disabled = _disabled_among(connector, reader, user_entries)
+    changed_users = connector.users_from(reader, user_entries, disabled)
+    changed_groups, holders_read = holders.with_holders(
+        connector,
+        reader,
+        changed_users,
+        connector.groups_from(reader, group_entries),
+        [*user_entries, *group_entries],
+    )
+    gone = changes.ids
+    delta = DirectoryDelta(
+        users=tuple(changed_users),
+        groups=tuple(changed_groups),
+        deleted_user_ids=gone - _ids_of(reader, user_entries),
+        deleted_group_ids=gone
+        - _ids_of(reader, group_entries)
+        - {g.external_id for g in changed_groups},
+    )
+    cookies = ldap_syncrepl.Cookies(users=changes.cookie, groups=changes.cookie)
+    read_count = len(user_entries) + len(group_entries) + holders_read
+    if found.read_here:
+        read_count += len(changes.changed) + len(changes.deleted)
+    return Reading(
+        delta=delta,
+        cursor=cookies.cursor(fingerprint(s)),
+        entries_read=read_count,
+        warnings=tuple(reader.warnings),
+    )
+
+
+def _by_ids(
+    reader: LdapReader,
+    what: str,
+    path: str,
+    object_class: str,
+    flt: str,
+    attributes: list[str],
+    changes: suffix_changes.SuffixChanges,
+) -> list[RawEntry]:
+    """The entries of the change list below ``path`` that the source's filter selects."""
+    try:
+        base = reader.normalize(join_dn(path, reader.settings.base_dn))
+    except ValueError:
+        return []  # the server refuses that base anyway, in every other search
+    ids = changes.below(base)
+    attribute = escape_filter_value(reader.settings.external_id_attribute)
+    entries: list[RawEntry] = []
+    for start in range(0, len(ids), 200):
+        chunk = ids[start : start + 200]
+        narrow = "(|" + "".join(f"({attribute}={escape_filter_value(i)})" for i in chunk) + ")"
+        entries += reader.search(what, path, object_class, [flt, narrow], attributes)
+    return entries
+
+
+def _ids_of(reader: LdapReader, entries: list[RawEntry]) -> frozenset[str]:
+    attribute = reader.settings.external_id_attribute
+    ids = set()
+    for entry in entries:
+        values = entry["raw_attributes"].get(attribute)
+        if values and (external_id := reader.decode_id(values[0])):
+            ids.add(external_id)
+    return frozenset(ids)
 
 
 def _disabled_among(

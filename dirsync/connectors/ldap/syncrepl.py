@@ -68,7 +68,7 @@ class Changes:
     cookie: bytes
 
 
-def _control(cookie: bytes | None) -> tuple[str, bool, bytes]:
+def request_control(cookie: bytes | None) -> tuple[str, bool, bytes]:
     return (ber.SYNC_REQUEST_OID, True, ber.encode_sync_request(ber.SyncMode.REFRESH_ONLY, cookie))
 
 
@@ -93,7 +93,7 @@ def current_cookies(reader: LdapReader) -> Cookies | None:
         what = "users" if users else "groups"
         try:
             _, result = reader.session.sync_search(
-                base, nothing, ["1.1"], _control(None), what=what
+                base, nothing, ["1.1"], request_control(None), what=what
             )
         except (CursorExpired, SourceReadIncomplete) as exc:
             # refused (no syncprov on this database, or not for this account): not an error,
@@ -114,10 +114,10 @@ def changes(
     what = "users" if users else "groups"
     base, search_filter = _target(reader, users)
     responses, result = reader.session.sync_search(
-        base, search_filter, attributes, _control(cookie), what=what
+        base, search_filter, attributes, request_control(cookie), what=what
     )
     try:
-        return _parse(responses, result, cookie, what=what)
+        return parse(responses, result, cookie, what=what)
     except ber.BerError as exc:
         raise SourceReadIncomplete(
             f"organization {reader.session.organization}: the {what} change search "
@@ -130,7 +130,7 @@ def _done(result: dict[str, Any]) -> ber.SyncDone | None:
     return None if value is None else ber.decode_sync_done(value)
 
 
-def _parse(responses: list[RawEntry], result: dict[str, Any], sent: bytes, *, what: str) -> Changes:
+def parse(responses: list[RawEntry], result: dict[str, Any], sent: bytes, *, what: str) -> Changes:
     entries: list[RawEntry] = []
     deleted: set[str] = set()
     for item in responses:
