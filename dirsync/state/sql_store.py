@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import Engine, insert, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -202,17 +202,6 @@ class SqlStore:
             lambda s: scope_rows.known_ids(s, organization, user_ids, group_ids), nothing
         )
 
-    def reinvites_due(self, organization: str, sent_before: datetime) -> bool:
-        """Whether a linked member's pending invitation was last sent by ``sent_before``."""
-
-        def due(session: Session) -> bool:
-            org_id = org_queries.organization_id(session, organization)
-            if org_id is None:
-                return False
-            return bool(org_queries.due_invitations(session, org_id, sent_before, limit=1))
-
-        return self._read(due, False)
-
     def apply(
         self,
         organization: str,
@@ -257,20 +246,33 @@ class SqlStore:
         return self._read(lambda s: queries.cursor_and_version(s, organization), nothing)
 
     def record_quiet_run(
-        self, organization: str, *, cursor: Cursor | None, run: RunRecord, expected_version: int
+        self,
+        organization: str,
+        *,
+        cursor: Cursor | None,
+        run: RunRecord,
+        expected_version: int,
+        reinvite_before: datetime | None = None,
     ) -> bool:
         """Record a run that found nothing to change, and its new cursor, without touching
-        the version. False (and nothing written) if the version moved since ``quick_look``."""
+        the version. False (and nothing written) if the version moved since ``quick_look``,
+        or an invitation last sent by ``reinvite_before`` is pending (one indexed look-up)."""
         with self._transaction(write=True) as session:
             apply_module.check_not_taken_over(session, organization, run.run_id)
             org_id, version = queries.organization_version(session, organization)
             if org_id is None or version != expected_version:
                 return False
+            if reinvite_before is not None and org_queries.due_invitations(
+                session, org_id, reinvite_before, limit=1
+            ):
+                return False
             now = run.finished_at or run.started_at
             apply_module.write_cursor(session, org_id, cursor, now)
-            # replaces the record written when the run began
-            session.execute(delete(RunRow).where(RunRow.id == run.run_id))
-            session.execute(insert(RunRow), [apply_module.run_values(org_id, run)])
+            # the record written when the run began, finished (or written now, if it is gone)
+            values = apply_module.run_values(org_id, run)
+            done = session.execute(update(RunRow).where(RunRow.id == run.run_id).values(values))
+            if not getattr(done, "rowcount", 0):
+                session.execute(insert(RunRow), [values])
             return True
 
     def record_run(self, organization: str, run: RunRecord) -> None:

@@ -39,10 +39,18 @@ class Store(Protocol):
         ...
 
     def record_quiet_run(
-        self, organization: str, *, cursor: Cursor | None, run: RunRecord, expected_version: int
+        self,
+        organization: str,
+        *,
+        cursor: Cursor | None,
+        run: RunRecord,
+        expected_version: int,
+        reinvite_before: datetime | None = None,
     ) -> bool:
         """Record a run that changed nothing, and its new cursor, leaving the version as it
-        is; False, with nothing written, if the version is no longer ``expected_version``."""
+        is; False, with nothing written, if the version is no longer ``expected_version`` or
+        (with ``reinvite_after``) a linked member's invitation last sent by
+        ``reinvite_before`` is still pending: time alone changed the plan for it."""
         ...
 
     def load(self, organization: str) -> StoredOrganization:
@@ -55,12 +63,6 @@ class Store(Protocol):
     ) -> tuple[frozenset[str], frozenset[str]]:
         """Which of these user and group ids the organization's mirror, members or groups
         hold (indexed look-ups): a delta's deletion of anything else changes nothing."""
-        ...
-
-    def reinvites_due(self, organization: str, sent_before: datetime) -> bool:
-        """Whether a linked member's invitation, last sent at or before ``sent_before``, is
-        still pending (an indexed look-up: with ``reinvite_after``, a run that found no
-        change may be quiet only if none is)."""
         ...
 
     def load_scoped(

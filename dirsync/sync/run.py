@@ -198,11 +198,7 @@ def _quiet_look(run: _Run) -> _Look:
         raise run.read_failed(exc) from exc
     reading = _known_deletions(run, reading)
     look = _Look(reading, version, key)
-    if (
-        look.as_last_planned(run.rules)
-        and quiet.nothing_changed(reading)
-        and not _reinvites_due(run)
-    ):
+    if look.as_last_planned(run.rules) and quiet.nothing_changed(reading):
         done = run.results.done(Outcome.UNCHANGED, Plan(), reading.warnings, reading.entries_read)
         try:
             recorded = run.store.record_quiet_run(
@@ -210,6 +206,7 @@ def _quiet_look(run: _Run) -> _Look:
                 cursor=quiet.wrap(reading.cursor, quiet.quiet_key(run.rules, version)),
                 run=finished_record(done, run.started, run.now(), full=False, node=run.node),
                 expected_version=version,
+                reinvite_before=quiet.reinvite_cutoff(run.rules, run.started),
             )
         except StoreError as exc:  # e.g. another node took the run over
             run.log.error("sync.record_failed", error=str(exc))
@@ -239,11 +236,6 @@ def _known_deletions(run: _Run, reading: Reading) -> Reading:
     )
     pruned = replace(delta, deleted_user_ids=users, deleted_group_ids=groups)
     return replace(reading, delta=pruned)
-
-
-def _reinvites_due(run: _Run) -> bool:
-    cutoff = quiet.reinvite_cutoff(run.rules, run.started)
-    return cutoff is not None and run.store.reinvites_due(run.name, cutoff)
 
 
 @dataclass(frozen=True, slots=True)
