@@ -9,6 +9,8 @@ adds one callgrind run of each step: it counts instructions, which is steady wha
 machine is doing, but not kernel time.
 
     .venv/bin/python -m bench.ab 8842fb5 --users 20000 --groups 400 --rounds 6 [--instructions]
+
+``--changes`` then makes the bench's 100 changes and syncs each version's last store once.
 """
 
 from __future__ import annotations
@@ -134,6 +136,21 @@ def _rounds(
     return results
 
 
+def _after_changes(
+    bench: Bench, versions: dict[str, Version], rounds: int, scratch: Path
+) -> dict[tuple[str, str], list[Measurement]]:
+    """The bench's 100 changes made once, then a sync of each version's last store."""
+    bench.apply_changes()
+    label = "sync after 100 changes"
+    results: dict[tuple[str, str], list[Measurement]] = {}
+    for name, (_, env) in versions.items():
+        config = scratch / f"{name}-{rounds - 1}" / "dirsync.toml"
+        measured, _ = run(label, _command(config, ()), env=env)
+        results[(name, label)] = [measured]
+        print(f"{name} {label}: {measured.wall:.2f} s", file=sys.stderr, flush=True)
+    return results
+
+
 def _instructions(bench: Bench, versions: dict[str, Version], scratch: Path) -> dict[str, str]:
     """Instructions per version and step, from one callgrind run each."""
     counted: dict[str, str] = {}
@@ -174,6 +191,9 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--instructions", action="store_true", help="also count instructions")
+    parser.add_argument(
+        "--changes", action="store_true", help="then the 100 changes and one sync of each"
+    )
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="dirsync-ab-"))
     (scratch / "slapd").mkdir()
@@ -190,6 +210,8 @@ def main() -> None:
         _check_versions(versions)
         bench.start()
         results = _rounds(bench, versions, args.rounds, scratch)
+        if args.changes:
+            results.update(_after_changes(bench, versions, args.rounds, scratch))
         print(f"{args.users:,} users, {args.groups:,} groups; {args.rounds} alternating rounds\n")
         print(_table(results))
         if args.instructions:
