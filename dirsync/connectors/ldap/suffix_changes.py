@@ -71,6 +71,8 @@ class Found:
 #: (url, bind DN, naming context, cookie) → (contextCSN before the read, the changes)
 _Key = tuple[str, str, str, bytes]
 _kept: dict[_Key, tuple[tuple[bytes, ...], SuffixChanges]] = {}
+#: (url, base DN) → the naming context holding it
+_contexts: dict[tuple[str, str], str | None] = {}
 _lock = threading.Lock()
 
 
@@ -105,14 +107,20 @@ def changes_since(reader: LdapReader, cookie: bytes) -> Found | None:
     return Found(changes, read_here=True)
 
 
-def forget() -> None:
-    """Drop every kept change list (tests)."""
-    with _lock:
-        _kept.clear()
-
-
 def _naming_context(reader: LdapReader, base_dn: str) -> str | None:
-    """The server's naming context that holds ``base_dn`` (the longest, for nested ones)."""
+    """The server's naming context that holds ``base_dn`` (the longest, for nested ones),
+    asked once per server and base in this process."""
+    key = (reader.settings.url, base_dn)
+    with _lock:
+        if key in _contexts:
+            return _contexts[key]
+    found = _asked_context(reader, base_dn)
+    with _lock:
+        _contexts[key] = found
+    return found
+
+
+def _asked_context(reader: LdapReader, base_dn: str) -> str | None:
     dse = reader.session.root_dse(["namingContexts"])
     base = normalize_dn(base_dn)
     best: str | None = None
