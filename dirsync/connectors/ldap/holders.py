@@ -12,7 +12,8 @@ exactly: ``cn=Ann Lee,...`` is not found by the normalized ``cn=ann lee,...``). 
 the mirror dropping the references of deleted entries (``mapping/mirror.py``), the groups of
 every entry the delta touches are then exactly the directory's, with or without refint. A
 delta of thousands of entries reads every group once instead (a big group would come back,
-whole, from every chunk's search).
+whole, from every chunk's search). Groups the delta carries already are left out of these
+searches (by entryUUID), so no group is read twice.
 """
 
 from __future__ import annotations
@@ -70,12 +71,13 @@ def with_holders(
             "(|" + "".join(f"({name}={escape_filter_value(v)})" for v in chunk) + ")"
             for chunk in _chunks(sorted(values))
         ]
+    not_again = _not_again(reader, found)
     for naming in searches:
         entries = reader.search(
             "groups naming changed entries",
             s.group_path,
             s.group_object_class,
-            [s.group_filter, naming],
+            [s.group_filter, naming, not_again],
             connector.group_attributes(),
             counted=False,
         )
@@ -83,6 +85,16 @@ def with_holders(
             read += 1
             found.setdefault(group.external_id, group)
     return list(found.values()), read
+
+
+def _not_again(reader: LdapReader, found: dict[str, DirectoryGroup]) -> str:
+    """A filter leaving out the groups the delta carries already (entryUUIDs are text; other
+    ids, such as Active Directory's binary objectGUID, are not left out)."""
+    attribute = reader.settings.external_id_attribute
+    if not found or len(found) > _CHUNK or attribute.lower() != "entryuuid":
+        return ""
+    ids = "".join(f"({attribute}={escape_filter_value(i)})" for i in sorted(found))
+    return f"(!(|{ids}))"
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
