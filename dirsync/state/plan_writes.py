@@ -72,8 +72,10 @@ def apply_members(session: Session, org_id: int, plan: Plan, now: datetime, log:
                 "updated_at": now,
             },
         )
-        for invites in chunked(plan.invite, SLICE):
-            invite.write([(i.email, i.external_id, i.name) for i in invites])
+        # a first sync: the invitations' index is built once after the members, not row by row
+        with indexes_rebuilt_after(session, table_of(MemberRow), len(plan.invite)):
+            for invites in chunked(plan.invite, SLICE):
+                invite.write([(i.email, i.external_id, i.name) for i in invites])
     revoked = str(MemberStatus.REVOKED)
     _update_by_id(
         session,
