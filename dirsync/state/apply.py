@@ -198,7 +198,12 @@ def write_cursor(session: Session, org_id: int, cursor: Cursor | None, now: date
     if exists is None:
         session.execute(insert(CursorRow), [{"organization_id": org_id, **values}])
     else:
-        session.execute(update(CursorRow).where(CursorRow.organization_id == org_id).values(values))
+        session.execute(
+            update(CursorRow)
+            .where(CursorRow.organization_id == org_id)
+            .values(values)
+            .execution_options(synchronize_session=False)  # no ORM objects to keep in step
+        )
 
 
 def run_values(org_id: int, run: RunRecord) -> dict[str, Any]:

@@ -270,7 +270,12 @@ class SqlStore:
             apply_module.write_cursor(session, org_id, cursor, now)
             # the record written when the run began, finished (or written now, if it is gone)
             values = apply_module.run_values(org_id, run)
-            done = session.execute(update(RunRow).where(RunRow.id == run.run_id).values(values))
+            done = session.execute(
+                update(RunRow)
+                .where(RunRow.id == run.run_id)
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
             if not getattr(done, "rowcount", 0):
                 session.execute(insert(RunRow), [values])
             return True
