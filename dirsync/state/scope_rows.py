@@ -319,6 +319,11 @@ def load_scoped(
     )
 
 
+#: up to this many ids are looked up one by one; more (a change list of a whole server, most
+#: of it other organizations'), and reading the organization's own ids is cheaper
+_PROBED_UP_TO = 100
+
+
 def known_ids(
     session: Session, name: str, user_ids: Collection[str], group_ids: Collection[str]
 ) -> tuple[frozenset[str], frozenset[str]]:
@@ -331,6 +336,10 @@ def known_ids(
     def held(columns: Sequence[tuple[Any, Any]], ids: Collection[str]) -> frozenset[str]:
         found: set[str] = set()
         for org_column, id_column in columns:
+            if len(ids) > _PROBED_UP_TO:  # the organization's ids, read off the index
+                query = select(id_column).where(org_column == org_id)
+                found.update(i for (i,) in plain_rows(session, query) if i in ids)
+                continue
             for chunk in chunked(sorted(ids)):
                 query = select(id_column).where(org_column == org_id, id_column.in_(chunk))
                 found.update(external_id for (external_id,) in plain_rows(session, query))

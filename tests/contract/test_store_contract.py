@@ -256,3 +256,35 @@ def test_a_run_that_another_run_began_after_applies_nothing(store: Store) -> Non
     # the run that took over applies as usual
     sync(store, reading(ANN, BOB, STAFF), cursor="c2", run_id="took-over", minutes=7)
     assert store.quick_look(ORG) == (Cursor(kind="test", value="c2"), 2)
+
+
+def test_a_quiet_run_is_not_recorded_while_an_invitation_is_due(store: Store) -> None:
+    sync(store, FIRST, cursor="c1", run_id="r1")  # ann, bob and cat invited at NOW
+    store.begin_run(ORG, record("r2", Outcome.RUNNING, minutes=5))
+
+    def quiet(sent_before: datetime) -> bool:
+        return store.record_quiet_run(
+            ORG,
+            cursor=Cursor(kind="test", value="quiet"),
+            run=record("r2", Outcome.UNCHANGED, minutes=5),
+            expected_version=1,
+            reinvite_before=sent_before,
+        )
+
+    assert not quiet(NOW)  # sent at NOW: due from then on
+    assert store.quick_look(ORG) == (Cursor(kind="test", value="c1"), 1)
+    assert quiet(NOW - timedelta(microseconds=1))
+    assert store.quick_look(ORG) == (Cursor(kind="test", value="quiet"), 1)
+
+
+def test_known_ids_are_those_the_organization_holds_among_few_and_many(store: Store) -> None:
+    sync(store, FIRST, cursor="c1", run_id="r1")
+    others = {f"elsewhere-{n}" for n in range(150)}
+    for unknown in (set(), others):
+        users = {ANN.external_id, CAT.external_id} | unknown
+        groups = {STAFF.external_id} | unknown
+        assert store.known_ids(ORG, users, groups) == (
+            {ANN.external_id, CAT.external_id},
+            {STAFF.external_id},
+        )
+    assert store.known_ids("nobody", {ANN.external_id}, set()) == (frozenset(), frozenset())
