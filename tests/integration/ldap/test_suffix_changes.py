@@ -15,7 +15,10 @@ from typing import Any
 from click.testing import CliRunner
 
 from dirsync.cli.main import cli
-from tests.integration.conftest import LdapTree, ldif_record
+from tests.integration.conftest import LdapTree, LimitedAccount, ldif_record
+from tests.integration.test_sync_cli import Dirsync, dirsync
+
+__all__ = ["dirsync"]  # the fixture, shared with test_sync_cli
 
 
 def _client(tree: LdapTree, name: str, people: int) -> list[str]:
@@ -114,3 +117,40 @@ def test_each_organization_reads_only_the_changes_below_its_own_paths(
     moved = _sync(config)
     assert [r["email"] for r in moved["client-a"]["plan"]["revoke"]] == ["a2@example.org"]
     assert [i["email"] for i in moved["client-b"]["plan"]["invite"]] == ["a2@example.org"]
+
+
+def test_a_change_list_cut_off_by_a_size_limit_leaves_each_organization_its_own_delta(
+    dirsync: Dirsync, limited_account: LimitedAccount
+) -> None:
+    """An account whose searches stop after a few entries cannot read the naming context's
+    changes: each organization then reads its own with syncrepl, still a delta."""
+    tree = dirsync.tree
+    dirsync.set(
+        source={
+            "bind_dn": limited_account.dn,
+            "bind_password": limited_account.password,
+            "incremental": "syncrepl",
+            "page_size": 2,
+        }
+    )
+    tree.add(*(tree.person(f"u{n}") for n in range(3)))
+    assert dirsync.sync_json()["outcome"] == "applied"
+    elsewhere = f"ou=Elsewhere,{tree.base_dn}"
+    records = [ldif_record(elsewhere, {"objectClass": "organizationalUnit", "ou": "Elsewhere"})]
+    records += [
+        ldif_record(
+            f"uid=x{n},{elsewhere}",
+            {"objectClass": "inetOrgPerson", "uid": f"x{n}", "cn": f"x{n}", "sn": f"x{n}"},
+        )
+        for n in range(limited_account.size)
+    ]
+    tree.add(*records)
+    tree.server.modify_ldif(
+        f"dn: uid=u0,{tree.people}\nchangetype: modify\nreplace: mail\nmail: u0.new@example.org\n"
+    )
+
+    result = dirsync.sync_json()
+
+    assert [u["email"] for u in result["plan"]["update"]] == ["u0.new@example.org"]
+    fulls = [bool(full) for (full,) in dirsync.sql("SELECT full FROM runs ORDER BY started_at")]
+    assert fulls == [True, False]
