@@ -17,6 +17,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from dirsync import logs, version
+from dirsync.config.file_safety import ALLOW_UNSAFE_ENV, unsafe_files_allowed
 from dirsync.config.resolve import resolve_secrets
 from dirsync.config.settings import Config, OrganizationSettings, load_config
 from dirsync.errors import DirsyncError, UsageError
@@ -146,4 +147,6 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Keep password-manager organizations in step with LDAP, AD and Azure AD directories."""
     logs.configure()
+    if unsafe_files_allowed():
+        log.warning("config.unsafe_files_allowed", variable=ALLOW_UNSAFE_ENV)
     ctx.obj = Context(config_path)

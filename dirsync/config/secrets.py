@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from dirsync.config.file_safety import SECRET_FILE_LIMIT, UnsafeFile, read_checked_file
+
 _ENV_REFERENCE: Final = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 MASK: Final = "***"
 
@@ -123,7 +125,9 @@ def resolve_file(path: str, *, base_dir: Path | None = None) -> Secret:
     """Read a secret from a file; one trailing newline is dropped.
 
     A relative path is looked up in systemd's credentials directory first
-    (``LoadCredential=``), then next to the config file.
+    (``LoadCredential=``), then next to the config file. The file must be a regular file of
+    at most ``SECRET_FILE_LIMIT`` bytes that only its owner (this user or root) may change
+    (``config.file_safety``); anything else is a ``SecretResolutionError`` saying why.
     """
     candidates: list[Path] = []
     given = Path(path)
@@ -136,15 +140,16 @@ def resolve_file(path: str, *, base_dir: Path | None = None) -> Secret:
         candidates.append((base_dir or Path.cwd()) / given)
     for candidate in candidates:
         try:
-            text = candidate.read_text(encoding="utf-8")
+            data = read_checked_file(candidate, limit=SECRET_FILE_LIMIT, what="a secret")
         except FileNotFoundError:
             continue
-        except PermissionError as exc:
-            raise SecretResolutionError(
-                f"cannot read {candidate}: {exc.strerror}", denied=True
-            ) from None
-        except OSError as exc:
-            raise SecretResolutionError(f"cannot read {candidate}: {exc.strerror}") from None
+        except UnsafeFile as exc:
+            raise SecretResolutionError(str(exc), denied=exc.denied) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            message = f"{candidate} is not UTF-8 text (byte {exc.start}); a secret is text"
+            raise SecretResolutionError(message) from None
         return Secret(text[:-1] if text.endswith("\n") else text)
     if given.is_absolute():
         raise SecretResolutionError(f"file {path} does not exist")

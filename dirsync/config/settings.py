@@ -38,6 +38,7 @@ from dirsync.config.fields import (
     existing_file,
     parse_max_removals,
 )
+from dirsync.config.file_safety import CONFIG_FILE_LIMIT, UnsafeFile, read_checked_file
 from dirsync.config.secrets import SecretResolutionError, resolve_file
 from dirsync.config.sources import SourceTypes, installed, lookup, validate_source
 from dirsync.errors import ConfigError, NotFound
@@ -294,12 +295,12 @@ def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     config_path = find_config_path(path)
     try:
-        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        data = read_checked_file(config_path, limit=CONFIG_FILE_LIMIT, what="a config file")
+        raw = tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError("the config file does not exist", path=str(config_path)) from None
-    except OSError as exc:
-        message = f"cannot read the config file: {exc.strerror}"
-        raise ConfigError(message, path=str(config_path)) from None
+    except UnsafeFile as exc:  # the message names the file, what is wrong and the fix
+        raise ConfigError(str(exc)) from None
     except UnicodeDecodeError as exc:
         message = f"not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
         raise ConfigError(message, path=str(config_path)) from None

@@ -8,7 +8,6 @@ folder it creates for them is ``0700``.
 from __future__ import annotations
 
 import os
-import pwd
 from contextlib import suppress
 from pathlib import Path
 
@@ -46,10 +45,3 @@ def write_private_text(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
     temporary.replace(path)
-
-
-def owner_name(uid: int) -> str:
-    try:
-        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
-    except KeyError:  # a DynamicUser= has no passwd entry while its service is stopped
-        return f"uid {uid}"

@@ -24,10 +24,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from dirsync.config.file_safety import owner_name
 from dirsync.errors import DirsyncError
 from dirsync.plan import Plan
 from dirsync.state.engine import store_file
-from dirsync.state.files import FILE_MODE, owner_name, private_folder
+from dirsync.state.files import FILE_MODE, private_folder
 
 
 class LockBusy(DirsyncError):
