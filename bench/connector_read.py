@@ -67,6 +67,7 @@ def main() -> None:
             "url": s.url,
             "bind_dn": s.reader_dn,
             "bind_password": s.reader_password,
+            "allow_plain_ldap": True,  # measured without TLS, as bench/RESULTS.md has been
             "base_dn": s.base_dn,
             "user_path": "ou=People",
             "group_path": "ou=Groups",

@@ -138,6 +138,7 @@ class LdapTree:
             "group_path": "ou=Groups",
             "bind_dn": self.server.reader_dn,
             "bind_password": self.server.reader_password,
+            "allow_plain_ldap": True,  # the connector's tests: TLS has its own
             "timeout": "10s",
         }
         data.update(overrides)

@@ -67,6 +67,7 @@ def _org_with_people(
                     "user_path": "ou=People",
                     "bind_dn": server.reader_dn,
                     "bind_password": server.reader_password,
+                    "allow_plain_ldap": True,  # plain: the fault proxy cuts the LDAP itself
                     "timeout": "5s",
                     "incremental": "off",  # these tests break complete reads
                     **source,
@@ -146,13 +147,13 @@ def _one_line_failure(dirsync: Dirsync) -> str:
 
 
 def test_a_closed_port_is_exit_1_naming_the_organization_and_the_cause(dirsync: Dirsync) -> None:
-    dirsync.set(source={"url": "ldap://127.0.0.1:1", "timeout": "2s"})
+    dirsync.set(source={"url": "ldaps://127.0.0.1:1", "timeout": "2s"})
     error = _one_line_failure(dirsync)
     assert "127.0.0.1:1" in error and ("refused" in error or "unreachable" in error)
 
 
 def test_a_silent_server_is_exit_1_with_a_timeout(dirsync: Dirsync, silent_port: int) -> None:
-    dirsync.set(source={"url": f"ldap://127.0.0.1:{silent_port}", "timeout": "1s"})
+    dirsync.set(source={"url": f"ldaps://127.0.0.1:{silent_port}", "timeout": "1s"})
     error = _one_line_failure(dirsync)
     assert "timed out" in error or "timeout" in error or "no answer" in error
 

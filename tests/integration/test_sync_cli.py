@@ -29,7 +29,8 @@ class Dirsync:
         self.config = tmp_path / "dirsync.toml"
         self.source: dict[str, Any] = {
             "type": "ldap",
-            "url": tree.server.url,
+            "url": tree.server.ldaps_url,  # a password never crosses in clear
+            "ca_file": str(tree.server.ca_file),
             "base_dn": tree.base_dn,
             "user_path": "ou=People",
             "group_path": "ou=Groups",
@@ -491,7 +492,7 @@ def test_an_unreachable_directory_fails_with_exit_1_and_a_one_line_message(
     company(dirsync.tree)
     dirsync.sync_json()
     before = dirsync.dump()
-    dirsync.set(source={"url": "ldap://127.0.0.1:1", "timeout": "2s"})
+    dirsync.set(source={"url": "ldaps://127.0.0.1:1", "timeout": "2s"})
     code, out, _err = dirsync.run("sync")
     assert code == 1
     assert "acme" in out and "127.0.0.1:1" in out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, field_validator, model_validator
+from pydantic import BeforeValidator, field_validator
 
 from dirsync.connectors.ldap.settings import LdapSourceSettings
 
@@ -32,8 +32,6 @@ class ActiveDirectorySourceSettings(LdapSourceSettings):
     external_id_attribute: str = "objectGUID"
     #: the email when email_attribute (mail) is empty
     email_fallback_attribute: str = "userPrincipalName"
-    #: a simple bind over unencrypted ldap:// sends the password in clear: only when allowed
-    allow_plain_ldap: bool = False
     #: users whose accountExpires has passed count as disabled
     expired_is_disabled: bool = True
     #: "auto": DirSync when the account may replicate changes, else uSNChanged polling.
@@ -55,20 +53,8 @@ class ActiveDirectorySourceSettings(LdapSourceSettings):
                 )
         return ", ".join(urls)
 
-    @model_validator(mode="after")
-    def _encrypted_binds(self) -> ActiveDirectorySourceSettings:
-        plain = [u for u in self.urls if u.lower().startswith("ldap://")]
-        if plain and not self.start_tls and not self.allow_plain_ldap:
-            raise ValueError(
-                f"{plain[0]} is unencrypted LDAP: the bind password would cross the network in "
-                "clear; use ldaps:// or start_tls = true, or set allow_plain_ldap = true"
-            )
-        if self.start_tls and any(u.lower().startswith("ldaps://") for u in self.urls):
-            raise ValueError("start_tls is for ldap:// URLs; ldaps:// is already encrypted")
-        return self
-
     @property
-    def urls(self) -> tuple[str, ...]:
+    def urls(self) -> tuple[str, ...]:  # "ldaps://dc1, ldaps://dc2": each domain controller
         return tuple(u.strip() for u in self.url.split(",") if u.strip())
 
     def for_url(self, url: str) -> ActiveDirectorySourceSettings:

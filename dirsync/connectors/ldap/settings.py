@@ -27,6 +27,8 @@ class LdapSourceSettings(SourceSettings):
     bind_dn: str | None = None
     bind_password: InlineSecret = None
     bind_password_file: FileSecret = None
+    #: a bind with a password over unencrypted ldap:// sends it in clear: only when allowed
+    allow_plain_ldap: bool = False
     base_dn: str
     user_path: str = ""
     group_path: str = ""
@@ -90,7 +92,7 @@ class LdapSourceSettings(SourceSettings):
     def _one_password(self) -> LdapSourceSettings:
         if self.bind_password is not None and self.bind_password_file is not None:
             raise ValueError("set bind_password or bind_password_file, not both")
-        if self.start_tls and self.url.lower().startswith("ldaps://"):
+        if self.start_tls and any(u.lower().startswith("ldaps://") for u in self.urls):
             raise ValueError("start_tls is for ldap:// URLs; ldaps:// is already encrypted")
         if self.incremental == "syncrepl" and self.external_id_attribute.lower() != "entryuuid":
             raise ValueError(
@@ -98,6 +100,24 @@ class LdapSourceSettings(SourceSettings):
                 "(syncrepl names deleted entries by entryUUID only)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _encrypted_binds(self) -> LdapSourceSettings:
+        """A password never crosses the network in clear unless the config says it may; an
+        anonymous read (no password) of a plain ``ldap://`` URL sends nothing secret."""
+        plain = [u for u in self.urls if u.lower().startswith("ldap://")]
+        secret = self.password is not None
+        if plain and secret and not self.start_tls and not self.allow_plain_ldap:
+            raise ValueError(
+                f"{plain[0]} is unencrypted LDAP: the bind password would cross the network in "
+                "clear; use ldaps:// or start_tls = true, or set allow_plain_ldap = true"
+            )
+        return self
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The servers to try, in order (one for OpenLDAP; Active Directory may list more)."""
+        return (self.url,)
 
     @property
     def password(self) -> Secret | None:

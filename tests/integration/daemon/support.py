@@ -58,6 +58,8 @@ class DaemonConfig:
             "group_path": "ou=Groups",
             "bind_dn": server.reader_dn,
             "bind_password": server.reader_password,
+            "start_tls": True,  # a password never crosses in clear (allow_plain_ldap)
+            "ca_file": str(server.ca_file),
             "timeout": "5s",
         }
         data.update(overrides)

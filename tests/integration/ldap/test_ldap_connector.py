@@ -420,6 +420,8 @@ def test_a_connection_lost_during_the_read_is_incomplete(tmp_path: Path) -> None
             "base_dn": server.base_dn,
             "bind_dn": server.admin_dn,
             "bind_password": server.admin_password,
+            "start_tls": True,
+            "ca_file": str(server.ca_file),
             "page_size": 2,
         }
         connector = LdapConnector(

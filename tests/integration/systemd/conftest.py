@@ -31,6 +31,7 @@ from tests.integration.conftest import LdapTree
 REPO = Path(dirsync.__file__).resolve().parents[1]
 WHEELS = "/srv/dirsync-wheels"
 CONFIG = "/etc/dirsync/config.toml"
+CA_FILE = "/etc/dirsync/ldap-ca.pem"  # the test slapd's CA, for StartTLS
 DEADLINE = 30.0
 #: an organization's state in STATUS= after a run that succeeded
 SYNCED = "(applied|unchanged)"
@@ -100,6 +101,8 @@ class Units:
             "url": self.server.url,
             "bind_dn": self.server.reader_dn,
             "bind_password_file": name,  # the credential's id: README's relative lookup
+            "start_tls": True,  # the password never crosses in clear
+            "ca_file": CA_FILE,
             "base_dn": tree.base_dn,
             "user_path": "ou=People",
             "group_path": "ou=Groups",
@@ -200,6 +203,7 @@ def _install(debian: BootedDebian, wheel: Path, units: Units) -> None:
         env={"PIPX_HOME": "/opt/pipx", "PIPX_BIN_DIR": "/usr/local/bin", **offline},
     )  # fmt: skip
     debian.run("install", "-d", "-m", "0755", "/etc/dirsync")
+    debian.write(CA_FILE, units.server.ca_file.read_text())
     units.write_config(units.config())
     for name in ("acme", "beta"):
         debian.run("install", "-m", "0600", "/dev/null", f"/etc/dirsync/{name}")

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def org(**source: Any) -> dict[str, Any]:
-    base = {"type": "ldap", "url": "ldap://127.0.0.1:389", "base_dn": "dc=example,dc=org"}
+    base = {"type": "ldap", "url": "ldaps://127.0.0.1:636", "base_dn": "dc=example,dc=org"}
     return {"organization": [{"name": "acme", "source": {**base, **source}}]}
 
 

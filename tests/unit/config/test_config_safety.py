@@ -60,7 +60,7 @@ url = "sqlite:///{tmp_path}/dirsync.db"
 name = "acme"
 [organization.source]
 type = "ldap"
-url = "ldap://127.0.0.1:389"
+url = "ldaps://127.0.0.1:636"
 base_dn = "dc=example,dc=org"
 bind_dn = "cn=reader,dc=example,dc=org"
 {source_extra}

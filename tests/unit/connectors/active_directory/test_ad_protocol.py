@@ -31,7 +31,7 @@ from dirsync.connectors.active_directory.values import (
     guid_to_str,
 )
 from dirsync.connectors.ldap import ber
-from dirsync.errors import ConfigError, CursorExpired
+from dirsync.errors import CursorExpired
 from dirsync.model import Cursor
 
 # -- objectGUID --------------------------------------------------------------------------------
@@ -247,15 +247,6 @@ def test_url_may_list_several_domain_controllers(tmp_path: Any) -> None:
     source = _ad_config(tmp_path, url=["ldaps://dc1.acme.example", "ldaps://dc2.acme.example:636"])
     assert source.urls == ("ldaps://dc1.acme.example", "ldaps://dc2.acme.example:636")
     assert source.for_url(source.urls[1]).url == "ldaps://dc2.acme.example:636"
-
-
-def test_plain_ldap_to_a_dc_is_refused_unless_explicitly_allowed(tmp_path: Any) -> None:
-    with pytest.raises(ConfigError, match="allow_plain_ldap") as caught:
-        _ad_config(tmp_path, url="ldap://dc1.acme.example")
-    assert "organization[acme].source" in str(caught.value)
-    assert _ad_config(tmp_path, url="ldap://dc1.acme.example", start_tls=True).start_tls
-    allowed = _ad_config(tmp_path, url="ldap://dc1.acme.example", allow_plain_ldap=True)
-    assert allowed.allow_plain_ldap
 
 
 def test_ad_defaults_fit_active_directory(tmp_path: Any) -> None:
