@@ -21,6 +21,8 @@ from dirsync.config.file_safety import ALLOW_UNSAFE_ENV, unsafe_files_allowed
 from dirsync.config.resolve import resolve_secrets
 from dirsync.config.settings import Config, OrganizationSettings, load_config
 from dirsync.errors import DirsyncError, UsageError
+from dirsync.state.engine import store_file
+from dirsync.state.files import exposure_warning
 from dirsync.state.sql_store import SqlStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,6 +82,7 @@ class Context:
 
     @contextmanager
     def store(self, *, readonly: bool) -> Iterator[SqlStore]:
+        self.warn_about_exposed_store()
         store = SqlStore.open(
             self.config.store.url, readonly=readonly, stall_timeout=self.config.daemon.takeover
         )
@@ -87,6 +90,13 @@ class Context:
             yield store
         finally:
             store.close()
+
+    def warn_about_exposed_store(self) -> None:
+        """A store others may read gets a warning naming the fix (log event and stderr)."""
+        path = store_file(self.config.store.url)
+        if path is not None and (warning := exposure_warning(path)) is not None:
+            log.warning("store.not_owner_only", path=str(path), message=warning)
+            click.echo(f"dirsync: warning: {warning}", err=True)
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -32,6 +32,8 @@ from dirsync.errors import ConfigError
 from dirsync.scim import app as scim_app
 from dirsync.scim import server as scim_server
 from dirsync.scim.push import Pusher
+from dirsync.state.engine import store_file
+from dirsync.state.files import exposure_warning
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import refuse_root_in_foreign_folder, runtime_directory
 from dirsync.sync.run import this_node
@@ -76,6 +78,9 @@ def serve(config_path: str | None) -> int:
     notifier = systemd.Notifier.from_environ()
     runtime_dir = runtime_directory(config.store.url)
     refuse_root_in_foreign_folder(runtime_dir, "systemctl start dirsync")
+    path = store_file(config.store.url)
+    if path is not None and (warning := exposure_warning(path)) is not None:
+        log.warning("store.not_owner_only", path=str(path), message=warning)
     with contextlib.ExitStack() as cleanup:
         # brings the schema up to date
         store = SqlStore.open(config.store.url, stall_timeout=config.daemon.takeover)

@@ -8,6 +8,7 @@ folder it creates for them is ``0700``.
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import suppress
 from pathlib import Path
 
@@ -45,3 +46,24 @@ def write_private_text(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
     temporary.replace(path)
+
+
+def exposure_warning(store: Path) -> str | None:
+    """A warning when an existing SQLite store (or its ``-wal``/``-shm``) is not owner-only,
+    e.g. made by an older dirsync under umask 022: it names the ``chmod`` that fixes it."""
+    exposed: list[tuple[Path, int]] = []
+    for path in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            exposed.append((path, mode))
+    if not exposed:
+        return None
+    where = ", ".join(f"{path} (mode {mode:04o})" for path, mode in exposed)
+    files = " ".join(str(path) for path, _mode in exposed)
+    return (
+        f"the store's files are open to other users, who can read every member's address: "
+        f"{where}; chmod 600 {files}"
+    )

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dirsync.state.files import private_folder, write_private_text
 from dirsync.testing.sample import sample_company_ldif
 from dirsync.testing.slapd import Slapd
 
@@ -19,14 +20,13 @@ BASE_DN = "dc=example,dc=org"
 
 
 def write_config(directory: Path, server: Slapd) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    password_file = directory / "acme.password"
-    password_file.write_text(server.reader_password + "\n")
-    password_file.chmod(0o600)
-    ca_file = directory / "acme-ca.pem"
-    ca_file.write_bytes(server.ca_file.read_bytes())
+    # owner-only, whatever the umask: the folder 0700, every file in it 0600
+    private_folder(directory)
+    write_private_text(directory / "acme.password", server.reader_password + "\n")
+    write_private_text(directory / "acme-ca.pem", server.ca_file.read_text(encoding="ascii"))
     config = directory / "dirsync.toml"
-    config.write_text(
+    write_private_text(
+        config,
         f"""\
 [store]
 url = "sqlite:///{(directory / "dirsync.db").absolute()}"
@@ -52,7 +52,7 @@ email_suffix = "@example.org"
 remove_disabled = true
 overwrite_existing = true
 max_removals = "20%"
-"""
+""",
     )
     return config
 
