@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,11 @@ from dirsync.testing.postgres import Postgres
 # machine hypothesis's default (200 ms) fails properties for the machine's sake, not the code's.
 settings.register_profile("dirsync", deadline=None)
 settings.load_profile("dirsync")
+
+# The suite writes its configs and secret files with write_text: under umask 022 they are
+# 0644, never writable by group or others, which dirsync refuses (SECURITY.md, "Files dirsync
+# reads"); a shell with umask 002 must not turn every test into that refusal.
+os.umask(0o022)
 
 
 @pytest.fixture(scope="session")

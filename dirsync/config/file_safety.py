@@ -3,7 +3,8 @@
 Whoever can write the config decides which file is read as a secret and which server it is
 sent to, so, like ssh's ``StrictModes``, the config file and every secret file it names must
 belong to the user running dirsync or to root, and must not be writable by group or others;
-nor may a folder above them be, unless it has the sticky bit (``/tmp``). systemd's
+nor may a folder above them be, unless it has the sticky bit (``/tmp``). A group that is the
+owner's own (a user private group) does not count as others. systemd's
 ``LoadCredential=`` copies (root's, ``0400``/``0440``) pass. ``DIRSYNC_ALLOW_UNSAFE_FILES=1``
 in the environment turns the check off for unusual set-ups (it cannot be a key of the file it
 checks); the command line then logs that it is off.
@@ -16,6 +17,7 @@ descriptor, and read at most one byte beyond their limit.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import stat
@@ -74,8 +76,22 @@ def _kind(mode: int) -> str | None:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def _writers(mode: int) -> str | None:
-    group, others = bool(mode & stat.S_IWGRP), bool(mode & stat.S_IWOTH)
+def _private_group(info: os.stat_result) -> bool:
+    """Whether the file's group is its owner's own (a user private group: named after the
+    owner, no other members), so that a group bit opens it to nobody else; Debian's ssh
+    accepts that too (umask 002 set-ups)."""
+    try:
+        group = grp.getgrgid(info.st_gid)
+        owner = pwd.getpwuid(info.st_uid)
+    except KeyError:
+        return False
+    return group.gr_name == owner.pw_name and not group.gr_mem
+
+
+def _writers(info: os.stat_result) -> str | None:
+    mode = info.st_mode
+    group = bool(mode & stat.S_IWGRP) and not _private_group(info)
+    others = bool(mode & stat.S_IWOTH)
     if group and others:
         return "group and others"
     return "its group" if group else "others" if others else None
@@ -99,7 +115,7 @@ def ownership_problem(path: Path, info: os.stat_result) -> str | None:
             f"{path} belongs to {owner_name(info.st_uid)}, not to {trusted}; whoever may "
             f"change it decides what dirsync reads: chown {me} {path}"
         )
-    if (writers := _writers(info.st_mode)) is not None:
+    if (writers := _writers(info)) is not None:
         return (
             f"{path} is writable by {writers} (mode {stat.S_IMODE(info.st_mode):04o}); whoever "
             f"may change it decides what dirsync reads: chmod go-w {path}"
@@ -124,7 +140,7 @@ def folder_problem(path: Path) -> str | None:
                 f"not to {trusted}, who may replace what it holds: "
                 f"chown {me} {folder}"
             )
-        writers = _writers(info.st_mode)
+        writers = _writers(info)
         if writers is not None and not info.st_mode & stat.S_ISVTX:
             return (
                 f"the folder {folder} (holding {path}) is writable by {writers} (mode "
