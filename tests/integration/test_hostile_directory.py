@@ -62,7 +62,12 @@ def test_a_trickling_directory_is_stopped_at_read_deadline_and_changes_nothing(
     with FaultProxy(port, after=BIND_RESPONSE, mode="trickle", interval=0.3) as proxy:
         # every byte comes long before the 2 s timeout; only the read's deadline can end it
         dirsync.set(
-            source={"url": proxy.url, "timeout": "2s", "read_deadline": "3s"},
+            source={
+                "url": proxy.url,  # plain: the proxy shapes the LDAP bytes themselves
+                "allow_plain_ldap": True,
+                "timeout": "2s",
+                "read_deadline": "3s",
+            },
             org={"interval": "1h"},
         )
         started = time.monotonic()
@@ -91,7 +96,7 @@ def test_an_oversized_message_is_refused_from_its_length_and_changes_nothing(
     dirsync.tree.add(dirsync.tree.person("dave"))
     before = dump(dirsync.db)
     with FaultProxy(dirsync.tree.server.port, after=BIND_RESPONSE, mode="oversized") as proxy:
-        dirsync.set(source={"url": proxy.url, "timeout": "5s"})
+        dirsync.set(source={"url": proxy.url, "allow_plain_ldap": True, "timeout": "5s"})
         done = sync_process(dirsync)
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert any(

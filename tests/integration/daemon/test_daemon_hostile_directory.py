@@ -39,7 +39,13 @@ def test_a_trickling_organization_ends_at_its_read_deadline_while_the_healthy_on
         setup.add(
             "slow",
             interval="1h",
-            source={"url": proxy.url, "timeout": "2s", "read_deadline": "4s"},
+            source={
+                "url": proxy.url,  # plain: the proxy shapes the LDAP bytes themselves
+                "start_tls": False,
+                "allow_plain_ldap": True,
+                "timeout": "2s",
+                "read_deadline": "4s",
+            },
         )
         setup.write()
         daemon = processes(
