@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from dirsync.config.cron import parse_crontab
+from dirsync.config.file_safety import safety_problem
 from dirsync.config.secrets import Secret, defer_file, defer_inline
 from dirsync.rules import RemovalLimit
 
@@ -145,13 +146,16 @@ def parse_max_removals(value: object) -> RemovalLimit:
 
 
 def existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
-    """A file the config names, relative to the config's folder; it must exist."""
+    """A file the config names, relative to the config's folder; it must exist, and only its
+    owner (this user or root) may change it (``config.file_safety``)."""
     if value is None:
         return None
     base_dir = (info.context or {}).get("base_dir") or Path.cwd()
     path = value if value.is_absolute() else base_dir / value
     if not path.is_file():
         raise ValueError(f"file {value} does not exist")
+    if (problem := safety_problem(path)) is not None:  # a CA or a key decides whom we trust
+        raise ValueError(problem)
     return path
 
 

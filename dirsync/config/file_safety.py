@@ -150,6 +150,19 @@ def folder_problem(path: Path) -> str | None:
     return None
 
 
+def safety_problem(path: Path) -> str | None:
+    """Why someone other than its owner and root could change ``path`` (a file the config
+    names, such as a ``ca_file``, read later by a library); None when it is safe, when the
+    check is off, or when it cannot be looked at (the reader then says why)."""
+    if unsafe_files_allowed():
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return ownership_problem(path, info) or folder_problem(path)
+
+
 def read_checked_file(path: Path, *, limit: int, what: str) -> bytes:
     """The bytes of ``path`` if it is a safe regular file of at most ``limit`` bytes.
 

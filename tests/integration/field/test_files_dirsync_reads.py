@@ -195,3 +195,20 @@ def test_a_systemd_credential_root_owned_and_read_only_is_read(tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "beta").exists()  # it was the credential that was read
+
+
+def test_a_ca_file_others_may_change_is_refused_with_its_key(tmp_path: Path) -> None:
+    """A CA file decides whom dirsync trusts with the password: it is held to the same rule."""
+    (tmp_path / "beta").write_text("pw\n")
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
+    ca_file.chmod(0o646)
+    config = write_config(tmp_path, "beta")
+    config.write_text(config.read_text().replace("bind_dn =", 'ca_file = "ca.pem"\nbind_dn ='))
+    done = dirsync(config, "config", "check")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"{config}: 1 problem(s)\n  organization[beta].source.ca_file: {ca_file} is writable by "
+        f"others (mode 0646); whoever may change it decides what dirsync reads: "
+        f"chmod go-w {ca_file}\n"
+    )
