@@ -12,7 +12,9 @@ is one read transaction: a consistent snapshot even while syncs write (WAL lets 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,9 +95,13 @@ def backup_sqlite(source: Path, destination: Path) -> int:
 
 def _backup(source: Path, destination: Path) -> int:
     private_folder(destination.parent)
-    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
-    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
+    # written in a folder of its own with an unguessable name (0700), then renamed into place:
+    # in a folder others may write (/tmp), nobody can plant a link where the copy or SQLite's
+    # journal beside it is about to be opened
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    temporary = staging / destination.name
     try:
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         with (
             closing(sqlite3.connect(f"file:{source.absolute()}?mode=rw", uri=True)) as src,
             closing(sqlite3.connect(temporary)) as dst,
@@ -104,7 +110,6 @@ def _backup(source: Path, destination: Path) -> int:
             src.backup(dst, pages=-1)  # one step: one read transaction, one snapshot
             dst.execute("PRAGMA journal_mode = DELETE")  # a single file, whole on its own
         temporary.replace(destination)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return destination.stat().st_size

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from dirsync.state.upkeep import backup_sqlite
 from tests.integration.daemon.support import DaemonConfig
 from tests.integration.daemon.test_daemon_process import NotifySocket, wait_until
 
@@ -156,3 +157,45 @@ def test_the_demo_leaves_its_folder_and_files_owner_only(shared: Path) -> None:
     found = modes(demo)
     assert {"dirsync.toml", "acme.password", "acme-ca.pem", "dirsync.db"} <= set(found)
     assert set(found.values()) <= {0o600, 0o700}, found
+
+
+def test_a_backup_into_a_folder_everyone_may_write_follows_no_planted_link(
+    setup: DaemonConfig, shared: Path
+) -> None:
+    config = in_shared_state(setup, shared)
+    cli = [sys.executable, "-m", "dirsync", "--config", str(config)]
+    assert under_umask([*cli, "sync"]).returncode == 0
+    drop = shared / "drop"
+    drop.mkdir()
+    drop.chmod(0o1777)  # as /tmp
+    victim = shared / "victim"
+    victim.write_text("keep\n")
+    backup = drop / "dirsync.db"
+    assert as_nobody("ln", "-s", str(victim), str(backup)).returncode == 0  # planted
+
+    done = under_umask([*cli, "db", "backup", str(backup)])
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "keep\n"
+    assert not backup.is_symlink() and backup.stat().st_uid == os.geteuid()
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert [p.name for p in drop.iterdir()] == ["dirsync.db"]  # its staging folder is gone
+
+
+def test_a_backup_opens_nothing_at_a_name_another_user_could_guess(
+    setup: DaemonConfig, shared: Path
+) -> None:
+    config = in_shared_state(setup, shared)
+    synced = under_umask([sys.executable, "-m", "dirsync", "--config", str(config), "sync"])
+    assert synced.returncode == 0, synced.stderr
+    drop = shared / "drop"
+    drop.mkdir()
+    drop.chmod(0o1777)
+    victim = shared / "victim"
+    victim.write_text("keep\n")
+    backup = drop / "dirsync.db"
+    # what a name made of the process id would be, and SQLite's journal beside it
+    for guess in (f".{backup.name}.{os.getpid()}.partial", f"{backup.name}-journal"):
+        assert as_nobody("ln", "-s", str(victim), str(drop / guess)).returncode == 0
+    backup_sqlite(setup.db, backup)
+    assert victim.read_text() == "keep\n"
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
