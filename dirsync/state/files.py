@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from contextlib import suppress
 from pathlib import Path
 
@@ -41,11 +42,16 @@ def create_private_file(path: Path) -> None:
 
 def write_private_text(path: Path, text: str) -> None:
     """Replace ``path`` atomically (write beside it, then rename) with an owner-only file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    temporary.replace(path)
+    # mkstemp: a new file (O_EXCL, 0600) at an unguessable name, so no link planted beside
+    # ``path`` is ever followed
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        Path(name).replace(path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def exposure_warning(store: Path) -> str | None:
