@@ -146,6 +146,13 @@ def test_a_folder_others_may_write_is_refused_unless_it_has_the_sticky_bit(
     )
     folder.chmod(0o1777)  # /tmp's mode: nobody may rename or remove what is not theirs
     assert dirsync(config, "config", "check").returncode == 0
+    folder.chmod(0o755)
+    os.chown(folder, 65534, 65534)  # another user's folder: they may swap what it holds
+    refused(
+        config,
+        f"the folder {folder} (holding {secret}) belongs to nobody (uid 65534), not to root, "
+        f"who may replace what it holds: chown root {folder}",
+    )
 
 
 def test_a_config_file_others_may_change_is_refused_before_anything_else(tmp_path: Path) -> None:
