@@ -126,7 +126,7 @@ def test_sync_backup_and_daemon_under_umask_022_leave_nothing_another_user_can_r
 
 
 def test_a_store_others_can_read_is_warned_about_naming_the_chmod(
-    setup: DaemonConfig, shared: Path
+    setup: DaemonConfig, shared: Path, notify: NotifySocket
 ) -> None:
     config = in_shared_state(setup, shared)
     cli = [sys.executable, "-m", "dirsync", "--config", str(config)]
@@ -142,6 +142,21 @@ def test_a_store_others_can_read_is_warned_about_naming_the_chmod(
         lines = done.stderr.splitlines()
         assert f"dirsync: warning: {warning}" in lines, command
         assert any('"store.not_owner_only"' in line and "chmod 600" in line for line in lines)
+    log = shared / "daemon.log"
+    with log.open("w") as stderr:
+        daemon = subprocess.Popen(
+            [*cli, "run"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, "NOTIFY_SOCKET": notify.path},
+        )
+        try:
+            notify.expect(lambda m: m.get("READY") == "1", "READY=1")
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=30) == 0
+    (event,) = [line for line in log.read_text().splitlines() if "store.not_owner_only" in line]
+    assert f"chmod 600 {setup.db}" in event
 
     setup.db.chmod(0o600)
     done = under_umask([*cli, "sync"])
