@@ -56,7 +56,8 @@ def _config(tree: LdapTree, tmp_path: Path) -> Path:
 name = "client-{name.lower()}"
 [organization.source]
 type = "ldap"
-url = "{s.url}"
+url = "{s.ldaps_url}"
+ca_file = "{s.ca_file}"
 bind_dn = "{s.reader_dn}"
 bind_password = "{s.reader_password}"
 base_dn = "ou={name},{tree.base_dn}"
