@@ -27,6 +27,9 @@ class DirectoryUser:
     email: str | None = None
     name: str | None = None
     disabled: bool = False
+    #: the identity provider's own id for a pushed user (SCIM ``externalId``); directories
+    #: have none
+    idp_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +38,8 @@ class DirectoryGroup:
     ref: str
     name: str
     member_refs: frozenset[str] = frozenset()
+    #: the identity provider's own id for a pushed group (SCIM ``externalId``)
+    idp_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -76,6 +76,7 @@ def _changed_group(group: DirectoryGroup | None, change: GroupChange) -> Directo
         ref=group.ref if group is not None else change.ref,
         name=change.name or (group.name if group is not None else change.external_id),
         member_refs=(members - change.removed_refs) | change.added_refs,
+        idp_id=group.idp_id if group is not None else None,
     )
 
 

@@ -24,7 +24,7 @@ from dirsync.scim.user_requests import selection_of
 from dirsync.state.sql_store import SqlStore
 
 #: the attributes a list of groups may be filtered on
-FILTERABLE = ("displayName",)
+FILTERABLE = ("displayName", "externalId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,8 @@ class GroupRequests:
         query = listing.parse_list_query(params, FILTERABLE)
         total, groups = self.store.mirror_groups(
             self.name,
-            name=query.value,
+            name=None if query.attribute == "externalid" else query.value,
+            idp_id=query.value if query.attribute == "externalid" else None,
             offset=query.offset,
             limit=query.count,
             members=_wants_members(params),

@@ -1,6 +1,7 @@
 """SCIM Group resources ↔ the directory groups the planner takes, and group PATCHes. Pure.
 
-A group is its id (dirsync assigns it; also its ref), its ``displayName`` and its members'
+A group is its id (dirsync assigns it; also its ref), its ``displayName``, its ``externalId``
+(the identity provider's own id, kept as ``idp_id``) and its members'
 ids (users' or groups': refs are ids, so nesting works as a directory's does). Member changes
 are set operations on the ids, so a PATCH that adds or removes thousands of members costs one
 pass; they take RFC 7644's shapes and the ones Entra ID and Okta send:
@@ -41,6 +42,7 @@ def directory_group(group: Group, group_id: str) -> DirectoryGroup:
         ref=group_id,
         name=group.display_name.strip(),
         member_refs=frozenset(str(m.value) for m in group.members or () if m.value),
+        idp_id=(group.external_id or "").strip() or None,
     )
 
 
@@ -60,6 +62,7 @@ def group_document(
         members.append(GroupMember.model_construct(value=ref, ref=where, type=kind))
     resource = Group(
         id=stored.external_id,
+        external_id=stored.idp_id,
         display_name=stored.name,
         members=members or None,
         meta=Meta(resource_type="Group", location=f"{base_url}/Groups/{stored.external_id}"),
@@ -87,18 +90,25 @@ class GroupPatch:
                 members = set() if ids is None else members - ids
             else:  # replace
                 members = set(ids or ())
-        name = group.name
+        name, idp_id = group.name, group.idp_id
         if self.others:
             body = {"schemas": [PatchOp.__schema__], "Operations": list(self.others)}
-            resource = Group(id=group.external_id, display_name=group.name)
+            resource = Group(
+                id=group.external_id, display_name=group.name, external_id=group.idp_id
+            )
             try:
                 patch = PatchOp[Group].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
                 patch.patch(resource)
             except (SCIMException, ValidationError) as exc:
                 raise from_foreign(exc) from None
             name = (resource.display_name or "").strip() or group.name
+            idp_id = (resource.external_id or "").strip() or None
         return DirectoryGroup(
-            external_id=group.external_id, ref=group.ref, name=name, member_refs=frozenset(members)
+            external_id=group.external_id,
+            ref=group.ref,
+            name=name,
+            member_refs=frozenset(members),
+            idp_id=idp_id,
         )
 
 

@@ -24,7 +24,7 @@ from dirsync.scim.users import ScimUser, directory_user, scim_user, user_documen
 from dirsync.state.sql_store import SqlStore
 
 #: the attributes a list of users may be filtered on
-FILTERABLE = ("userName",)
+FILTERABLE = ("userName", "externalId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +58,13 @@ class UserRequests:
         """``GET /Users``: a page, filtered or not."""
         selection = selection_of(params)
         query = listing.parse_list_query(params, FILTERABLE)
+        by_id = query.attribute == "externalid"
         total, users = self.store.mirror_users(
-            self.name, username=query.value, offset=query.offset, limit=query.count
+            self.name,
+            username=None if by_id else query.value,
+            idp_id=query.value if by_id else None,
+            offset=query.offset,
+            limit=query.count,
         )
         documents = [self.document(u, selection) for u in users]
         return listing.list_response(total, query, documents)

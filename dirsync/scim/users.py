@@ -2,7 +2,8 @@
 
 What dirsync keeps of a pushed user is what the mapping uses, as a directory read does: the id
 (dirsync assigns it; the member's external id and the ref groups name it by), ``userName``,
-the address, one display name and ``active``. The address is the primary email (else the work
+the address, one display name, ``active`` and ``externalId`` (the identity provider's own
+id, kept as ``idp_id``). The address is the primary email (else the work
 email, else the first), or ``userName`` when it is an address, as Entra's ``mail`` with its
 user principal name as fallback. The name is ``displayName``, else ``name.formatted``, else
 the given and family names. A user read back carries exactly these; other attributes are
@@ -63,7 +64,13 @@ def directory_user(user: User[Any], user_id: str) -> DirectoryUser:
         email=email_of(user),
         name=name_of(user),
         disabled=user.active is False,
+        idp_id=_idp_id(user.external_id),
     )
+
+
+def _idp_id(external_id: str | None) -> str | None:
+    """The identity provider's id as kept: an empty one is none."""
+    return external_id.strip() or None if external_id else None
 
 
 def scim_user(stored: DirectoryUser, *, location: str, for_patch: bool = False) -> User[Any]:
@@ -73,6 +80,7 @@ def scim_user(stored: DirectoryUser, *, location: str, for_patch: bool = False) 
     email = _email(stored.email, for_patch=for_patch)
     return ScimUser(
         id=stored.external_id,
+        external_id=stored.idp_id,
         user_name=stored.username or stored.email or stored.external_id,
         display_name=stored.name,
         active=not stored.disabled,

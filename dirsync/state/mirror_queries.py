@@ -13,7 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dirsync.model import DirectoryGroup, DirectoryUser
-from dirsync.state.mirror_rows import directory_user, mirror_users_query
+from dirsync.state.mirror_rows import (
+    directory_group,
+    directory_user,
+    mirror_groups_query,
+    mirror_users_query,
+)
 from dirsync.state.queries import organization_version
 from dirsync.state.rows import chunked
 from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
@@ -34,11 +39,13 @@ def mirror_users_page(
     organization: str,
     *,
     username: str | None = None,
+    idp_id: str | None = None,
     offset: int = 0,
     limit: int = 100,
 ) -> tuple[int, list[DirectoryUser]]:
     """(how many match, this page of them) in external id order; ``username`` matches
-    case-insensitively (user names are case-insensitive in SCIM's User schema)."""
+    case-insensitively (user names are case-insensitive in SCIM's User schema), ``idp_id``
+    exactly (``externalId`` is case-exact)."""
     org_id, _ = organization_version(session, organization)
     if org_id is None:
         return 0, []
@@ -48,6 +55,9 @@ def mirror_users_page(
     if username is not None:
         same_name = func.lower(MirrorUserRow.username) == username.lower()
         query, counted = query.where(same_name), counted.where(same_name)
+    if idp_id is not None:
+        same_id = MirrorUserRow.idp_id == idp_id
+        query, counted = query.where(same_id), counted.where(same_id)
     total = session.execute(counted).scalar_one()
     page = query.order_by(MirrorUserRow.external_id).offset(offset).limit(limit)
     return total, [directory_user(row) for row in session.execute(page)]
@@ -72,12 +82,13 @@ def mirror_groups_page(
     *,
     name: str | None = None,
     group_id: str | None = None,
+    idp_id: str | None = None,
     offset: int = 0,
     limit: int = 100,
     members: bool = True,
 ) -> tuple[int, list[DirectoryGroup]]:
     """(how many match, this page of them) in external id order, with their member refs
-    unless ``members`` is False; ``name`` matches case-insensitively."""
+    unless ``members`` is False; ``name`` matches case-insensitively, ``idp_id`` exactly."""
     org_id, _ = organization_version(session, organization)
     if org_id is None:
         return 0, []
@@ -86,18 +97,15 @@ def mirror_groups_page(
         where.append(func.lower(MirrorGroupRow.name) == name.lower())
     if group_id is not None:
         where.append(MirrorGroupRow.external_id == group_id)
+    if idp_id is not None:
+        where.append(MirrorGroupRow.idp_id == idp_id)
     counted = select(func.count()).select_from(MirrorGroupRow).where(*where)
     total = session.execute(counted).scalar_one()
-    query = select(MirrorGroupRow.external_id, MirrorGroupRow.ref, MirrorGroupRow.name)
-    page = query.where(*where).order_by(MirrorGroupRow.external_id).offset(offset).limit(limit)
+    query = mirror_groups_query(org_id).where(*where)
+    page = query.order_by(MirrorGroupRow.external_id).offset(offset).limit(limit)
     rows = session.execute(page).all()
     refs = _group_members(session, org_id, [r[0] for r in rows]) if members else {}
-    return total, [
-        DirectoryGroup(
-            external_id=gid, ref=ref, name=group_name, member_refs=frozenset(refs.get(gid, ()))
-        )
-        for gid, ref, group_name in rows
-    ]
+    return total, [directory_group(row, frozenset(refs.get(row[0], ()))) for row in rows]
 
 
 def mirror_kinds(session: Session, organization: str, refs: Collection[str]) -> dict[str, str]:

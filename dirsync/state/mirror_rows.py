@@ -45,12 +45,13 @@ def mirror_users_query(org_id: int) -> AnySelect:
         MirrorUserRow.email,
         MirrorUserRow.name,
         type_coerce(MirrorUserRow.disabled, Integer),
+        MirrorUserRow.idp_id,
     ).where(MirrorUserRow.organization_id == org_id)
 
 
 def directory_user(row: Sequence[Any]) -> DirectoryUser:
     """A row of ``mirror_users_query``."""
-    external_id, ref, username, email, name, is_disabled = row
+    external_id, ref, username, email, name, is_disabled, idp_id = row
     return DirectoryUser(
         external_id=external_id,
         ref=ref,
@@ -58,6 +59,22 @@ def directory_user(row: Sequence[Any]) -> DirectoryUser:
         email=email,
         name=name,
         disabled=bool(is_disabled),
+        idp_id=idp_id,
+    )
+
+
+def mirror_groups_query(org_id: int) -> AnySelect:
+    """Mirror groups without their members, for ``directory_group``."""
+    return select(
+        MirrorGroupRow.external_id, MirrorGroupRow.ref, MirrorGroupRow.name, MirrorGroupRow.idp_id
+    ).where(MirrorGroupRow.organization_id == org_id)
+
+
+def directory_group(row: Sequence[Any], member_refs: frozenset[str]) -> DirectoryGroup:
+    """A row of ``mirror_groups_query`` with its members."""
+    external_id, ref, name, idp_id = row
+    return DirectoryGroup(
+        external_id=external_id, ref=ref, name=name, member_refs=member_refs, idp_id=idp_id
     )
 
 
@@ -73,31 +90,24 @@ def load_mirror(session: Session, org_id: int) -> Mirror:
         refs[group_external_id].append(known.get(member_ref, member_ref))
     del known
     groups = {
-        external_id: DirectoryGroup(
-            external_id=external_id, ref=ref, name=name, member_refs=frozenset(refs[external_id])
-        )
-        for external_id, ref, name in plain_rows(
-            session,
-            select(MirrorGroupRow.external_id, MirrorGroupRow.ref, MirrorGroupRow.name).where(
-                MirrorGroupRow.organization_id == org_id
-            ),
-        )
+        row[0]: directory_group(row, frozenset(refs[row[0]]))
+        for row in plain_rows(session, mirror_groups_query(org_id))
     }
     return Mirror(users=users, groups=groups)
 
 
 #: the mirror's columns besides (organization, external id), in the order ``_values`` gives
-_USER_COLUMNS = ("ref", "username", "email", "name", "disabled", "email_key")
-_GROUP_COLUMNS = ("ref", "name")
+_USER_COLUMNS = ("ref", "username", "email", "name", "disabled", "email_key", "idp_id")
+_GROUP_COLUMNS = ("ref", "name", "idp_id")
 
 
 def _user_values(user: DirectoryUser) -> tuple[Any, ...]:
     email_key = normalize_email(user.email)
-    return (user.ref, user.username, user.email, user.name, user.disabled, email_key)
+    return (user.ref, user.username, user.email, user.name, user.disabled, email_key, user.idp_id)
 
 
 def _group_values(group: DirectoryGroup) -> tuple[Any, ...]:
-    return (group.ref, group.name)
+    return (group.ref, group.name, group.idp_id)
 
 
 def _sync_rows(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -194,11 +195,20 @@ class CollectionAccessRow(Base):
     permission: Mapped[str] = mapped_column(String(32))
 
 
+#: an index of the rows that have an identity provider id (pushed entries): a directory's
+#: rows have none, and its first sync of 100,000 users adds nothing to the index
+_PUSHED_ONLY: dict[str, Any] = {
+    "sqlite_where": text("idp_id IS NOT NULL"),
+    "postgresql_where": text("idp_id IS NOT NULL"),
+}
+
+
 class MirrorUserRow(Base):
     __tablename__ = "mirror_users"
     __table_args__ = (
         Index("ix_mirror_users_org_ref", "organization_id", "ref"),
         Index("ix_mirror_users_org_email_key", "organization_id", "email_key"),
+        Index("ix_mirror_users_org_idp_id", "organization_id", "idp_id", **_PUSHED_ONLY),
     )
 
     organization_id: Mapped[int] = mapped_column(_org_fk(), primary_key=True)
@@ -210,15 +220,22 @@ class MirrorUserRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean)
     #: the address as the planner normalizes it, for lookups by address (``mapping.scope``)
     email_key: Mapped[str | None] = mapped_column(String(EMAIL))
+    #: the identity provider's id for a pushed user (SCIM ``externalId``), for its filter
+    idp_id: Mapped[str | None] = mapped_column(String(ID))
 
 
 class MirrorGroupRow(Base):
     __tablename__ = "mirror_groups"
+    __table_args__ = (
+        Index("ix_mirror_groups_org_idp_id", "organization_id", "idp_id", **_PUSHED_ONLY),
+    )
 
     organization_id: Mapped[int] = mapped_column(_org_fk(), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
     ref: Mapped[str] = mapped_column(String(REF))
     name: Mapped[str] = mapped_column(String(NAME))
+    #: the identity provider's id for a pushed group (SCIM ``externalId``)
+    idp_id: Mapped[str | None] = mapped_column(String(ID))
 
 
 class MirrorGroupMemberRow(Base):

@@ -29,7 +29,12 @@ from dirsync.model import (
     username_ref,
 )
 from dirsync.organization import SEATED_STATUSES, MemberStatus, OrganizationState, OrgGroup
-from dirsync.state.mirror_rows import directory_user, mirror_users_query
+from dirsync.state.mirror_rows import (
+    directory_group,
+    directory_user,
+    mirror_groups_query,
+    mirror_users_query,
+)
 from dirsync.state.org_queries import due_invitations, load_collections
 from dirsync.state.queries import load_members
 from dirsync.state.rows import chunked, plain_rows
@@ -186,13 +191,9 @@ def _mirror_groups(
     refs = edges.member_refs(ids)
     groups: dict[str, DirectoryGroup] = {}
     for chunk in chunked(sorted(ids)):
-        query = select(MirrorGroupRow.external_id, MirrorGroupRow.ref, MirrorGroupRow.name).where(
-            MirrorGroupRow.organization_id == org_id, MirrorGroupRow.external_id.in_(chunk)
-        )
-        for gid, ref, name in plain_rows(session, query):
-            groups[gid] = DirectoryGroup(
-                external_id=gid, ref=ref, name=name, member_refs=refs.get(gid, frozenset())
-            )
+        query = mirror_groups_query(org_id).where(MirrorGroupRow.external_id.in_(chunk))
+        for row in plain_rows(session, query):
+            groups[row[0]] = directory_group(row, refs.get(row[0], frozenset()))
     return groups
 
 

@@ -356,14 +356,20 @@ class SqlStore:
         return self._read(lambda s: mirror_queries.mirror_user(s, organization, external_id), None)
 
     def mirror_users(
-        self, organization: str, *, username: str | None = None, offset: int = 0, limit: int = 100
+        self,
+        organization: str,
+        *,
+        username: str | None = None,
+        idp_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
     ) -> tuple[int, list[DirectoryUser]]:
-        """How many mirror users match (``username``: that user name, in any case) and one
-        page of them, in external id order."""
+        """How many mirror users match (``username``: that user name, in any case; ``idp_id``:
+        that identity provider id) and one page of them, in external id order."""
         nothing: tuple[int, list[DirectoryUser]] = (0, [])
         return self._read(
             lambda s: mirror_queries.mirror_users_page(
-                s, organization, username=username, offset=offset, limit=limit
+                s, organization, username=username, idp_id=idp_id, offset=offset, limit=limit
             ),
             nothing,
         )
@@ -374,12 +380,14 @@ class SqlStore:
         *,
         name: str | None = None,
         group_id: str | None = None,
+        idp_id: str | None = None,
         offset: int = 0,
         limit: int = 100,
         members: bool = True,
     ) -> tuple[int, list[DirectoryGroup]]:
         """How many mirror groups match (``name``: that name in any case; ``group_id``: that
-        id) and one page of them, with their member refs unless ``members`` is False."""
+        id; ``idp_id``: that identity provider id) and one page of them, with their member
+        refs unless ``members`` is False."""
         nothing: tuple[int, list[DirectoryGroup]] = (0, [])
         return self._read(
             lambda s: mirror_queries.mirror_groups_page(
@@ -387,6 +395,7 @@ class SqlStore:
                 organization,
                 name=name,
                 group_id=group_id,
+                idp_id=idp_id,
                 offset=offset,
                 limit=limit,
                 members=members,

@@ -15,14 +15,31 @@ from dirsync.state.engine import WRITE_OPTION, alembic_config
 def store_at_revision(path: Path, revision: str = "head") -> Engine:
     """An SQLite database at ``path`` brought to ``revision`` by Alembic, revision by
     revision (not through the fresh-store path), and its engine."""
+    return database_at_revision(f"sqlite:///{path}", revision)
+
+
+def database_at_revision(url: str, revision: str = "head") -> Engine:
+    """The database at ``url`` (SQLite or PostgreSQL) brought to ``revision`` by Alembic,
+    revision by revision, and its engine."""
     from alembic import command  # only tests that build old stores need it
 
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(url)
     with engine.connect() as connection:
         connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():
             command.upgrade(alembic_config(connection), revision)
     return engine
+
+
+def stamp_revision(engine: Engine, revision: str) -> None:
+    """Record ``revision`` as the database's without running anything (an upgrade then runs
+    the migrations after it again)."""
+    from alembic import command
+
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            command.stamp(alembic_config(connection), revision, purge=True)
 
 
 @contextmanager

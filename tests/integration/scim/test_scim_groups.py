@@ -119,3 +119,33 @@ def test_hundreds_of_members_change_in_one_patch_and_a_group_is_deleted(scim: Sc
     assert client.get(f"/Groups/{group['id']}").status_code == 404
     assert groups(scim) == {}
     assert len(scim.cli("members", "--org", "acme")) == 120  # the users stay
+
+
+def test_a_groups_external_id_reads_back_filters_and_follows_patches(scim: Scim) -> None:
+    client = scim.client()
+    ids = users(client, "ada")
+    body = {**group_body("Sales", ids["ada"]), "externalId": "sales-1"}
+    group = client.post("/Groups", json=body).json()
+    assert group["externalId"] == "sales-1"
+    url = f"/Groups/{group['id']}"
+    listed = client.get(
+        "/Groups",
+        params={"filter": 'externalId eq "sales-1"', "excludedAttributes": "members"},
+    ).json()
+    assert [(g["id"], g["externalId"]) for g in listed["Resources"]] == [(group["id"], "sales-1")]
+
+    # a members PATCH keeps it; a PATCH of externalId changes it (with a rename, Okta's shape)
+    added = patch({"op": "remove", "path": "members", "value": [{"value": ids["ada"]}]})
+    assert client.patch(url, json=added).status_code == 204
+    assert client.get(url).json()["externalId"] == "sales-1"
+    okta = patch({"op": "replace", "value": {"externalId": "sales-2", "displayName": "Sales EU"}})
+    answer = client.patch(url, json=okta, params={"attributes": "externalId,displayName"})
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["externalId"], answer.json()["displayName"]) == ("sales-2", "Sales EU")
+    assert (
+        client.get("/Groups", params={"filter": 'externalId eq "sales-1"'}).json()["totalResults"]
+        == 0
+    )
+    assert client.put(url, json={**body, "externalId": "sales-3"}).json()["externalId"] == (
+        "sales-3"
+    )

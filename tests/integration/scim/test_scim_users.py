@@ -273,3 +273,38 @@ def test_the_token_is_checked_before_the_body_and_a_body_has_a_size_limit(scim: 
     assert too_large.status_code == 413
     assert too_large.json()["status"] == "413"
     assert scim.cli("members", "--org", "acme") == []
+
+
+def test_external_id_reads_back_filters_and_follows_put_and_patch(scim: Scim) -> None:
+    client = scim.client()
+    user = client.post("/Users", json=entra_user("ada@acme.example")).json()
+    assert user["externalId"] == "ada"
+    url = f"/Users/{user['id']}"
+    assert client.get(url).json()["externalId"] == "ada"
+    # what Entra ID sends when its matching attribute is externalId (case-exact, RFC 7643)
+    found = client.get("/Users", params={"filter": 'externalId eq "ada"'}).json()
+    assert [u["id"] for u in found["Resources"]] == [user["id"]]
+    assert (
+        client.get("/Users", params={"filter": 'externalId eq "ADA"'}).json()["totalResults"] == 0
+    )
+
+    # a PATCH of externalId alone is kept (the mirror changes, the organization does not)
+    changed = client.patch(url, json=patch({"op": "Replace", "path": "externalId", "value": "a-7"}))
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["externalId"] == "a-7"
+    assert client.get(url).json()["externalId"] == "a-7"
+    assert (
+        client.get("/Users", params={"filter": 'externalId eq "ada"'}).json()["totalResults"] == 0
+    )
+    # a PATCH of something else keeps it
+    renamed = patch({"op": "replace", "path": "displayName", "value": "Ada King"})
+    assert client.patch(url, json=renamed).json()["externalId"] == "a-7"
+    # a replace carries it (and one without it has none: PUT replaces the whole resource)
+    body = {**entra_user("ada@acme.example"), "externalId": "a-8"}
+    assert client.put(url, json=body).json()["externalId"] == "a-8"
+    without = {k: v for k, v in entra_user("ada@acme.example").items() if k != "externalId"}
+    assert "externalId" not in client.put(url, json=without).json()
+    assert (
+        client.get("/Users", params={"filter": 'externalId eq "a-8"'}).json()["totalResults"] == 0
+    )
+    assert list(members(scim)) == ["ada@acme.example"]

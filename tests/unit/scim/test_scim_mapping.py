@@ -74,10 +74,21 @@ def test_active_false_disables_and_an_absent_active_is_enabled() -> None:
 
 def test_a_stored_user_reads_back_as_what_was_kept() -> None:
     stored = DirectoryUser(
-        external_id="i", ref="i", username="Ada@b.example", email="ada@b.example", name="Ada"
+        external_id="i",
+        ref="i",
+        username="Ada@b.example",
+        email="ada@b.example",
+        name="Ada",
+        idp_id="E-1",
     )
     resource = scim_user(stored, location="https://h/scim/v2/acme/Users/i")
     assert directory_user(resource, "i") == stored
+
+
+def test_external_id_is_the_identity_providers_id_and_a_blank_one_is_none() -> None:
+    assert directory_user(pushed(userName="a@b.example", externalId=" E-1 "), "i").idp_id == "E-1"
+    assert directory_user(pushed(userName="a@b.example", externalId=" "), "i").idp_id is None
+    assert directory_user(pushed(userName="a@b.example"), "i").idp_id is None
 
 
 def test_list_queries() -> None:
