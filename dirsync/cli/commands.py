@@ -6,11 +6,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import click
+import structlog
 
 from dirsync.cli import views
+from dirsync.cli.admin import os_user
 from dirsync.cli.app import (
     Context,
     cli,
@@ -27,12 +30,15 @@ from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, UsageError
 from dirsync.plan import Outcome
 from dirsync.state.engine import display_url
+from dirsync.sync.approvals import approve_push
 from dirsync.sync.gcpause import paused_gc
 from dirsync.sync.locks import LockBusy, runtime_directory
 from dirsync.sync.result import RunResult
 from dirsync.sync.retention import prune_store
 from dirsync.sync.run import run_organization, utcnow
 from dirsync.sync.store_lock import take_locks
+
+log = structlog.get_logger("dirsync.cli.commands")
 
 #: the exit code of each outcome; several organizations → the highest
 _OUTCOME_EXIT = {Outcome.FAILED: 1, Outcome.REFUSED: 3}
@@ -68,6 +74,9 @@ def sync(
     selected = ctx.config.select(orgs)
     if approve is not None and len(selected) != 1:
         raise UsageError("--approve applies to one organization: name it with --org")
+    if approve is not None and selected[0].rules().pushed:
+        _approve_push(ctx, selected[0].name, approve, as_json=as_json)
+        return
     ctx.resolve_secrets(selected)
     # every connector first: a missing one is a config error (exit 2) before anything runs
     connectors = {org.name: create_connector(org.source, organization=org.name) for org in selected}
@@ -115,6 +124,31 @@ def sync(
         _print_results(results, skipped, as_json=as_json)
     code = max((_OUTCOME_EXIT.get(r.outcome, 0) for r in results), default=0)
     sys.exit(max(code, *(b.exit_code for b in skipped)) if skipped else code)
+
+
+def _approve_push(ctx: Context, organization: str, digest: str, *, as_json: bool) -> None:
+    """``--approve`` for a pushed organization: nothing to read, so the approval is recorded
+    for the identity provider's retry of the refused request (``sync.approvals``)."""
+    actor = f"admin:{os_user()}"
+    now = datetime.now(UTC)
+    with ctx.store(readonly=False) as store:
+        refused = approve_push(store, organization, digest, actor=actor, now=now)
+    log.info("sync.push_approved", organization=organization, plan=digest, actor=actor)
+    if as_json:
+        emit_json(
+            {
+                "organization": organization,
+                "approved": digest,
+                "refused_at": refused.isoformat(),
+                "approved_at": now.isoformat(),
+                "actor": actor,
+            }
+        )
+        return
+    click.echo(
+        f"plan {digest} of {organization} approved: the identity provider's next retry of the "
+        f"refused request applies it, and the removal window of {organization} restarts now"
+    )
 
 
 def _print_results(results: list[RunResult], skipped: list[LockBusy], *, as_json: bool) -> None:

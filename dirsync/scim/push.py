@@ -24,6 +24,7 @@ from dirsync.plan import Outcome
 from dirsync.rules import SyncRules
 from dirsync.scim.errors import ScimError
 from dirsync.state.sql_store import SqlStore
+from dirsync.sync.approvals import approve_command, is_approved, removal_window_start
 from dirsync.sync.locks import OrganizationLock
 from dirsync.sync.result import RunResult
 from dirsync.sync.run import Clock, run_organization, utcnow
@@ -69,12 +70,56 @@ class Pusher:
 
     def push(self, organization: str, rules: SyncRules, delta: DirectoryDelta) -> RunResult:
         """Plan, guard and apply ``delta``; the caller holds ``lock(organization)``. A refusal
-        or a failure raises a ``ScimError`` (the store is then unchanged)."""
+        or a failure raises a ``ScimError`` (the store is then unchanged).
+
+        A refused plan an administrator approved (``sync.approvals``) is planned again with
+        the approval, once: the identity provider's retry of a refused request goes through.
+        """
+        now = self.clock()
         recent = 0
         if delta.deleted_user_ids or any(u.disabled for u in delta.users):
             # only a push that can deprovision asks (the guard counts them with its own)
-            recent = self.store.removals_since(organization, self.clock() - rules.removal_window)
-        result = run_organization(
+            since = removal_window_start(self.store, organization, rules, now)
+            recent = self.store.removals_since(organization, since)
+        result = self._run(organization, rules, delta, recent)
+        if result.outcome == Outcome.REFUSED and is_approved(
+            self.store, organization, result.digest(), now
+        ):
+            log.info("scim.approved_plan", organization=organization, plan=result.digest())
+            result = self._run(organization, rules, delta, recent, approve=result.digest())
+        counts = result.plan.counts()
+        if result.outcome == Outcome.REFUSED:
+            digest = result.digest()
+            command = approve_command(organization, digest)
+            log.warning(
+                "scim.refused",
+                organization=organization,
+                reasons=list(result.refusal),
+                plan=digest,
+                approve=command,
+            )
+            raise ScimError(
+                403,
+                "refused by dirsync's guards, nothing changed: "
+                + "; ".join(result.refusal)
+                + f" (plan {digest}; to apply it when the identity provider retries: {command})",
+            )
+        if result.outcome == Outcome.FAILED:
+            log.error("scim.failed", organization=organization, error=result.error)
+            raise ScimError(503, f"not applied, nothing changed: {result.error}")
+        log.info("scim.applied", organization=organization, outcome=str(result.outcome), **counts)
+        return result
+
+    def _run(
+        self,
+        organization: str,
+        rules: SyncRules,
+        delta: DirectoryDelta,
+        recent: int,
+        *,
+        approve: str | None = None,
+    ) -> RunResult:
+        return run_organization(
             organization,
             rules,
             _Pushed(delta),
@@ -82,15 +127,5 @@ class Pusher:
             now=self.clock,
             actor=f"scim:{organization}",
             recent_removals=recent,
+            approve=approve,
         )
-        counts = result.plan.counts()
-        if result.outcome == Outcome.REFUSED:
-            log.warning("scim.refused", organization=organization, reasons=list(result.refusal))
-            raise ScimError(
-                403, "refused by dirsync's guards, nothing changed: " + "; ".join(result.refusal)
-            )
-        if result.outcome == Outcome.FAILED:
-            log.error("scim.failed", organization=organization, error=result.error)
-            raise ScimError(503, f"not applied, nothing changed: {result.error}")
-        log.info("scim.applied", organization=organization, outcome=str(result.outcome), **counts)
-        return result

@@ -142,3 +142,14 @@ class EventView:
             "before": self.before,
             "after": self.after,
         }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanApproval:
+    """An administrator's approval of a refused push's plan (``state.approvals``)."""
+
+    digest: str
+    at: datetime
+    actor: str
+    #: a run applied the plan after the approval: it is spent
+    used: bool = False

@@ -26,6 +26,7 @@ from dirsync.model import Cursor, DirectoryDelta, DirectoryGroup, DirectoryUser,
 from dirsync.plan import Plan
 from dirsync.state import (
     admin,
+    approvals,
     mirror_queries,
     org_queries,
     queries,
@@ -51,6 +52,7 @@ from dirsync.state.records import (
     GroupView,
     MemberView,
     OrganizationSummary,
+    PlanApproval,
     RunRecord,
     StoredOrganization,
 )
@@ -416,6 +418,19 @@ class SqlStore:
     def removals_since(self, organization: str, since: datetime) -> int:
         """Members revoked or removed by runs (not administrators) at or after ``since``."""
         return self._read(lambda s: org_queries.removals_since(s, organization, since), 0)
+
+    def refused_at(self, organization: str, digest: str) -> datetime | None:
+        """When a run of the organization last refused the plan with this digest, if ever."""
+        return self._read(lambda s: approvals.refused_at(s, organization, digest), None)
+
+    def approve_plan(self, organization: str, digest: str, *, actor: str, now: datetime) -> None:
+        """Record an administrator's approval of a refused plan (an audit event)."""
+        with self._transaction(write=True) as session:
+            approvals.record_approval(session, organization, digest, actor=actor, now=now)
+
+    def approvals_since(self, organization: str, since: datetime) -> list[PlanApproval]:
+        """Approvals of refused plans recorded at or after ``since``, oldest first."""
+        return self._read(lambda s: approvals.approvals_since(s, organization, since), [])
 
     def member_collections(self, organization: str) -> dict[str, dict[str, str]]:
         return self._read(lambda s: org_queries.member_collections(s, organization), {})
