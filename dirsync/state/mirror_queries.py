@@ -8,6 +8,7 @@ its members), never the whole organization.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,10 +19,13 @@ from dirsync.state.mirror_rows import (
     directory_user,
     mirror_groups_query,
     mirror_users_query,
+    name_key,
 )
 from dirsync.state.queries import organization_version
 from dirsync.state.rows import chunked
 from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
+
+T = TypeVar("T")
 
 
 def mirror_user(session: Session, organization: str, external_id: str) -> DirectoryUser | None:
@@ -50,17 +54,25 @@ def mirror_users_page(
     if org_id is None:
         return 0, []
     query = mirror_users_query(org_id)
-    counted = select(func.count()).select_from(MirrorUserRow)
-    counted = counted.where(MirrorUserRow.organization_id == org_id)
+    matching = []
     if username is not None:
-        same_name = func.lower(MirrorUserRow.username) == username.lower()
-        query, counted = query.where(same_name), counted.where(same_name)
+        matching.append(MirrorUserRow.username_key == name_key(username))
     if idp_id is not None:
-        same_id = MirrorUserRow.idp_id == idp_id
-        query, counted = query.where(same_id), counted.where(same_id)
+        matching.append(MirrorUserRow.idp_id == idp_id)
+    if matching:
+        found = [directory_user(row) for row in session.execute(query.where(*matching))]
+        return _page(sorted(found, key=lambda u: u.external_id), offset, limit)
+    counted = select(func.count()).where(MirrorUserRow.organization_id == org_id)
     total = session.execute(counted).scalar_one()
     page = query.order_by(MirrorUserRow.external_id).offset(offset).limit(limit)
     return total, [directory_user(row) for row in session.execute(page)]
+
+
+def _page(found: list[T], offset: int, limit: int) -> tuple[int, list[T]]:
+    """A filtered list (a name or an id names few entries) paged here: in SQL, ``ORDER BY``
+    the key with ``LIMIT`` leads SQLite to walk the organization in key order rather than
+    take the filter's index."""
+    return len(found), found[offset : offset + limit]
 
 
 def _group_members(session: Session, org_id: int, group_ids: list[str]) -> dict[str, set[str]]:
@@ -94,16 +106,19 @@ def mirror_groups_page(
         return 0, []
     where = [MirrorGroupRow.organization_id == org_id]
     if name is not None:
-        where.append(func.lower(MirrorGroupRow.name) == name.lower())
+        where.append(MirrorGroupRow.name_key == name_key(name))
     if group_id is not None:
         where.append(MirrorGroupRow.external_id == group_id)
     if idp_id is not None:
         where.append(MirrorGroupRow.idp_id == idp_id)
-    counted = select(func.count()).select_from(MirrorGroupRow).where(*where)
-    total = session.execute(counted).scalar_one()
     query = mirror_groups_query(org_id).where(*where)
-    page = query.order_by(MirrorGroupRow.external_id).offset(offset).limit(limit)
-    rows = session.execute(page).all()
+    if len(where) > 1:
+        total, rows = _page(sorted(session.execute(query).all(), key=lambda r: r[0]), offset, limit)
+    else:
+        counted = select(func.count()).select_from(MirrorGroupRow).where(*where)
+        total = session.execute(counted).scalar_one()
+        page = query.order_by(MirrorGroupRow.external_id).offset(offset).limit(limit)
+        rows = list(session.execute(page).all())
     refs = _group_members(session, org_id, [r[0] for r in rows]) if members else {}
     return total, [directory_group(row, frozenset(refs.get(row[0], ()))) for row in rows]
 

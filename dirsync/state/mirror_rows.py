@@ -97,17 +97,40 @@ def load_mirror(session: Session, org_id: int) -> Mirror:
 
 
 #: the mirror's columns besides (organization, external id), in the order ``_values`` gives
-_USER_COLUMNS = ("ref", "username", "email", "name", "disabled", "email_key", "idp_id")
-_GROUP_COLUMNS = ("ref", "name", "idp_id")
+_USER_COLUMNS = (
+    "ref",
+    "username",
+    "email",
+    "name",
+    "disabled",
+    "email_key",
+    "idp_id",
+    "username_key",
+)
+_GROUP_COLUMNS = ("ref", "name", "idp_id", "name_key")
+
+
+def name_key(name: str | None) -> str | None:
+    """A user or group name as looked up in any case (``mirror_queries``)."""
+    return name.lower() if name is not None else None
 
 
 def _user_values(user: DirectoryUser) -> tuple[Any, ...]:
     email_key = normalize_email(user.email)
-    return (user.ref, user.username, user.email, user.name, user.disabled, email_key, user.idp_id)
+    return (
+        user.ref,
+        user.username,
+        user.email,
+        user.name,
+        user.disabled,
+        email_key,
+        user.idp_id,
+        name_key(user.username),
+    )
 
 
 def _group_values(group: DirectoryGroup) -> tuple[Any, ...]:
-    return (group.ref, group.name, group.idp_id)
+    return (group.ref, group.name, group.idp_id, name_key(group.name))
 
 
 def _sync_rows(

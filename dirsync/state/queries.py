@@ -132,7 +132,7 @@ def load_members(
     # the last invitation's time, converted here once per distinct value (one "now" per run
     # invites thousands at once) rather than by SQLAlchemy once per row and column
     invited = type_coerce(func.coalesce(MemberRow.last_invited_at, MemberRow.invited_at), String)
-    query = select(
+    columns = (
         MemberRow.id,
         MemberRow.email,
         MemberRow.external_id,
@@ -142,14 +142,19 @@ def load_members(
         MemberRow.restore_status,
         MemberRow.revoked_reason,
         invited,
-    ).where(MemberRow.organization_id == org_id)
+    )
     if only is None:
+        query = select(*columns).where(MemberRow.organization_id == org_id)
         rows: Iterable[Sequence[Any]] = plain_rows(session, query.order_by(MemberRow.id))
     else:
+        # by primary key alone, the organization checked here: with both in SQL, SQLite
+        # walks the organization's index (every member) rather than look the ids up
+        by_id = select(*columns, MemberRow.organization_id)
         found = [
-            row
+            row[:-1]
             for chunk in chunked(sorted(only))
-            for row in plain_rows(session, query.where(MemberRow.id.in_(chunk)))
+            for row in plain_rows(session, by_id.where(MemberRow.id.in_(chunk)))
+            if row[-1] == org_id
         ]
         rows = sorted(found, key=itemgetter(0))
     to_datetime = _datetime_converter(session)

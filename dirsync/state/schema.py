@@ -209,6 +209,7 @@ class MirrorUserRow(Base):
         Index("ix_mirror_users_org_ref", "organization_id", "ref"),
         Index("ix_mirror_users_org_email_key", "organization_id", "email_key"),
         Index("ix_mirror_users_org_idp_id", "organization_id", "idp_id", **_PUSHED_ONLY),
+        Index("ix_mirror_users_org_username_key", "organization_id", "username_key"),
     )
 
     organization_id: Mapped[int] = mapped_column(_org_fk(), primary_key=True)
@@ -222,12 +223,16 @@ class MirrorUserRow(Base):
     email_key: Mapped[str | None] = mapped_column(String(EMAIL))
     #: the identity provider's id for a pushed user (SCIM ``externalId``), for its filter
     idp_id: Mapped[str | None] = mapped_column(String(ID))
+    #: the user name in lower case, for look-ups in any case (SCIM's ``userName eq``, sent
+    #: before every create)
+    username_key: Mapped[str | None] = mapped_column(String(NAME))
 
 
 class MirrorGroupRow(Base):
     __tablename__ = "mirror_groups"
     __table_args__ = (
         Index("ix_mirror_groups_org_idp_id", "organization_id", "idp_id", **_PUSHED_ONLY),
+        Index("ix_mirror_groups_org_name_key", "organization_id", "name_key"),
     )
 
     organization_id: Mapped[int] = mapped_column(_org_fk(), primary_key=True)
@@ -236,11 +241,17 @@ class MirrorGroupRow(Base):
     name: Mapped[str] = mapped_column(String(NAME))
     #: the identity provider's id for a pushed group (SCIM ``externalId``)
     idp_id: Mapped[str | None] = mapped_column(String(ID))
+    #: the name in lower case, for look-ups in any case (SCIM's ``displayName eq``)
+    name_key: Mapped[str | None] = mapped_column(String(NAME))
 
 
 class MirrorGroupMemberRow(Base):
     __tablename__ = "mirror_group_members"
-    __table_args__ = (WITHOUT_ROWID,)
+    __table_args__ = (
+        # the groups naming an entry (a delta's scope, a push's): not a scan of every edge
+        Index("ix_mirror_group_members_org_member_ref", "organization_id", "member_ref"),
+        WITHOUT_ROWID,
+    )
 
     organization_id: Mapped[int] = mapped_column(_org_fk(), primary_key=True)
     group_external_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
@@ -258,7 +269,11 @@ class CursorRow(Base):
 
 class RunRow(Base):
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_org_started", "organization_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_runs_org_started", "organization_id", "started_at"),
+        # the running runs a new run closes (each push is a run: thousands a day)
+        Index("ix_runs_org_outcome", "organization_id", "outcome"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     organization_id: Mapped[int] = mapped_column(_org_fk())

@@ -1,4 +1,4 @@
-"""Revision 0007 adds the identity provider's id to mirror users and groups and the SCIM
+"""Revision 0009 adds the identity provider's id to mirror users and groups and the SCIM
 look-ups' indexes, on SQLite and PostgreSQL: rows kept (without an id, their names' keys
 filled), the indexes there, and running it again (over what is already there) changes
 nothing."""
@@ -15,7 +15,7 @@ from dirsync.state.sql_store import SqlStore
 from dirsync.testing.postgres import Postgres
 from dirsync.testing.store_files import database_at_revision, stamp_revision
 
-BEFORE = "0006_store_writers"
+BEFORE = "0008_invitation_index"
 ORG = "acme"
 
 
@@ -28,7 +28,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def _fill(engine: Engine) -> None:
-    """One organization with a mirror user and a group, as revision 0006 stored them."""
+    """One organization with a mirror user and a group, as revision 0008 stored them."""
     with engine.begin() as conn:
         conn.execute(
             text(

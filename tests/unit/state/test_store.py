@@ -579,6 +579,7 @@ def test_a_first_large_mirror_rebuilds_its_indexes_in_the_same_transaction(
         "ix_mirror_users_org_email_key",
         "ix_mirror_users_org_idp_id",
         "ix_mirror_users_org_ref",
+        "ix_mirror_users_org_username_key",
     ]
     users = [user(1), user(2), user(3)]
     snapshot = dump(db)
