@@ -68,7 +68,7 @@ class GroupRequests:
         group = directory_group(_parse(body, Context.RESOURCE_CREATION_REQUEST), uuid.uuid4().hex)
         with self.pusher.lock(self.name):
             self._known_members(group, frozenset())
-            self._push(DirectoryDelta(groups=(group,)))
+            self._push(DirectoryDelta(groups=(group,)), approvable=False)
         return self.document(group)
 
     def replace(self, group_id: str, body: Any) -> dict[str, Any]:
@@ -116,8 +116,8 @@ class GroupRequests:
             more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
             raise invalid_value(f"no user or group with id {shown}{more} in this organization")
 
-    def _push(self, delta: DirectoryDelta) -> None:
-        self.pusher.push(self.name, self.organization.rules(), delta)
+    def _push(self, delta: DirectoryDelta, *, approvable: bool = True) -> None:
+        self.pusher.push(self.name, self.organization.rules(), delta, approvable=approvable)
 
 
 def _wants_members(params: dict[str, Any]) -> bool:

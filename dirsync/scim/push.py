@@ -68,12 +68,21 @@ class Pusher:
             self.store_url, self.runtime_dir, organization, takeover=self.takeover, wait=True
         )
 
-    def push(self, organization: str, rules: SyncRules, delta: DirectoryDelta) -> RunResult:
+    def push(
+        self,
+        organization: str,
+        rules: SyncRules,
+        delta: DirectoryDelta,
+        *,
+        approvable: bool = True,
+    ) -> RunResult:
         """Plan, guard and apply ``delta``; the caller holds ``lock(organization)``. A refusal
         or a failure raises a ``ScimError`` (the store is then unchanged).
 
         A refused plan an administrator approved (``sync.approvals``) is planned again with
         the approval, once: the identity provider's retry of a refused request goes through.
+        Not ``approvable``: a create, whose retry gets a new id and so is another plan; its
+        refusal names the limit to raise rather than an approval that could never apply.
         """
         now = self.clock()
         recent = 0
@@ -98,11 +107,17 @@ class Pusher:
                 plan=digest,
                 approve=command,
             )
+            remedy = (
+                f"plan {digest}; to apply it when the identity provider retries: {command}"
+                if approvable
+                else "a create's retry is a new plan and cannot be approved: raise the "
+                "organization's seats, or make room"
+            )
             raise ScimError(
                 403,
                 "refused by dirsync's guards, nothing changed: "
                 + "; ".join(result.refusal)
-                + f" (plan {digest}; to apply it when the identity provider retries: {command})",
+                + f" ({remedy})",
             )
         if result.outcome == Outcome.FAILED:
             log.error("scim.failed", organization=organization, error=result.error)

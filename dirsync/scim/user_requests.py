@@ -90,7 +90,7 @@ class UserRequests:
         user = directory_user(resource, uuid.uuid4().hex)
         with self.pusher.lock(self.name):
             self._unique(user)
-            self._push(DirectoryDelta(users=(user,)))
+            self._push(DirectoryDelta(users=(user,)), approvable=False)
         return self.document(user)
 
     def replace(self, user_id: str, body: Any) -> dict[str, Any]:
@@ -140,8 +140,8 @@ class UserRequests:
                 409, f"a user with userName {user.username!r} exists", scim_type="uniqueness"
             )
 
-    def _push(self, delta: DirectoryDelta) -> None:
-        self.pusher.push(self.name, self.organization.rules(), delta)
+    def _push(self, delta: DirectoryDelta, *, approvable: bool = True) -> None:
+        self.pusher.push(self.name, self.organization.rules(), delta, approvable=approvable)
 
 
 def selection_of(params: dict[str, Any]) -> ResponseParameters[Any] | None:

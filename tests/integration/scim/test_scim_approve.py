@@ -118,3 +118,15 @@ def test_a_push_the_guards_refuse_alone_is_applied_once_by_its_approval(
     assert _statuses(scim) == {"u0@acme.example": "revoked", "u1@acme.example": "invited"}
     applied = [r for r in scim.cli("runs", "--org", "acme") if r["outcome"] == "applied"]
     assert len(applied) == 3  # two creates, the approved deletion
+
+
+def test_a_refused_create_names_the_limit_not_an_approval_that_could_never_apply(
+    scim_two_seats: Scim,
+) -> None:
+    client = scim_two_seats.client()
+    _users(client, 2)
+    refused = client.post("/Users", json=entra_user("u9@acme.example"))
+    assert refused.status_code == 403, refused.text
+    detail = refused.json()["detail"]
+    assert "seats" in detail and "cannot be approved" in detail
+    assert "--approve" not in detail
