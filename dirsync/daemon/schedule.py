@@ -76,8 +76,9 @@ class Reload:
 def plan_reload(current: Config, new: Config) -> Reload:
     """Compare the running config with a new valid one.
 
-    The store, the metrics and SCIM addresses and the worker count are fixed at start-up: their old
-    values stay in the adopted config and their keys are listed in ``needs_restart``.
+    The store, the metrics and SCIM addresses and the worker counts (``max_parallel``,
+    ``max_full_loads``) are fixed at start-up: their old values stay in the adopted config and
+    their keys are listed in ``needs_restart``.
     """
     restart = [
         key
@@ -85,6 +86,7 @@ def plan_reload(current: Config, new: Config) -> Reload:
             ("store.url", current.store.url, new.store.url),
             ("daemon.metrics_listen", current.daemon.metrics_listen, new.daemon.metrics_listen),
             ("daemon.max_parallel", current.daemon.max_parallel, new.daemon.max_parallel),
+            ("daemon.max_full_loads", current.daemon.max_full_loads, new.daemon.max_full_loads),
             ("daemon.scim_listen", current.daemon.scim_listen, new.daemon.scim_listen),
             ("daemon.scim_cert_file", current.daemon.scim_cert_file, new.daemon.scim_cert_file),
             ("daemon.scim_key_file", current.daemon.scim_key_file, new.daemon.scim_key_file),
@@ -94,6 +96,7 @@ def plan_reload(current: Config, new: Config) -> Reload:
     fixed: dict[str, object] = {
         "metrics_listen": current.daemon.metrics_listen,
         "max_parallel": current.daemon.max_parallel,
+        "max_full_loads": current.daemon.max_full_loads,
         # the SCIM endpoint listens from start-up; its organizations and tokens follow the file
         "scim_listen": current.daemon.scim_listen,
         "scim_cert_file": current.daemon.scim_cert_file,

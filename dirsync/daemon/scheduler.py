@@ -36,6 +36,7 @@ from dirsync.daemon import schedule
 from dirsync.daemon.alert_delivery import deliver
 from dirsync.daemon.alerting import Alerter, Deliver
 from dirsync.daemon.claims import Claims, LocalClaims, SharedClaims
+from dirsync.daemon.full_loads import FullLoads
 from dirsync.daemon.housekeeping import Housekeeping
 from dirsync.daemon.metrics import Metrics
 from dirsync.errors import DirsyncError
@@ -97,6 +98,8 @@ class Daemon:
         self.upkeep = Housekeeping(
             store, alerter=Alerter(runtime_dir, send=alert_sender), metrics=metrics, clock=clock
         )
+        #: fixed at start-up, as the thread pool is (``max_full_loads``)
+        self.full_loads = FullLoads(config.daemon.max_full_loads)
         self.scheduler = scheduler or BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.daemon.max_parallel)}, timezone=UTC
         )
@@ -257,6 +260,7 @@ class Daemon:
                 full=full,
                 now=self._clock,
                 node=self.config.daemon.node,
+                full_load_gate=self.full_loads,
             )
         except DirsyncError as exc:  # e.g. the store failed while loading
             return _failed(org.name, str(exc))

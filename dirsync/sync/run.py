@@ -20,6 +20,7 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,7 @@ def run_organization(
     node: str | None = None,
     actor: str | None = None,
     recent_removals: int = 0,
+    full_load_gate: AbstractContextManager[object] | None = None,
 ) -> RunResult:
     """Read, plan, guard and (unless dry) apply in one transaction.
 
@@ -93,6 +95,7 @@ def run_organization(
         node or this_node(),
         actor,
         recent_removals,
+        full_load_gate,
     )
     try:
         run.begin()
@@ -102,6 +105,8 @@ def run_organization(
         return _apply_or_record(run, loaded, planned)
     except _Over as over:
         return over.result
+    finally:
+        run.held.close()
 
 
 class _Over(Exception):
@@ -128,10 +133,13 @@ class _Run:
     node: str
     actor: str | None
     recent_removals: int
+    full_load_gate: AbstractContextManager[object] | None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started: datetime = field(init=False)
     results: Results = field(init=False)
     log: Any = field(init=False)
+    #: what the run holds until it ends (the full-load gate, once taken)
+    held: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
         self.started = self.now()
@@ -301,6 +309,8 @@ def _load_and_read(run: _Run, look: _Look) -> _Loaded:
                 members=len(scoped.state.members),
             )
             return _Loaded(reading, scoped=scoped)
+    if run.full_load_gate is not None:
+        run.held.enter_context(run.full_load_gate)
     stored = run.store.load(run.name)
     if reading is None or stored.version != look.version:
         try:
