@@ -2,17 +2,26 @@
 
 One slapd holds one generated directory (``bench.generate``); the config names it
 ``--organizations`` times (``org000``, ``org001``, ...), each organization with its own
-members in the store. Measured, each in its own empty store:
+members in the store. Four phases, each measured for the one-shot ``dirsync sync`` (its peak
+RSS, from ``wait4``) and for ``dirsync run`` in every variant (its ``VmRSS`` and ``VmHWM``
+from ``/proc`` once every organization has finished a run, and the wall time until then):
 
-1. ``dirsync sync`` of every organization once, into an empty store and then again (a synced
-   store: quiet runs): its peak RSS (``wait4``'s rusage);
-2. ``dirsync run`` on an empty store and on a copy of the synced one (and on an empty store
-   with ``max_parallel = 1``), until every organization has finished ``--rounds`` runs: the
-   daemon's resident set (``VmRSS``) after each round and its peak (``VmHWM``), from ``/proc``.
+1. *first cycle*: an empty store;
+2. *steady state*: a synced store and no directory change (quiet runs);
+3. *full re-read*: a synced store, every organization's first run a full read (the daemon
+   with ``full_sync_interval = "1d"``, the one-shot with ``--full``), as after a restart of
+   a daemon with a daily full read;
+4. *catch-up*: the synced store after ``--changes`` directory changes (each organization reads
+   the same directory, so 15 changes are 3,000 organization changes at 200 organizations).
 
-The sources are read over LDAPS with the test CA as ``ca_file``, as on client networks.
+The variants of the daemon, in the same run: ``before`` (``max_full_loads`` as high as
+``max_parallel``: no bound, as before the setting existed), ``after`` (the default), and
+``after`` with glibc's ``MALLOC_ARENA_MAX=2``. ``--reinvite-after 7d`` gives every
+organization the recommended re-invitations, which (today) make every run with a change load
+its whole organization. The sources are read over LDAPS with the test CA as ``ca_file``, as
+on client networks.
 
-    .venv/bin/python -m bench.daemon_memory --organizations 200 --users 500
+    .venv/bin/python -m bench.daemon_memory --organizations 200 --users 2000
 """
 
 from __future__ import annotations
@@ -32,7 +41,13 @@ from bench.measure import run
 
 
 def config_toml(
-    bench: Bench, organizations: int, store: Path, interval: int, *, full: bool = False
+    bench: Bench,
+    organizations: int,
+    store: Path,
+    interval: int,
+    *,
+    full: bool = False,
+    reinvite_after: str | None = None,
 ) -> str:
     s = bench.slapd
     parts = [
@@ -62,6 +77,7 @@ page_size = 1000
 
 [organization.sync]
 max_removals = "20%"
+{f'reinvite_after = "{reinvite_after}"' if reinvite_after else ""}
 """
         )
     return "\n".join(parts)
@@ -82,33 +98,30 @@ def one_shot(bench: Bench, config: Path, *flags: str) -> tuple[float, float]:
     return measured.peak_rss_mb, measured.wall
 
 
-def daemon(bench: Bench, config: Path, organizations: int, rounds: int) -> list[str]:
-    """The daemon's RSS after each round of runs, and its peak; one line each."""
+def daemon(bench: Bench, config: Path, organizations: int, env: dict[str, str]) -> str:
+    """Runs the daemon until every organization has finished one run; its RSS then, its peak,
+    the wall seconds from start, its threads and the runs that applied a plan, as table
+    cells."""
     log_path = config.with_suffix(".log")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [_dirsync(), "--config", str(config), "run"],
-            env=bench.env,
+            env={**bench.env, **env},
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
-    lines = []
     started = time.monotonic()
     try:
-        for round_ in range(1, rounds + 1):
-            while _finished(log_path) < organizations * round_:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the daemon exited: {log_path.read_text()[-3000:]}")
-                if time.monotonic() - started > 1800:
-                    raise RuntimeError("the daemon did not finish its rounds in 30 minutes")
-                time.sleep(0.5)
-            rss = _status_kib(proc.pid, "VmRSS") / 1024
-            peak = _status_kib(proc.pid, "VmHWM") / 1024
-            threads = len(os.listdir(f"/proc/{proc.pid}/task"))
-            lines.append(
-                f"| daemon after round {round_} ({time.monotonic() - started:.0f} s) | "
-                f"{rss:.0f} | {peak:.0f} | {threads} |"
-            )
+        while _finished(log_path) < organizations:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the daemon exited: {log_path.read_text()[-3000:]}")
+            if time.monotonic() - started > 1800:
+                raise RuntimeError("the daemon did not finish its round in 30 minutes")
+            time.sleep(0.5)
+        wall = time.monotonic() - started
+        rss = _status_kib(proc.pid, "VmRSS") / 1024
+        peak = _status_kib(proc.pid, "VmHWM") / 1024
+        threads = len(os.listdir(f"/proc/{proc.pid}/task"))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -119,62 +132,86 @@ def daemon(bench: Bench, config: Path, organizations: int, rounds: int) -> list[
     failed = log_path.read_bytes().count(b'"daemon.run_failed"')
     if failed:
         raise RuntimeError(f"{failed} runs failed: {log_path.read_text()[-3000:]}")
-    return lines
+    applied = log_path.read_bytes().count(b'"sync.applied"')
+    return f"{rss:.0f} | {peak:.0f} | {wall:.0f} | {threads} | {applied} |"
 
 
 def _finished(log_path: Path) -> int:
     return log_path.read_bytes().count(b'"daemon.run_finished"')
 
 
+#: the daemon's variants: label, ``[daemon]`` lines, environment
+VARIANTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("before (max_full_loads = 8)", "max_full_loads = 8\n", {}),
+    ("after (max_full_loads default)", "", {}),
+    ("after, MALLOC_ARENA_MAX=2", "", {"MALLOC_ARENA_MAX": "2"}),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--organizations", type=int, default=200)
-    parser.add_argument("--users", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--interval", type=int, default=60, help="seconds between runs")
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--changes", type=int, default=15, help="directory changes to catch up")
     parser.add_argument(
-        "--full",
-        action="store_true",
-        help='full re-reads: the one-shot with --full, the daemon with full_sync_interval = "1d"'
-        " (its first run after start is a full read)",
+        "--interval", type=int, default=900, help="seconds between runs (longer than a round)"
     )
+    parser.add_argument("--reinvite-after", default=None, help='e.g. "7d"')
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dirsync-daemon-memory-"))
     bench = Bench(Scenario(users=options.users, groups=max(1, options.users // 10)), workdir)
     bench.start()
     rows = []
-    full = ["--full"] if options.full else []
     try:
         load_before = _load()
 
-        def config(name: str, max_parallel: int = 8) -> Path:
+        def config(name: str, *, full: bool = False, daemon_lines: str = "") -> Path:
             path = workdir / f"{name}.toml"
-            store = workdir / f"{name}.db"
             text = config_toml(
-                bench, options.organizations, store, options.interval, full=options.full
+                bench,
+                options.organizations,
+                workdir / f"{name}.db",
+                options.interval,
+                full=full,
+                reinvite_after=options.reinvite_after,
             )
             path.write_text(
-                text.replace("[daemon]\n", f"[daemon]\nmax_parallel = {max_parallel}\n")
+                text.replace("[daemon]\n", f"[daemon]\nmax_parallel = 8\n{daemon_lines}")
             )
             return path
 
+        def store_from(source: str, name: str) -> None:
+            shutil.copyfile(workdir / f"{source}.db", workdir / f"{name}.db")
+
+        def daemons(phase: str, *, full: bool = False, synced: str | None = None) -> None:
+            for number, (label, lines, env) in enumerate(VARIANTS):
+                name = f"{phase.replace(' ', '-')}-{number}"
+                if synced is not None:
+                    store_from(synced, name)
+                found = daemon(
+                    bench, config(name, full=full, daemon_lines=lines), options.organizations, env
+                )
+                rows.append(f"| {phase} | daemon, {label} | {found}")
+
         shot = config("one-shot")
-        peak, wall = one_shot(bench, shot, *full)
-        rows.append(_row(f"one-shot `{' '.join(['sync', *full])}` of all, empty store", wall, peak))
-        # the one-shot's store, synced: a copy for the daemon (the process is gone, so the
-        # store is one file again)
-        shutil.copyfile(workdir / "one-shot.db", workdir / "daemon-synced.db")
-        peak, wall = one_shot(bench, shot, *full)
-        rows.append(
-            _row(f"one-shot `{' '.join(['sync', *full])}` of all, synced store", wall, peak)
-        )
-        for name, label, parallel in (
-            ("daemon-empty", "empty store", 8),
-            ("daemon-synced", "synced store", 8),
-            ("daemon-serial", "empty store, max_parallel = 1", 1),
-        ):
-            found = daemon(bench, config(name, parallel), options.organizations, options.rounds)
-            rows += [row.replace("daemon after", f"daemon, {label}, after") for row in found]
+        peak, wall = one_shot(bench, shot)
+        rows.append(_shot_row("first cycle", "sync", peak, wall))
+        store_from("one-shot", "synced")  # before any change, for the later phases
+        daemons("first cycle")
+
+        peak, wall = one_shot(bench, shot)
+        rows.append(_shot_row("steady state", "sync", peak, wall))
+        daemons("steady state", synced="synced")
+
+        peak, wall = one_shot(bench, shot, "--full")
+        rows.append(_shot_row("full re-read", "sync --full", peak, wall))
+        daemons("full re-read", full=True, synced="synced")
+
+        bench.slapd.modify_ldif(bench.directory.changes(options.changes))
+        store_from("synced", "catch-up-shot")
+        peak, wall = one_shot(bench, config("catch-up-shot"))
+        rows.append(_shot_row("catch-up", "sync", peak, wall))
+        daemons("catch-up", synced="synced")
     finally:
         bench.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -183,19 +220,19 @@ def main() -> None:
     print(
         "- command: `.venv/bin/python -m bench.daemon_memory "
         f"--organizations {options.organizations} --users {options.users} "
-        f"--rounds {options.rounds} --interval {options.interval}"
-        f"{' --full' if options.full else ''}`"
+        f"--changes {options.changes} --interval {options.interval}"
+        f"{f' --reinvite-after {options.reinvite_after}' if options.reinvite_after else ''}`"
     )
     print(f"- load average before {load_before}, after {_load()}")
     print()
-    print("| process | RSS MB | peak RSS MB | threads |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| phase | process | RSS MB | peak RSS MB | wall s | threads | runs applied |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(row)
 
 
-def _row(label: str, wall: float, peak: float) -> str:
-    return f"| {label} ({wall:.0f} s) |  | {peak:.0f} | 1 |"
+def _shot_row(phase: str, command: str, peak: float, wall: float) -> str:
+    return f"| {phase} | one-shot `{command}` |  | {peak:.0f} | {wall:.0f} | 1 |  |"
 
 
 if __name__ == "__main__":
