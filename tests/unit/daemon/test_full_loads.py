@@ -1,0 +1,45 @@
+"""``[daemon] max_full_loads``: the key, its reload, and the gate's own counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dirsync.config.settings import Config, parse_config
+from dirsync.daemon.full_loads import FullLoads
+from dirsync.daemon.schedule import plan_reload
+from dirsync.errors import ConfigError
+
+SOURCE = {"type": "ldap", "url": "ldap://127.0.0.1", "base_dn": "dc=example,dc=org"}
+
+
+def _config(**daemon: object) -> Config:
+    raw = {"daemon": daemon, "organization": [{"name": "acme", "source": SOURCE}]}
+    return parse_config(raw, base_dir=Path("."))
+
+
+def test_max_full_loads_defaults_to_two_and_is_at_least_one() -> None:
+    assert _config().daemon.max_full_loads == 2
+    with pytest.raises(ConfigError) as error:
+        _config(max_full_loads=0)
+    assert error.value.problems == [
+        "daemon.max_full_loads: Input should be greater than or equal to 1"
+    ]
+
+
+def test_a_reload_keeps_max_full_loads_until_a_restart() -> None:
+    change = plan_reload(_config(max_full_loads=2), _config(max_full_loads=5))
+    assert change.needs_restart == ("daemon.max_full_loads",)
+    assert change.config.daemon.max_full_loads == 2
+
+
+def test_the_gate_counts_who_holds_it_and_the_most_at_once() -> None:
+    gate = FullLoads(2)
+    with gate:
+        with gate:
+            assert (gate.holding, gate.peak, gate.waiting) == (2, 2, 0)
+        assert gate.holding == 1
+    with gate:
+        assert (gate.holding, gate.peak) == (1, 2)
+    assert gate.holding == 0
