@@ -208,6 +208,7 @@ class Daemon:
                 failures=progress.failures,
                 last_full=progress.last_full,
             )
+        self.full_loads.give_back_memory()
         return result
 
     def _claimed_run(

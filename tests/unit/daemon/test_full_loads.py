@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,17 @@ def test_the_gate_counts_who_holds_it_and_the_most_at_once() -> None:
     with gate:
         assert (gate.holding, gate.peak) == (1, 2)
     assert gate.holding == 0
+
+
+def test_memory_is_given_back_once_after_a_whole_load_on_this_thread_only() -> None:
+    gate = FullLoads(2)
+    assert gate.give_back_memory() is False  # this thread loaded nothing
+    with gate:
+        pass
+    trimmed: list[bool] = []
+    other = threading.Thread(target=lambda: trimmed.append(gate.give_back_memory()))
+    other.start()
+    other.join()
+    assert trimmed == [False]  # another thread's run did not load
+    assert gate.give_back_memory() is True  # glibc's malloc_trim, on this machine
+    assert gate.give_back_memory() is False  # once per load
