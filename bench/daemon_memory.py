@@ -14,14 +14,15 @@ from ``/proc`` once every organization has finished a run, and the wall time unt
 4. *catch-up*: the synced store after ``--changes`` directory changes (each organization reads
    the same directory, so 15 changes are 3,000 organization changes at 200 organizations).
 
-The variants of the daemon, in the same run: ``before`` (``max_full_loads`` as high as
-``max_parallel``: no bound, as before the setting existed), ``after`` (the default), and
-``after`` with glibc's ``MALLOC_ARENA_MAX=2``. ``--reinvite-after 7d`` gives every
-organization the recommended re-invitations, which (today) make every run with a change load
-its whole organization. The sources are read over LDAPS with the test CA as ``ca_file``, as
-on client networks.
+The variants of the daemon, in the same run: ``before``, the revision ``--before`` (checked
+out into a temporary git worktree, run as ``bench.ab`` runs it), the working tree as it is
+(``max_full_loads`` at its default), and the working tree with ``max_full_loads = 2`` and
+with ``max_full_loads = 8`` (as many as ``max_parallel``: no bound). ``--reinvite-after 7d``
+gives every organization the recommended re-invitations, which (today) make every run with a
+change load its whole organization. The sources are read over LDAPS with the test CA as
+``ca_file``, as on client networks.
 
-    .venv/bin/python -m bench.daemon_memory --organizations 200 --users 2000
+    .venv/bin/python -m bench.daemon_memory --organizations 200 --users 2000 --before 3866524
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench.__main__ import _load, _machine
+from bench.ab import REPO, _compiled, _entry_points, _environment, _worktree
 from bench.ldap_bench import Bench, Scenario, _dirsync
 from bench.measure import run
 
@@ -98,15 +101,18 @@ def one_shot(bench: Bench, config: Path, *flags: str) -> tuple[float, float]:
     return measured.peak_rss_mb, measured.wall
 
 
-def daemon(bench: Bench, config: Path, organizations: int, env: dict[str, str]) -> str:
+def daemon(
+    bench: Bench, config: Path, organizations: int, env: dict[str, str], command: list[str]
+) -> str:
     """Runs the daemon until every organization has finished one run; its RSS then, its peak,
     the wall seconds from start, its threads and the runs that applied a plan, as table
     cells."""
     log_path = config.with_suffix(".log")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [_dirsync(), "--config", str(config), "run"],
+            [*command, "--config", str(config), "run"],
             env={**bench.env, **env},
+            cwd=config.parent,  # not a checkout: its dirsync would shadow PYTHONPATH
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -140,11 +146,11 @@ def _finished(log_path: Path) -> int:
     return log_path.read_bytes().count(b'"daemon.run_finished"')
 
 
-#: the daemon's variants: label, ``[daemon]`` lines, environment
-VARIANTS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("before (max_full_loads = 8)", "max_full_loads = 8\n", {}),
-    ("after (max_full_loads default)", "", {}),
-    ("after, MALLOC_ARENA_MAX=2", "", {"MALLOC_ARENA_MAX": "2"}),
+#: the working tree's variants: label, ``[daemon]`` lines
+VARIANTS = (
+    ("after (max_full_loads default)", ""),
+    ("after, max_full_loads = 2", "max_full_loads = 2\n"),
+    ("after, max_full_loads = 8", "max_full_loads = 8\n"),
 )
 
 
@@ -157,8 +163,14 @@ def main() -> None:
         "--interval", type=int, default=900, help="seconds between runs (longer than a round)"
     )
     parser.add_argument("--reinvite-after", default=None, help='e.g. "7d"')
+    parser.add_argument("--before", required=True, help="the revision to compare with")
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dirsync-daemon-memory-"))
+    tree = _worktree(options.before, workdir)
+    _compiled(tree)
+    old = _environment(tree, _entry_points(tree, workdir / "metadata"))
+    variants = [(f"before ({options.before})", "", old, [sys.executable, "-m", "dirsync"])]
+    variants += [(label, lines, {}, [_dirsync()]) for label, lines in VARIANTS]
     bench = Bench(Scenario(users=options.users, groups=max(1, options.users // 10)), workdir)
     bench.start()
     rows = []
@@ -184,13 +196,12 @@ def main() -> None:
             shutil.copyfile(workdir / f"{source}.db", workdir / f"{name}.db")
 
         def daemons(phase: str, *, full: bool = False, synced: str | None = None) -> None:
-            for number, (label, lines, env) in enumerate(VARIANTS):
+            for number, (label, lines, env, command) in enumerate(variants):
                 name = f"{phase.replace(' ', '-')}-{number}"
                 if synced is not None:
                     store_from(synced, name)
-                found = daemon(
-                    bench, config(name, full=full, daemon_lines=lines), options.organizations, env
-                )
+                path = config(name, full=full, daemon_lines=lines)
+                found = daemon(bench, path, options.organizations, env, command)
                 rows.append(f"| {phase} | daemon, {label} | {found}")
 
         shot = config("one-shot")
@@ -214,13 +225,14 @@ def main() -> None:
         daemons("catch-up", synced="synced")
     finally:
         bench.stop()
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)])
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"- machine: {_machine()}")
     print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(
         "- command: `.venv/bin/python -m bench.daemon_memory "
         f"--organizations {options.organizations} --users {options.users} "
-        f"--changes {options.changes} --interval {options.interval}"
+        f"--changes {options.changes} --interval {options.interval} --before {options.before}"
         f"{f' --reinvite-after {options.reinvite_after}' if options.reinvite_after else ''}`"
     )
     print(f"- load average before {load_before}, after {_load()}")

@@ -20,8 +20,8 @@ def _config(**daemon: object) -> Config:
     return parse_config(raw, base_dir=Path("."))
 
 
-def test_max_full_loads_defaults_to_two_and_is_at_least_one() -> None:
-    assert _config().daemon.max_full_loads == 2
+def test_max_full_loads_defaults_to_one_and_is_at_least_one() -> None:
+    assert _config().daemon.max_full_loads == 1
     with pytest.raises(ConfigError) as error:
         _config(max_full_loads=0)
     assert error.value.problems == [
