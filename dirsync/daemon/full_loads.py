@@ -10,19 +10,11 @@ changed and are not gated, so they keep running beside the full ones.
 
 The gate is handed to ``run_organization``, which holds it from loading the whole
 organization until its plan is applied; a run waiting for it keeps its thread and its lock.
-
-What such a run frees stays with glibc's malloc (one arena per thread that allocated, up to
-eight threads here) unless given back: after each whole load the daemon calls
-``malloc_trim(0)``, which returns the free pages of every arena to the system (a few
-milliseconds; at 200 organizations' full re-reads, 140 MB became 113 MB). Where malloc is
-not glibc's, or ctypes cannot load, nothing is trimmed.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from functools import cache
 from types import TracebackType
 
 
@@ -38,7 +30,6 @@ class FullLoads:
         self.holding = 0
         self.peak = 0
         self.waiting = 0
-        self._mine = threading.local()
 
     def __enter__(self) -> FullLoads:
         with self._count:
@@ -48,7 +39,6 @@ class FullLoads:
             self.waiting -= 1
             self.holding += 1
             self.peak = max(self.peak, self.holding)
-        self._mine.loaded = True
         return self
 
     def __exit__(
@@ -60,27 +50,3 @@ class FullLoads:
         with self._count:
             self.holding -= 1
         self._slots.release()
-
-    def give_back_memory(self) -> bool:
-        """After a run on this thread: if it loaded a whole organization, return the memory
-        it freed to the system. Whether it trimmed."""
-        if not getattr(self._mine, "loaded", False):
-            return False
-        self._mine.loaded = False
-        trim = _malloc_trim()
-        if trim is None:
-            return False
-        trim(0)
-        return True
-
-
-@cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None (another libc, or ctypes unavailable). ctypes is
-    loaded only here: its import makes a callback, which a locked-down process may refuse."""
-    try:
-        import ctypes
-
-        return getattr(ctypes.CDLL(None), "malloc_trim", None)
-    except (OSError, MemoryError, ImportError):
-        return None

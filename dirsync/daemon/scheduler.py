@@ -32,7 +32,7 @@ from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED, BaseSchedu
 from dirsync.config.settings import Config, OrganizationSettings
 from dirsync.connectors.base import Connector
 from dirsync.connectors.registry import create_connector
-from dirsync.daemon import schedule
+from dirsync.daemon import memory, schedule
 from dirsync.daemon.alert_delivery import deliver
 from dirsync.daemon.alerting import Alerter, Deliver
 from dirsync.daemon.claims import Claims, LocalClaims, SharedClaims
@@ -208,7 +208,7 @@ class Daemon:
                 failures=progress.failures,
                 last_full=progress.last_full,
             )
-        self.full_loads.give_back_memory()
+        memory.give_back()
         return result
 
     def _claimed_run(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from dirsync.config.settings import Config, parse_config
+from dirsync.daemon import memory
 from dirsync.daemon.full_loads import FullLoads
 from dirsync.daemon.schedule import plan_reload
 from dirsync.errors import ConfigError
@@ -46,15 +46,5 @@ def test_the_gate_counts_who_holds_it_and_the_most_at_once() -> None:
     assert gate.holding == 0
 
 
-def test_memory_is_given_back_once_after_a_whole_load_on_this_thread_only() -> None:
-    gate = FullLoads(2)
-    assert gate.give_back_memory() is False  # this thread loaded nothing
-    with gate:
-        pass
-    trimmed: list[bool] = []
-    other = threading.Thread(target=lambda: trimmed.append(gate.give_back_memory()))
-    other.start()
-    other.join()
-    assert trimmed == [False]  # another thread's run did not load
-    assert gate.give_back_memory() is True  # glibc's malloc_trim, on this machine
-    assert gate.give_back_memory() is False  # once per load
+def test_memory_is_given_back_by_glibc_on_this_machine() -> None:
+    assert memory.give_back() is True
