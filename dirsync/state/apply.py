@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Update, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -173,14 +173,20 @@ def begin_run(session: Session, organization: str, run: RunRecord) -> int:
     per-organization lock guarantees no other process is inside a run of this organization.
     """
     org_id = ensure_organization(session, organization, run.started_at)
-    closed = session.execute(
+    closed = session.execute(stale_runs_closed(org_id))
+    session.execute(insert(RunRow), [run_values(org_id, run)])
+    return int(getattr(closed, "rowcount", 0) or 0)
+
+
+def stale_runs_closed(org_id: int) -> Update:
+    """The organization's runs still marked running, marked interrupted (found through
+    ``ix_runs_org_outcome``, not by reading the run history the store keeps)."""
+    return (
         update(RunRow)
         .where(RunRow.organization_id == org_id, RunRow.outcome == str(Outcome.RUNNING))
         .values(outcome=str(Outcome.INTERRUPTED), finished_at=None, error=INTERRUPTED_ERROR)
         .execution_options(synchronize_session=False)
     )
-    session.execute(insert(RunRow), [run_values(org_id, run)])
-    return int(getattr(closed, "rowcount", 0) or 0)
 
 
 def write_cursor(session: Session, org_id: int, cursor: Cursor | None, now: datetime) -> None:

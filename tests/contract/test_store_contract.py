@@ -187,6 +187,23 @@ def test_a_run_left_running_is_closed_when_the_next_begins(store: Store) -> None
     assert store.begin_run(ORG, record("r3", Outcome.RUNNING, minutes=9)) == 1
 
 
+def test_a_run_begins_by_closing_only_its_organizations_runs_left_running(store: Store) -> None:
+    for number in range(5):
+        store.record_run(ORG, record(f"done-{number}", minutes=number))
+    store.begin_run(ORG, record("died", Outcome.RUNNING, minutes=10))
+    store.begin_run("other", record("other-running", Outcome.RUNNING, minutes=10))
+
+    assert store.begin_run(ORG, record("next", Outcome.RUNNING, minutes=15)) == 1
+
+    outcomes = {r.run_id: r.outcome for r in store.runs()}
+    assert outcomes == {
+        **{f"done-{number}": Outcome.APPLIED for number in range(5)},
+        "died": Outcome.INTERRUPTED,
+        "other-running": Outcome.RUNNING,
+        "next": Outcome.RUNNING,
+    }
+
+
 def test_recording_a_failed_run_closes_it_and_changes_nothing_else(store: Store) -> None:
     sync(store, FIRST, cursor="c1", run_id="r1")
     before = store.load(ORG)

@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect
 
+from dirsync.state.apply import stale_runs_closed
 from dirsync.state.engine import alembic_config, head_revisions
 from dirsync.state.schema import Base
 from dirsync.state.sql_store import SqlStore
@@ -136,3 +137,15 @@ def test_a_database_with_tables_is_migrated_not_recreated(tmp_path: Path) -> Non
     finally:
         upgraded.dispose()
         migrated.dispose()
+
+
+def test_a_runs_begin_finds_the_runs_left_running_through_an_index(
+    tmp_path: Path,
+) -> None:
+    engine = _created(tmp_path / "created.db")
+    statement = stale_runs_closed(1).compile(engine)
+    parameters = tuple(statement.params[name] for name in statement.positiontup or ())
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        steps = " ".join(str(row[-1]) for row in plan)
+    assert "USING INDEX ix_runs_org_outcome" in steps, steps
