@@ -25,7 +25,7 @@ from dirsync.state.events import EventLog
 from dirsync.state.mirror_rows import write_mirror
 from dirsync.state.organization_writes import apply_organization_side
 from dirsync.state.plan_writes import apply_groups, apply_members
-from dirsync.state.records import RunRecord
+from dirsync.state.records import OpenedRun, RunRecord
 from dirsync.state.schema import CursorRow, OrganizationRow, RunRow
 
 STAGES = (
@@ -176,6 +176,27 @@ def begin_run(session: Session, organization: str, run: RunRecord) -> int:
     closed = session.execute(stale_runs_closed(org_id))
     session.execute(insert(RunRow), [run_values(org_id, run)])
     return int(getattr(closed, "rowcount", 0) or 0)
+
+
+def open_run(session: Session, organization: str, run: RunRecord) -> OpenedRun:
+    """``begin_run``, and the stored cursor and version read in the same statement as the
+    organization's id (one round trip for what a quiet run needs)."""
+    found = session.execute(
+        select(OrganizationRow.id, OrganizationRow.version, CursorRow.kind, CursorRow.value)
+        .outerjoin(CursorRow, CursorRow.organization_id == OrganizationRow.id)
+        .where(OrganizationRow.name == organization)
+    ).one_or_none()
+    cursor: Cursor | None = None
+    if found is None:
+        org_id, version = ensure_organization(session, organization, run.started_at), 0
+    else:
+        org_id, version, kind, value = found
+        if kind is not None:
+            cursor = Cursor(kind=kind, value=value)
+    closed = session.execute(stale_runs_closed(org_id))
+    session.execute(insert(RunRow), [run_values(org_id, run)])
+    count = int(getattr(closed, "rowcount", 0) or 0)
+    return OpenedRun(closed=count, cursor=cursor, version=version)
 
 
 def stale_runs_closed(org_id: int) -> Update:

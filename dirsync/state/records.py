@@ -24,6 +24,18 @@ class StoredOrganization:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OpenedRun:
+    """A run just recorded as running, and what a quiet run needs to know from the store."""
+
+    #: how many of the organization's runs left running were closed as interrupted
+    closed: int
+    #: the stored cursor, as ``Store.quick_look`` gives it
+    cursor: Cursor | None
+    #: the organization's version (0 for one never written)
+    version: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunRecord:
     run_id: str
     started_at: datetime

@@ -51,6 +51,7 @@ from dirsync.state.records import (
     EventView,
     GroupView,
     MemberView,
+    OpenedRun,
     OrganizationSummary,
     PlanApproval,
     RunRecord,
@@ -234,6 +235,11 @@ class SqlStore:
         """Record a run as running, closing stale ones as interrupted; returns how many."""
         with self._transaction(write=True) as session:
             return apply_module.begin_run(session, organization, run)
+
+    def open_run(self, organization: str, run: RunRecord) -> OpenedRun:
+        """``begin_run`` and ``quick_look`` in one write transaction."""
+        with self._transaction(write=True) as session:
+            return apply_module.open_run(session, organization, run)
 
     def admin_change(
         self, organization: str, decide: admin.Decide, *, actor: str, now: datetime

@@ -23,7 +23,7 @@ from typing import Protocol
 from dirsync.mapping.scope import ScopedOrganization
 from dirsync.model import Cursor, DirectoryDelta, Mirror
 from dirsync.plan import Plan
-from dirsync.state.records import RunRecord, StoredOrganization
+from dirsync.state.records import OpenedRun, RunRecord, StoredOrganization
 
 
 class Store(Protocol):
@@ -36,6 +36,11 @@ class Store(Protocol):
 
     def quick_look(self, organization: str) -> tuple[Cursor | None, int]:
         """The stored cursor and the organization's version, and nothing else (cheap)."""
+        ...
+
+    def open_run(self, organization: str, run: RunRecord) -> OpenedRun:
+        """``begin_run`` and ``quick_look`` in one transaction (what a run that may be quiet
+        asks first)."""
         ...
 
     def record_quiet_run(

@@ -2,8 +2,9 @@
 
 A run is four steps, as ``shared/design.md`` tells it (each below, in order):
 
-1. ``_quiet_look``: a delta from the stored cursor alone; if it changed nothing on an
-   organization nobody touched since the last plan, record that and stop (no load, no plan).
+1. ``_quiet_look``: a delta from the stored cursor alone (read as the run began); if it
+   changed nothing on an organization nobody touched since the last plan, record that and
+   stop (no load, no plan).
 2. ``_load_and_read``: load only what the delta touches (``mapping.scope``) or the whole
    organization, and read the directory if the quiet look did not already.
 3. ``_plan``: the pure mapping layer makes the plan and its guards may refuse it.
@@ -31,7 +32,7 @@ from dirsync.connectors.base import Connector, ProgressCallback
 from dirsync.errors import CursorExpired, PlanRefused, SourceError, StoreError
 from dirsync.mapping.pipeline import PlannedRun, plan_run
 from dirsync.mapping.scope import ScopedOrganization, may_scope, plan_scoped
-from dirsync.model import Mirror, Reading
+from dirsync.model import Cursor, Mirror, Reading
 from dirsync.plan import Outcome, Plan
 from dirsync.rules import SyncRules
 from dirsync.state.records import StoredOrganization
@@ -98,8 +99,8 @@ def run_organization(
         full_load_gate,
     )
     try:
-        run.begin()
-        look = _Look() if full or dry_run else _quiet_look(run)
+        stored = run.begin(look=not (full or dry_run))
+        look = _Look() if stored is None else _quiet_look(run, stored)
         loaded = _load_and_read(run, look)
         planned = _plan(run, loaded)
         return _apply_or_record(run, loaded, planned)
@@ -146,20 +147,25 @@ class _Run:
         self.results = Results(name=self.name, run_id=self.run_id, dry_run=self.dry_run)
         self.log = log.bind(organization=self.name, run_id=self.run_id, dry_run=self.dry_run)
 
-    def begin(self) -> None:
-        """Record the run as running (not in a dry run); a store that fails ends it."""
+    def begin(self, *, look: bool) -> tuple[Cursor | None, int] | None:
+        """Record the run as running (not in a dry run); a store that fails ends it. With
+        ``look``, the stored cursor and version too, read in the same transaction."""
         if self.dry_run:
-            return
+            return None
+        record = running_record(self.run_id, self.started, full=self.full, node=self.node)
+        stored: tuple[Cursor | None, int] | None = None
         try:
-            closed = self.store.begin_run(
-                self.name,
-                running_record(self.run_id, self.started, full=self.full, node=self.node),
-            )
+            if look:
+                opened = self.store.open_run(self.name, record)
+                closed, stored = opened.closed, (opened.cursor, opened.version)
+            else:
+                closed = self.store.begin_run(self.name, record)
         except StoreError as exc:
             self.log.error("sync.begin_failed", error=str(exc))
             raise _Over(self.results.failed(str(exc))) from exc
         if closed:
             self.log.warning("sync.interrupted_runs_closed", count=closed)
+        return stored
 
     def read_failed(self, exc: SourceError) -> _Over:
         self.log.error("sync.read_failed", error=str(exc))
@@ -191,9 +197,10 @@ class _Look:
         return self.key == quiet.quiet_key(rules, self.version)
 
 
-def _quiet_look(run: _Run) -> _Look:
-    """Step 1: read a delta from the stored cursor; end the run if nothing changed."""
-    stored_cursor, version = run.store.quick_look(run.name)
+def _quiet_look(run: _Run, stored: tuple[Cursor | None, int]) -> _Look:
+    """Step 1: read a delta from the stored cursor (and the version with it, as the run's
+    begin read them); end the run if nothing changed."""
+    stored_cursor, version = stored
     cursor, key = quiet.unwrap(stored_cursor)
     if cursor is None:
         return _Look(version=version, key=key)

@@ -19,7 +19,7 @@ from dirsync.model import Cursor, DirectoryDelta, Reading
 from dirsync.organization import MemberStatus
 from dirsync.plan import Outcome
 from dirsync.rules import SyncRules
-from dirsync.state.records import RunRecord
+from dirsync.state.records import OpenedRun, RunRecord
 from dirsync.state.store import Store
 from dirsync.testing.builders import group, reading, user
 
@@ -148,6 +148,20 @@ def test_an_apply_from_an_older_version_is_refused_and_writes_nothing(store: Sto
 def test_quick_look_gives_the_cursor_and_version_the_last_apply_left(store: Store) -> None:
     sync(store, FIRST, cursor="c1", run_id="r1")
     assert store.quick_look(ORG) == (Cursor(kind="test", value="c1"), 1)
+
+
+def test_opening_a_run_begins_it_and_gives_what_quick_look_gives(store: Store) -> None:
+    first = store.open_run(ORG, record("r0", Outcome.RUNNING))
+    assert first == OpenedRun(closed=0, cursor=None, version=0)  # never written before
+    sync(store, FIRST, cursor="c1", run_id="r1", minutes=1)
+    store.begin_run(ORG, record("died", Outcome.RUNNING, minutes=3))
+
+    opened = store.open_run(ORG, record("r2", Outcome.RUNNING, minutes=5))
+
+    assert opened == OpenedRun(closed=1, cursor=Cursor(kind="test", value="c1"), version=1)
+    assert store.quick_look(ORG) == (opened.cursor, opened.version)
+    outcomes = {r.run_id: r.outcome for r in store.runs([ORG])}
+    assert (outcomes["died"], outcomes["r2"]) == (Outcome.INTERRUPTED, Outcome.RUNNING)
 
 
 def test_a_quiet_run_moves_the_cursor_and_leaves_the_version(store: Store) -> None:
