@@ -71,8 +71,8 @@ class Found:
 #: (url, bind DN, naming context, cookie) → (contextCSN before the read, the changes)
 _Key = tuple[str, str, str, bytes]
 _kept: dict[_Key, tuple[tuple[bytes, ...], SuffixChanges]] = {}
-#: (url, base DN) → the naming context holding it
-_contexts: dict[tuple[str, str], str | None] = {}
+#: (url, bind DN) → the server's naming contexts, as its root DSE lists them to that account
+_contexts: dict[tuple[str, str], tuple[str, ...]] = {}
 _lock = threading.Lock()
 
 
@@ -108,24 +108,25 @@ def changes_since(reader: LdapReader, cookie: bytes) -> Found | None:
 
 
 def _naming_context(reader: LdapReader, base_dn: str) -> str | None:
-    """The server's naming context that holds ``base_dn`` (the longest, for nested ones),
-    asked once per server and base in this process."""
-    key = (reader.settings.url, base_dn)
+    """The server's naming context that holds ``base_dn`` (the longest, for nested ones).
+    The root DSE is asked once per server and account in this process: the organizations
+    below one server differ in their bases only."""
+    key = (reader.settings.url, reader.settings.bind_dn or "")
     with _lock:
-        if key in _contexts:
-            return _contexts[key]
-    found = _asked_context(reader, base_dn)
-    with _lock:
-        _contexts[key] = found
-    return found
+        contexts = _contexts.get(key)
+    if contexts is None:
+        dse = reader.session.root_dse(["namingContexts"])
+        raw = dse.get("namingContexts") or ()
+        contexts = tuple(value.decode("utf-8", errors="replace") for value in raw)
+        with _lock:
+            _contexts[key] = contexts
+    return _holding(contexts, base_dn)
 
 
-def _asked_context(reader: LdapReader, base_dn: str) -> str | None:
-    dse = reader.session.root_dse(["namingContexts"])
+def _holding(contexts: Sequence[str], base_dn: str) -> str | None:
     base = normalize_dn(base_dn)
     best: str | None = None
-    for raw in dse.get("namingContexts") or ():
-        context = raw.decode("utf-8", errors="replace")
+    for context in contexts:
         normalized = normalize_dn(context)
         if (base == normalized or base.endswith("," + normalized)) and (
             best is None or len(normalized) > len(normalize_dn(best))
