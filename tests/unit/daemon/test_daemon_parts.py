@@ -89,6 +89,14 @@ def test_a_second_holder_is_refused_with_the_first_holders_pid(tmp_path: Path) -
         assert again.held
 
 
+def test_a_holder_names_its_own_pid_over_a_longer_one_a_dead_holder_left(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir(mode=0o700)
+    (tmp_path / "run" / "acme.lock").write_text("4194304\n")  # the largest pid Linux gives
+    busy = pytest.raises(LockBusy, match=rf"\(pid {os.getpid()}\)")
+    with OrganizationLock(tmp_path / "run", "acme"), busy:
+        OrganizationLock(tmp_path / "run", "acme").acquire()
+
+
 def test_a_lock_dies_with_its_process(tmp_path: Path) -> None:
     hold = (
         "import sys; from pathlib import Path; from dirsync.sync.locks import OrganizationLock; "
