@@ -13,12 +13,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, ClassVar
 
+import structlog
+
 from dirsync.connectors.base import ProgressCallback
 from dirsync.connectors.ldap import delta as ldap_delta
+from dirsync.connectors.ldap import pool
 from dirsync.connectors.ldap.entries import EntryConversion
 from dirsync.connectors.ldap.reader import LdapReader
 from dirsync.connectors.ldap.session import LdapSession
 from dirsync.connectors.ldap.settings import LdapSourceSettings
+from dirsync.errors import CursorExpired, SourceError
 from dirsync.model import (
     Cursor,
     DirectoryGroup,
@@ -27,6 +31,8 @@ from dirsync.model import (
     Reading,
     SourceInfo,
 )
+
+log = structlog.get_logger("dirsync.connectors.ldap")
 
 
 class LdapConnector(EntryConversion):
@@ -51,10 +57,33 @@ class LdapConnector(EntryConversion):
     def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
         """A complete read, or the changes since ``cursor`` (``incremental`` in the settings).
 
-        An unusable cursor raises ``CursorExpired``; the caller then reads in full.
+        An unusable cursor raises ``CursorExpired``; the caller then reads in full. The
+        session is one this process keeps for the server and account (``pool.py``).
         """
-        with self._open() as session:
+        session, kept = pool.POOL.checkout(self.settings, self.organization)
+        try:
+            reading = self._read_through(session, progress, cursor)
+        except SourceError as exc:
+            if not kept or isinstance(exc, CursorExpired):
+                raise
+            # the server may have dropped a kept connection since (idletimeout, a restart):
+            # once more on a new one, which fails for good if the cause was something else
+            log.info("ldap.kept_session_failed", organization=self.organization, error=str(exc))
+            session = LdapSession(self.settings, organization=self.organization)
+            session.open()
+            reading = self._read_through(session, progress, cursor)
+        pool.POOL.checkin(session)
+        return reading
+
+    def _read_through(
+        self, session: LdapSession, progress: ProgressCallback | None, cursor: Cursor | None
+    ) -> Reading:
+        """One read through ``session``; a read that fails closes it (never kept)."""
+        try:
             return ldap_delta.read(self, self.reader(session, progress), cursor)
+        except BaseException:
+            session.close()
+            raise
 
     def read_complete(self, reader: LdapReader) -> tuple[DirectorySnapshot, int]:
         """Every user and group the filters select, and the number of entries read."""
@@ -100,7 +129,7 @@ class LdapConnector(EntryConversion):
     # -- reading ----------------------------------------------------------------------------
 
     def _open(self) -> LdapSession:
-        """A fresh bound session per operation: a long-lived daemon never reuses a stale one."""
+        """A fresh bound session, for the operations that are not reads (``probe``)."""
         self.close()
         session = LdapSession(self.settings, organization=self.organization)
         session.open()

@@ -146,6 +146,17 @@ class LdapSession:
             self.close()
             raise
 
+    def renew(self, settings: LdapSourceSettings, organization: str) -> None:
+        """Take this open session over for another read (``pool.py``): its settings (the
+        same server, account and connection settings; other paths, filters, page size), its
+        organization, a new ``read_deadline`` from now, and its counts from zero."""
+        conn = self._require()
+        self.settings = settings
+        self.organization = organization
+        self.deadline = time.monotonic() + self.settings.read_deadline.total_seconds()
+        conn.deadline = self.deadline
+        conn.received = 0
+
     def _translate_connect(self, exc: TransportError) -> SourceError:
         where = self._where()
         if isinstance(exc, client.TlsFailed):
