@@ -16,13 +16,13 @@ from typing import Any, ClassVar
 import structlog
 
 from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.ldap import client, pool
 from dirsync.connectors.ldap import delta as ldap_delta
-from dirsync.connectors.ldap import pool
 from dirsync.connectors.ldap.entries import EntryConversion
 from dirsync.connectors.ldap.reader import LdapReader
 from dirsync.connectors.ldap.session import LdapSession
 from dirsync.connectors.ldap.settings import LdapSourceSettings
-from dirsync.errors import CursorExpired, SourceError
+from dirsync.errors import SourceError
 from dirsync.model import (
     Cursor,
     DirectoryGroup,
@@ -64,10 +64,11 @@ class LdapConnector(EntryConversion):
         try:
             reading = self._read_through(session, progress, cursor)
         except SourceError as exc:
-            if not kept or isinstance(exc, CursorExpired):
+            if not kept or not _dropped(exc):
                 raise
-            # the server may have dropped a kept connection since (idletimeout, a restart):
-            # once more on a new one, which fails for good if the cause was something else
+            # the server dropped the kept connection since (idletimeout, a restart): once
+            # more on a new one (a read that failed otherwise, e.g. past its read_deadline,
+            # fails as it would have)
             log.info("ldap.kept_session_failed", organization=self.organization, error=str(exc))
             session = LdapSession(self.settings, organization=self.organization)
             session.open()
@@ -192,3 +193,15 @@ def _texts(values: Any) -> list[str]:
 def _first_text(values: Any) -> str | None:
     texts = _texts(values)
     return texts[0] if texts else None
+
+
+def _dropped(exc: BaseException) -> bool:
+    """Whether a read failed because its connection broke (the transport's error within)."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a chain of causes is short; never follow a cycle for ever
+        if cause is None:
+            return False
+        if isinstance(cause, client.ConnectionBroken):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
