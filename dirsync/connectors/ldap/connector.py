@@ -62,29 +62,28 @@ class LdapConnector(EntryConversion):
         """
         session, kept = pool.POOL.checkout(self.settings, self.organization)
         try:
-            reading = self._read_through(session, progress, cursor)
+            reading = ldap_delta.read(self, self.reader(session, progress), cursor)
         except SourceError as exc:
-            if not kept or not _dropped(exc):
+            answered = session.conn is not None and session.conn.received > 0
+            session.close()
+            if not kept or answered or not _dropped(exc):
                 raise
-            # the server dropped the kept connection since (idletimeout, a restart): once
-            # more on a new one (a read that failed otherwise, e.g. past its read_deadline,
-            # fails as it would have)
-            log.info("ldap.kept_session_failed", organization=self.organization, error=str(exc))
+            # the server dropped the kept connection while it was unused (idletimeout, a
+            # restart): once more on a new one. A read that broke off after the server
+            # answered, or failed otherwise, fails as it would have.
+            log.info("ldap.kept_session_dropped", organization=self.organization)
             session = LdapSession(self.settings, organization=self.organization)
             session.open()
-            reading = self._read_through(session, progress, cursor)
-        pool.POOL.checkin(session)
-        return reading
-
-    def _read_through(
-        self, session: LdapSession, progress: ProgressCallback | None, cursor: Cursor | None
-    ) -> Reading:
-        """One read through ``session``; a read that fails closes it (never kept)."""
-        try:
-            return ldap_delta.read(self, self.reader(session, progress), cursor)
+            try:
+                reading = ldap_delta.read(self, self.reader(session, progress), cursor)
+            except BaseException:
+                session.close()
+                raise
         except BaseException:
             session.close()
             raise
+        pool.POOL.checkin(session)
+        return reading
 
     def read_complete(self, reader: LdapReader) -> tuple[DirectorySnapshot, int]:
         """Every user and group the filters select, and the number of entries read."""
