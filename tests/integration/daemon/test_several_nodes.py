@@ -26,9 +26,10 @@ from click.testing import CliRunner
 from dirsync.cli.main import cli
 from dirsync.sync.store_lock import libpq_conninfo
 from dirsync.testing.fault_proxy import FaultProxy
+from dirsync.testing.nodes_soak import CLI
 from dirsync.testing.postgres import Postgres
 from tests.integration.conftest import LdapTree
-from tests.integration.daemon.support import DaemonConfig
+from tests.integration.daemon.support import DaemonConfig, closed_port
 from tests.integration.daemon.test_daemon_process import Process, wait_until
 
 _databases = itertools.count(1)
@@ -385,3 +386,24 @@ def test_a_network_cut_to_the_store_fails_the_run_cleanly_and_it_resumes_when_it
     outcomes = [r.outcome for r in cluster.runs()]
     assert outcomes[0] == "interrupted" and outcomes[-1] == "applied", outcomes
     cluster.stop_all()
+
+
+def test_a_node_started_while_the_store_is_unreachable_exits_with_one_line_for_systemd(
+    setup: DaemonConfig, tmp_path: Path
+) -> None:
+    """Exit 1, so that ``Restart=on-failure`` starts it again (2 would stop systemd trying)."""
+    url = f"postgresql+psycopg://dirsync:the-password@127.0.0.1:{closed_port()}/dirsync"
+    config = _Config(setup.tree, tmp_path, url)
+    config.add("acme")
+    node = Process(
+        ["-c", CLI, "--config", str(config.write()), "run"],
+        tmp_path / "node.log",
+        env={"RUNTIME_DIRECTORY": str(tmp_path / "node.run")},
+    )
+    code, _ = node.finish()
+    lines = node.log.read_text().splitlines()
+    assert code == 1, lines
+    assert len(lines) == 1 and lines[0].startswith(
+        "dirsync: cannot open the store postgresql+psycopg://dirsync:***@127.0.0.1:"
+    ), lines
+    assert "the-password" not in lines[0]
