@@ -86,6 +86,8 @@ class SoakReport:
     faults_in_a_run: Counter[str] = field(default_factory=Counter)
     changes: Counter[str] = field(default_factory=Counter)
     runs: Counter[tuple[str, str]] = field(default_factory=Counter)  # (node, outcome)
+    #: the longest time between two completed runs of one organization: seconds, organization
+    longest_gap: tuple[float, str] = (0.0, "")
     #: nodes that exited by themselves (and were started again): exit code and last line
     exits: Counter[str] = field(default_factory=Counter)
 
@@ -94,6 +96,8 @@ class SoakReport:
         return [
             f"faults: {dict(self.faults)}, of them during a run: {dict(self.faults_in_a_run)}",
             f"directory changes: {dict(self.changes)}",
+            f"longest time between two completed runs of an organization: "
+            f"{self.longest_gap[0]:.1f} s ({self.longest_gap[1]})",
             f"nodes that exited by themselves (started again): {dict(self.exits)}",
             "runs by node and outcome: "
             + ", ".join(f"{node} {outcome}: {n}" for (node, outcome), n in by_node),
@@ -372,6 +376,7 @@ class NodesSoak:
             for run in runs:
                 self.report.runs[(run.node or "?", str(run.outcome))] += 1
             self.report.findings += check_runs(runs)
+            self.report.longest_gap = longest_gap(runs)
             for name in sorted(self.directory.clients):
                 self.report.findings += self._compare(name, store, fresh)
                 self.report.findings += check_audit(name, store.events(name), runs)
@@ -439,6 +444,20 @@ def check_runs(runs: list[RunRecord]) -> list[str]:
                     f"({before.finished_at})"
                 )
     return found
+
+
+def longest_gap(runs: list[RunRecord]) -> tuple[float, str]:
+    """The longest time between the starts of two completed runs of one organization."""
+    starts: dict[str, list[datetime]] = {}
+    for run in runs:
+        if run.outcome in (Outcome.APPLIED, Outcome.UNCHANGED):
+            starts.setdefault(run.organization or "", []).append(run.started_at)
+    gaps = [
+        ((after - before).total_seconds(), name)
+        for name, times in starts.items()
+        for before, after in itertools.pairwise(sorted(times))
+    ]
+    return max(gaps, default=(0.0, ""))
 
 
 def check_audit(name: str, events: list[Any], runs: list[RunRecord]) -> list[str]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from dirsync.plan import Outcome
 from dirsync.state.records import EventView, RunRecord
-from dirsync.testing.nodes_soak import check_audit, check_runs
+from dirsync.testing.nodes_soak import check_audit, check_runs, longest_gap
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -71,3 +71,14 @@ def test_an_event_of_a_failed_run_and_a_second_invitation_are_findings() -> None
         "acme: x@example.org invited 2 times",
     ]
     assert check_audit("acme", events[:2], runs) == []
+
+
+def test_the_longest_gap_is_between_completed_runs_of_one_organization() -> None:
+    runs = [
+        run("a", "node-a", 0, 1, Outcome.APPLIED),
+        run("b", "node-b", 2, None, Outcome.INTERRUPTED),
+        run("c", "node-c", 9, 10, Outcome.UNCHANGED),
+        run("d", "node-a", 11, 12, Outcome.APPLIED),
+    ]
+    assert longest_gap(runs) == (9.0, "acme")
+    assert longest_gap(runs[1:2]) == (0.0, "")
