@@ -23,7 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -410,9 +415,16 @@ class Daemon:
         except OSError as exc:
             log.warning("daemon.schedule_not_written", error=exc.strerror or str(exc))
 
-    def _on_event(self, event: JobExecutionEvent) -> None:
-        name = "daemon.run_missed" if event.code == EVENT_JOB_MISSED else "daemon.run_overlapped"
-        log.warning(name, organization=event.job_id, scheduled=_iso(event.scheduled_run_time))
+    def _on_event(self, event: JobExecutionEvent | JobSubmissionEvent) -> None:
+        if isinstance(event, JobSubmissionEvent):  # max instances: the times it could not start
+            when = min(event.scheduled_run_times, default=None)
+            log.warning("daemon.run_overlapped", organization=event.job_id, scheduled=_iso(when))
+        else:
+            log.warning(
+                "daemon.run_missed",
+                organization=event.job_id,
+                scheduled=_iso(event.scheduled_run_time),
+            )
 
 
 def _claims_for(config: Config, store: SqlStore) -> Claims:

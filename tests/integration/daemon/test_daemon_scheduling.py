@@ -293,3 +293,29 @@ def test_a_directory_that_never_answers_does_not_hold_up_the_other_organizations
         finally:
             daemon.shutdown(wait=False)
             store.close()
+
+
+def test_a_run_still_going_at_its_next_due_time_is_logged_as_overlapped(
+    setup: DaemonConfig, frozen: FrozenDateTimeFactory, start: Callable[..., Harness]
+) -> None:
+    """APScheduler reports it with the run times it could not start (a submission event, not
+    an execution event: seen in the nodes soak as a traceback instead of the log line)."""
+    setup.add("acme", interval="10m")
+    harness = start()
+    with capture_logs() as logs:
+        harness.scheduler._process_jobs()  # the first run, submitted and still going
+        frozen.tick(timedelta(minutes=10))
+        due = harness.daemon.next_run("acme")
+        harness.scheduler._process_jobs()  # its next due time: one instance at most
+        assert harness.scheduler.executor.run_queued() == 1
+
+    overlapped = [e for e in logs if e["event"] == "daemon.run_overlapped"]
+    assert overlapped == [
+        {
+            "event": "daemon.run_overlapped",
+            "log_level": "warning",
+            "organization": "acme",
+            "scheduled": due.isoformat().replace("+00:00", "Z") if due else None,
+        }
+    ]
+    assert harness.outcomes() == {"acme": "applied"}
