@@ -131,7 +131,9 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # one write per line, its newline included (print() writes it apart): the libraries'
+        # lines, written by other threads under another lock, cannot land inside one of ours
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     _route_standard_logging(journal)
