@@ -376,6 +376,7 @@ class NodesSoak:
             for run in runs:
                 self.report.runs[(run.node or "?", str(run.outcome))] += 1
             self.report.findings += check_runs(runs)
+            self.report.findings += check_logs(sorted(self.folder.glob("node-*.log")))
             self.report.longest_gap = longest_gap(runs)
             for name in sorted(self.directory.clients):
                 self.report.findings += self._compare(name, store, fresh)
@@ -443,6 +444,25 @@ def check_runs(runs: list[RunRecord]) -> list[str]:
                     f"before run {before.run_id} on {before.node} finished "
                     f"({before.finished_at})"
                 )
+    return found
+
+
+def check_logs(paths: list[Path]) -> list[str]:
+    """Every line a node wrote is whole (a JSON line parses), and none is a traceback: the
+    daemon logs what happened as events, never as a stack."""
+    found = []
+    for path in paths:
+        lines = path.read_text(errors="replace").splitlines()
+        for number, line in enumerate(lines, 1):
+            where = f"{path.name}:{number}"
+            if line.startswith("{"):
+                try:
+                    json.loads(line)
+                except ValueError:
+                    found.append(f"{where}: a broken log line: {line[:200]}")
+            elif line.startswith("Traceback"):
+                last = next((x for x in lines[number:] if not x.startswith(" ")), "")
+                found.append(f"{where}: a traceback: {lines[number - 2][:120]} / {last[:200]}")
     return found
 
 

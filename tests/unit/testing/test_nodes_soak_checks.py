@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from dirsync.plan import Outcome
 from dirsync.state.records import EventView, RunRecord
-from dirsync.testing.nodes_soak import check_audit, check_runs, longest_gap
+from dirsync.testing.nodes_soak import check_audit, check_logs, check_runs, longest_gap
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -82,3 +83,24 @@ def test_the_longest_gap_is_between_completed_runs_of_one_organization() -> None
     ]
     assert longest_gap(runs) == (9.0, "acme")
     assert longest_gap(runs[1:2]) == (0.0, "")
+
+
+def test_a_broken_log_line_and_a_traceback_are_findings(tmp_path: Path) -> None:
+    log = tmp_path / "node-a.1.log"
+    log.write_text(
+        '{"event": "daemon.started"}\n'
+        "apscheduler.scheduler: Execution of job skipped\n"
+        '{"event": "daemon.seats_not_read"}apscheduler.scheduler: Execution of job skipped\n'
+        "apscheduler.scheduler: Error notifying listener\n"
+        "Traceback (most recent call last):\n"
+        '  File "scheduler.py", line 410, in _on_event\n'
+        "AttributeError: 'JobSubmissionEvent' object has no attribute 'scheduled_run_time'\n"
+    )
+    assert check_logs([log]) == [
+        'node-a.1.log:3: a broken log line: {"event": "daemon.seats_not_read"}'
+        "apscheduler.scheduler: Execution of job skipped",
+        "node-a.1.log:5: a traceback: apscheduler.scheduler: Error notifying listener / "
+        "AttributeError: 'JobSubmissionEvent' object has no attribute 'scheduled_run_time'",
+    ]
+    log.write_text('{"event": "daemon.started"}\ndirsync: cannot open the store ...\n')
+    assert check_logs([log]) == []
