@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--organizations", type=int, default=12)
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument(
+        "--keep", type=Path, help="Keep the configs and the nodes' logs in this (new) folder."
+    )
     args = parser.parse_args(argv)
     settings = SoakSettings(
         seed=args.seed,
@@ -45,12 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, load average {_load()}")
     print(f"command: python -m bench.nodes_soak {' '.join(sys.argv[1:])}")
     began = time.monotonic()
+    if args.keep:
+        args.keep.mkdir(mode=0o700, parents=True)
     with (
-        tempfile.TemporaryDirectory(prefix="dirsync-soak-") as folder,
+        tempfile.TemporaryDirectory(prefix="dirsync-soak-") as scratch,
         Slapd(suffix="dc=soak,dc=example") as slapd,
         Postgres() as postgres,
     ):
-        report = NodesSoak(settings, slapd, postgres, Path(folder)).run()
+        folder = args.keep or Path(scratch)
+        report = NodesSoak(settings, slapd, postgres, folder).run()
     print(f"took {time.monotonic() - began:.0f} s, load average {_load()}")
     for line in report.lines():
         print(line)
