@@ -23,6 +23,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -289,7 +290,8 @@ class NodesSoak:
         its exit code was 2 (``RestartPreventExitStatus=2``: a config problem)."""
         for node in self.nodes:
             if (code := node.exited()) is not None:
-                self.report.exits[f"{code}: {node.last_line()}"] += 1
+                said = re.sub(r"postgresql\S*|port \d+", "...", node.last_line())
+                self.report.exits[f"{code}: {said}"] += 1
                 if code == 2:
                     self.report.findings.append(f"{node.name} exited with 2: {node.last_line()}")
                 node.restart_at = now + 1.0
