@@ -90,9 +90,21 @@ class _StderrHandler(logging.StreamHandler[Any]):
         pass
 
 
-class _JournalFormatter(logging.Formatter):
+class _LibraryFormatter(logging.Formatter):
+    """A library's record on one line, ``<logger>: <message>``, an exception as its type and
+    the first line of its message: never a stack, so that every line stays one event (the
+    pool of a store connection cut off logs its failed rollback with the whole traceback)."""
+
+    def __init__(self, *, journal: bool) -> None:
+        super().__init__()
+        self.journal = journal
+
     def format(self, record: logging.LogRecord) -> str:
-        return with_priority(super().format(record), record.levelname.lower())
+        text = f"{record.name}: {record.getMessage()}"
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            text += f": {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        return with_priority(text, record.levelname.lower()) if self.journal else text
 
 
 def _route_standard_logging(journal: bool) -> None:
@@ -104,8 +116,7 @@ def _route_standard_logging(journal: bool) -> None:
     handler = _StderrHandler()
     handler.dirsync = True  # type: ignore[attr-defined]  # marks the handler as ours
     handler.setLevel(logging.WARNING)
-    text = "%(name)s: %(message)s"
-    handler.setFormatter(_JournalFormatter(text) if journal else logging.Formatter(text))
+    handler.setFormatter(_LibraryFormatter(journal=journal))
     root.addHandler(handler)
 
 

@@ -46,3 +46,28 @@ def test_every_line_is_one_write_ending_in_its_newline(monkeypatch: pytest.Monke
     assert all(w.endswith("\n") and w.count("\n") == 1 for w in stream.writes), stream.writes
     assert json.loads(stream.writes[0])["event"] == "sync.applied"
     assert stream.writes[1] == "apscheduler.scheduler: Execution of job skipped\n"
+
+
+def test_a_library_exception_is_one_line_without_its_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As SQLAlchemy's pool logs a rollback that failed on a connection cut off mid-query."""
+    stream = RecordedWrites()
+    monkeypatch.setattr(sys, "stderr", stream)
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    logs.configure("info", "json")
+    try:
+        try:
+            raise OSError("sending query failed: another command is already in progress\nmore")
+        except OSError:
+            pool = logging.getLogger("sqlalchemy.pool.impl.QueuePool")
+            pool.error("Exception during reset or similar", exc_info=True)
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+
+    assert stream.writes == [
+        "sqlalchemy.pool.impl.QueuePool: Exception during reset or similar: OSError: "
+        "sending query failed: another command is already in progress\n"
+    ]
