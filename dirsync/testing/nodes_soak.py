@@ -191,6 +191,8 @@ def write_config(
             "group_path": "ou=Groups",
             "bind_dn": server.admin_dn,
             "bind_password": server.admin_password,
+            "start_tls": True,  # a password never crosses in clear (allow_plain_ldap)
+            "ca_file": str(server.ca_file),
             "timeout": "10s",
             "disabled_filter": DISABLED_FILTER,
         }
