@@ -145,7 +145,10 @@ def test_a_runs_begin_finds_the_runs_left_running_through_an_index(
     engine = _created(tmp_path / "created.db")
     statement = stale_runs_closed(1).compile(engine)
     parameters = tuple(statement.params[name] for name in statement.positiontup or ())
-    with engine.connect() as connection:
-        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-        steps = " ".join(str(row[-1]) for row in plan)
+    try:
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            steps = " ".join(str(row[-1]) for row in plan)
+    finally:
+        engine.dispose()  # its pooled sqlite3 connection closed, not left to the collector
     assert "USING INDEX ix_runs_org_outcome" in steps, steps
