@@ -22,8 +22,8 @@ def test_three_nodes_under_random_faults_leave_every_store_as_a_fresh_sync_would
     assert report.findings == [], "\n".join(report.lines())
     assert sum(report.faults.values()) >= 3, report.lines()  # the faults happened
     assert sum(report.changes.values()) >= 10, report.lines()  # and so did the changes
-    assert {node for node, outcome in report.runs if outcome == "applied"} == {
-        "node-a",
-        "node-b",
-        "node-c",
-    }, report.lines()
+    # every node took part: completed runs of its own (which node gets to apply the changes is
+    # up to the random faults and claims; a node may see only unchanged organizations)
+    completed = {node for node, outcome in report.runs if outcome in ("applied", "unchanged")}
+    assert completed == {"node-a", "node-b", "node-c"}, report.lines()
+    assert any(outcome == "applied" for _, outcome in report.runs), report.lines()
