@@ -233,6 +233,8 @@ class MirrorGroupRow(Base):
     __table_args__ = (
         Index("ix_mirror_groups_org_idp_id", "organization_id", "idp_id", **_PUSHED_ONLY),
         Index("ix_mirror_groups_org_name_key", "organization_id", "name_key"),
+        # the group a member ref names (nesting, in a delta's or a push's scope)
+        Index("ix_mirror_groups_org_ref", "organization_id", "ref"),
     )
 
     organization_id: Mapped[int] = mapped_column(_org_fk(), primary_key=True)
