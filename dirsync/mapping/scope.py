@@ -63,14 +63,17 @@ class StoredDirectory(Protocol):
     """The stored mirror and members, looked up by what a delta reaches (the store indexes
     each lookup; a whole organization is never read)."""
 
-    @property
-    def groups(self) -> Mapping[str, str]:
-        """Every mirror group id → its ref (groups are few: they are read whole)."""
+    def group_refs(self, ids: Collection[str]) -> Mapping[str, str]:
+        """The stored mirror groups with these ids → their refs."""
         ...
 
-    @property
-    def parents(self) -> Mapping[str, frozenset[str]]:
-        """Mirror group id → ids of the mirror groups naming it as a member (nesting)."""
+    def groups_with_refs(self, refs: Collection[str]) -> Mapping[str, str]:
+        """Ref → id of the stored mirror group with it, for those of these refs a group has."""
+        ...
+
+    def parents(self, group_ids: Collection[str]) -> Mapping[str, frozenset[str]]:
+        """Ids of these stored groups → ids of the stored groups naming them (by the ref they
+        are stored under) as a member (nesting); a group no group names may be absent."""
         ...
 
     def users(self, ids: Collection[str]) -> Mapping[str, UserKeys]:
@@ -123,15 +126,18 @@ def may_scope(rules: SyncRules, reading: Reading) -> bool:
 
 
 class _Reach:
-    """Lookups over the stored directory with the delta's own users laid over it."""
+    """Lookups over the stored directory with the delta's own users and groups laid over it
+    (the stored groups' refs are looked up as they are reached, and kept)."""
 
     def __init__(self, stored: StoredDirectory, delta: DirectoryDelta) -> None:
         self.stored = stored
         self.new_users = {u.external_id: u for u in delta.users}
         self.new_groups = {g.external_id: g for g in delta.groups}
-        self.group_refs_now = _group_refs_now(delta, stored.groups)
-        self.group_ids_by_ref = {ref: gid for gid, ref in stored.groups.items()}
-        self.group_ids_by_ref.update((ref, gid) for gid, ref in self.group_refs_now.items())
+        self._group_refs: dict[str, str | None] = {}
+        named = set(self.new_groups) | {c.external_id for c in delta.group_changes}
+        self.group_refs_now = _group_refs_now(delta, self.stored_group_refs(named))
+        self._ids_now = {ref: gid for gid, ref in self.group_refs_now.items()}
+        self._ids_by_ref: dict[str, str | None] = {}
         self._new_named: dict[str, set[str]] = {}
         self._new_at: dict[str, set[str]] = {}
         for user in delta.users:
@@ -139,6 +145,26 @@ class _Reach:
                 self._new_named.setdefault(ref, set()).add(user.external_id)
             if (email := normalize_email(user.email)) is not None:
                 self._new_at.setdefault(email, set()).add(user.external_id)
+
+    def stored_group_refs(self, ids: Collection[str]) -> dict[str, str]:
+        """The stored groups among these ids → the refs they are stored under."""
+        if missing := [gid for gid in ids if gid not in self._group_refs]:
+            found = self.stored.group_refs(missing)
+            self._group_refs.update((gid, found.get(gid)) for gid in missing)
+        return {gid: ref for gid in ids if (ref := self._group_refs.get(gid)) is not None}
+
+    def group_ids_of(self, refs: Collection[str]) -> dict[str, str]:
+        """Ref → id of the group it names: a group of the delta under its ref now, else the
+        stored group under it (a renamed group is still found by its old ref)."""
+        if missing := [r for r in refs if r not in self._ids_now and r not in self._ids_by_ref]:
+            found = self.stored.groups_with_refs(missing)
+            self._ids_by_ref.update((ref, found.get(ref)) for ref in missing)
+        named: dict[str, str] = {}
+        for ref in refs:
+            gid = self._ids_now.get(ref) or self._ids_by_ref.get(ref)
+            if gid is not None:
+                named[ref] = gid
+        return named
 
     def users_named(self, refs: Collection[str]) -> dict[str, set[str]]:
         found = {ref: set(ids) for ref, ids in self.stored.users_named(refs).items()}
@@ -198,25 +224,29 @@ def scope_of(
     users = set(reach.new_users) | delta.deleted_user_ids | set(also_users)
     under: set[str] = set(delta.deleted_group_ids)  # every user below these is in scope
     touched = set(reach.new_groups) | delta.deleted_group_ids
-    touched.update(g for g in also_groups if g in stored.groups)
+    touched.update(reach.stored_group_refs(also_groups))
     touched.update(c.external_id for c in delta.group_changes)
-    stored_refs = stored.member_refs([g for g in touched if g in stored.groups])
+    # a group the delta gives whole is compared with its stored members; a partial change
+    # names its own (so a PATCH of a few members of a large group reads only those)
+    replaced = reach.stored_group_refs(reach.new_groups)
+    stored_refs = stored.member_refs(sorted(replaced))
     changed_refs: set[str] = set()
     for gid, group in reach.new_groups.items():
         changed_refs |= stored_refs.get(gid, frozenset()) ^ group.member_refs
-        if gid in stored.groups and stored.groups[gid] != group.ref:
+        if gid in replaced and replaced[gid] != group.ref:
             under.add(gid)  # renamed: the groups naming its old ref no longer reach it
     for change in delta.group_changes:
         changed_refs |= change.added_refs | change.removed_refs
     for ids in reach.users_named(changed_refs).values():
         users |= ids
-    under.update(g for ref in changed_refs if (g := reach.group_ids_by_ref.get(ref)) is not None)
+    under.update(reach.group_ids_of(changed_refs).values())
     users |= _users_under(under, reach)
 
     users, members = _address_closure(users, reach)
     # a group under a ref it did not have (new, or renamed) is now reached by the groups that
     # named that ref: they nest it from now on
-    moved = {ref for gid, ref in reach.group_refs_now.items() if stored.groups.get(gid) != ref}
+    before = reach.stored_group_refs(reach.group_refs_now)
+    moved = {ref for gid, ref in reach.group_refs_now.items() if before.get(gid) != ref}
     touched |= stored.groups_naming(moved)
     groups = _groups_reaching(users, touched, reach)
     return Scope(user_ids=frozenset(users), member_ids=frozenset(members), group_ids=groups)
@@ -237,11 +267,7 @@ def _users_under(roots: set[str], reach: _Reach) -> set[str]:
                 refs |= reach.new_groups[gid].member_refs
         for ids in reach.users_named(refs).values():
             users |= ids
-        frontier = {
-            child
-            for ref in refs
-            if (child := reach.group_ids_by_ref.get(ref)) is not None and child not in seen
-        }
+        frontier = set(reach.group_ids_of(refs).values()) - seen
     return users
 
 
@@ -282,8 +308,7 @@ def _groups_reaching(users: set[str], touched: set[str], reach: _Reach) -> froze
     groups = reach.stored.groups_naming(reach.refs_of(users)) | touched
     frontier = set(groups)
     while frontier:
-        parents = reach.stored.parents
-        above = set().union(*(parents.get(g, frozenset()) for g in frontier)) - groups
+        above = set().union(*reach.stored.parents(frontier).values()) - groups
         groups |= above
         frontier = above
     return frozenset(groups)

@@ -61,19 +61,7 @@ class _Stored:
         self._org_id = org_id
         self._users: dict[str, UserKeys | None] = {}
         self._by_username: dict[str, set[str]] | None = None
-        self.groups: dict[str, str] = {
-            gid: ref
-            for gid, ref in self._rows(
-                select(MirrorGroupRow.external_id, MirrorGroupRow.ref).where(
-                    MirrorGroupRow.organization_id == org_id
-                )
-            )
-        }
-        ids_by_ref = {ref: gid for gid, ref in self.groups.items()}
-        parents: defaultdict[str, set[str]] = defaultdict(set)
-        for parent, ref in self._edges_naming(ids_by_ref):
-            parents[ids_by_ref[ref]].add(parent)
-        self.parents = {gid: frozenset(p) for gid, p in parents.items()}
+        self._group_refs: dict[str, str | None] = {}
 
     def _rows(self, query: AnySelect) -> Iterator[Sequence[Any]]:
         return plain_rows(self._session, query)
@@ -86,6 +74,43 @@ class _Stored:
                     table.organization_id == self._org_id, table.member_ref.in_(chunk)
                 )
             )
+
+    def group_refs(self, ids: Collection[str]) -> Mapping[str, str]:
+        missing = sorted(gid for gid in ids if gid not in self._group_refs)
+        for chunk in chunked(missing):
+            self._group_refs.update((gid, None) for gid in chunk)
+            query = select(MirrorGroupRow.external_id, MirrorGroupRow.ref).where(
+                MirrorGroupRow.organization_id == self._org_id,
+                MirrorGroupRow.external_id.in_(chunk),
+            )
+            self._group_refs.update((gid, ref) for gid, ref in self._rows(query))
+        return {gid: ref for gid in ids if (ref := self._group_refs.get(gid)) is not None}
+
+    def groups_with_refs(self, refs: Collection[str]) -> Mapping[str, str]:
+        found: dict[str, str] = {}
+        for chunk in chunked(sorted(refs)):
+            query = (
+                select(MirrorGroupRow.ref, MirrorGroupRow.external_id)
+                .where(
+                    MirrorGroupRow.organization_id == self._org_id,
+                    MirrorGroupRow.ref.in_(chunk),
+                )
+                .order_by(MirrorGroupRow.external_id)
+            )
+            for ref, gid in self._rows(query):
+                found[ref] = gid  # two groups under one ref: the last id, deterministically
+                self._group_refs[gid] = ref
+        return found
+
+    def parents(self, group_ids: Collection[str]) -> Mapping[str, frozenset[str]]:
+        ids_by_ref: defaultdict[str, set[str]] = defaultdict(set)
+        for gid, ref in self.group_refs(group_ids).items():
+            ids_by_ref[ref].add(gid)
+        parents: defaultdict[str, set[str]] = defaultdict(set)
+        for parent, ref in self._edges_naming(ids_by_ref):
+            for gid in ids_by_ref[ref]:
+                parents[gid].add(parent)
+        return {gid: frozenset(p) for gid, p in parents.items()}
 
     def users(self, ids: Collection[str]) -> Mapping[str, UserKeys]:
         missing = sorted(uid for uid in ids if uid not in self._users)
@@ -176,6 +201,18 @@ class _Stored:
     def groups_naming(self, refs: Collection[str]) -> set[str]:
         return {group_id for group_id, _ in self._edges_naming(refs)}
 
+    def member_refs_among(
+        self, group_ids: Collection[str], refs: Collection[str]
+    ) -> Mapping[str, frozenset[str]]:
+        """The stored member refs of these groups that are among ``refs`` (found through the
+        edges naming ``refs``: a large group's other members are not read)."""
+        wanted = set(group_ids)
+        found: defaultdict[str, set[str]] = defaultdict(set)
+        for group_id, ref in self._edges_naming(refs):
+            if group_id in wanted:
+                found[group_id].add(ref)
+        return {gid: frozenset(r) for gid, r in found.items()}
+
 
 def _mirror_users(session: Session, org_id: int, ids: Collection[str]) -> dict[str, DirectoryUser]:
     users: dict[str, DirectoryUser] = {}
@@ -186,15 +223,43 @@ def _mirror_users(session: Session, org_id: int, ids: Collection[str]) -> dict[s
 
 
 def _mirror_groups(
-    session: Session, org_id: int, ids: Collection[str], edges: _Stored
+    session: Session,
+    org_id: int,
+    ids: Collection[str],
+    edges: _Stored,
+    *,
+    whole: Collection[str],
+    refs: Collection[str],
 ) -> dict[str, DirectoryGroup]:
-    refs = edges.member_refs(ids)
+    """The stored groups with these ids: those in ``whole`` with all their member refs (the
+    delta replaces them, and the mirror is written by difference), the others with those of
+    their member refs that are among ``refs``: a scoped plan looks at no other (see
+    ``scope.restricted``), and a plan's mirror changes no other, so the difference written
+    is the same."""
+    member_refs = dict(edges.member_refs_among(set(ids) - set(whole), refs))
+    member_refs.update(edges.member_refs(whole))
     groups: dict[str, DirectoryGroup] = {}
     for chunk in chunked(sorted(ids)):
         query = mirror_groups_query(org_id).where(MirrorGroupRow.external_id.in_(chunk))
         for row in plain_rows(session, query):
-            groups[row[0]] = directory_group(row, refs.get(row[0], frozenset()))
+            groups[row[0]] = directory_group(row, member_refs.get(row[0], frozenset()))
     return groups
+
+
+def _refs_in_scope(
+    delta: DirectoryDelta, users: Mapping[str, DirectoryUser], group_refs: Mapping[str, str]
+) -> set[str]:
+    """Every ref the scope's entries have, stored or in the delta, and every ref the delta's
+    group changes add or remove: the member refs a scoped plan can see or change."""
+    refs = set(group_refs.values())
+    named = [*users.values(), *delta.users]
+    refs.update(u.ref for u in named)
+    refs.update(username_ref(u.username) for u in named if u.username)
+    refs.update(g.ref for g in delta.groups)
+    for change in delta.group_changes:
+        refs.add(change.ref)
+        refs |= change.added_refs | change.removed_refs
+    return refs
 
 
 def _org_groups(
@@ -209,17 +274,25 @@ def _org_groups(
         )
         found.extend((gid, ext, name) for gid, ext, name in plain_rows(session, query))
     linked: defaultdict[int, set[str]] = defaultdict(set)
+    # the edges between these groups and these members only, by key: not every member of a
+    # large group
     for id_chunk in chunked(sorted(g[0] for g in found)):
-        edges = select(GroupMemberRow.group_id, GroupMemberRow.member_id).where(
-            GroupMemberRow.group_id.in_(id_chunk)
-        )
-        for group_id, member_id in plain_rows(session, edges):
-            if (external_id := members.get(member_id)) is not None:
-                linked[group_id].add(external_id)
+        for member_chunk in chunked(sorted(members)):
+            edges = select(GroupMemberRow.group_id, GroupMemberRow.member_id).where(
+                GroupMemberRow.group_id.in_(id_chunk), GroupMemberRow.member_id.in_(member_chunk)
+            )
+            for group_id, member_id in plain_rows(session, edges):
+                if (external_id := members.get(member_id)) is not None:
+                    linked[group_id].add(external_id)
     return tuple(
         OrgGroup(id=gid, external_id=ext, name=name, member_external_ids=frozenset(linked[gid]))
         for gid, ext, name in sorted(found)
     )
+
+
+def _count(session: Session, where: Any) -> int:
+    """Rows matching ``where``: one row back, counted off an index of the organization's."""
+    return int(session.execute(select(func.count()).where(where)).scalar_one())
 
 
 def _census(session: Session, org_id: int, delta: DirectoryDelta, *, seats: bool) -> Census:
@@ -301,7 +374,15 @@ def load_scoped(
         also_groups = _collection_groups(session, org_id, collection_groups)
     scope = scope_of(delta, stored, also_users=due, also_groups=also_groups)
     users = _mirror_users(session, org_id, scope.user_ids)
-    groups = _mirror_groups(session, org_id, scope.group_ids & stored.groups.keys(), stored)
+    group_refs = stored.group_refs(scope.group_ids)
+    groups = _mirror_groups(
+        session,
+        org_id,
+        group_refs.keys(),
+        stored,
+        whole={g.external_id for g in delta.groups} & group_refs.keys(),
+        refs=_refs_in_scope(delta, users, group_refs),
+    )
     mirror = Mirror(users=users, groups=groups)
     members = load_members(session, org_id, share=mirror, only=scope.member_ids)
     linked = {m.id: m.external_id for m in members if m.external_id in scope.user_ids}
@@ -315,7 +396,7 @@ def load_scoped(
         state=state,
         mirror=mirror,
         version=version,
-        directory_groups=len(stored.groups),
+        directory_groups=_count(session, MirrorGroupRow.organization_id == org_id),
         counted=_census(session, org_id, delta, seats=seats),
     )
 
