@@ -257,22 +257,21 @@ def _update_groups(
         return
     renames = [{"b_id": g.group_id, "name": g.name} for g in updates if g.name != g.previous_name]
     _update_by_id(session, org_id, GroupRow, renames)
-    ours = set(
-        session.scalars(select(GroupRow.id).where(GroupRow.organization_id == org_id))
-    )  # edges are only ever written for the organization's own groups
-    touched = [g.group_id for g in updates if g.group_id in ours]
-    existing: set[tuple[int, int]] = set()
-    for ids in chunked(touched):
-        stmt = select(GroupMemberRow.group_id, GroupMemberRow.member_id).where(
-            GroupMemberRow.group_id.in_(ids)
+    # edges are only ever written for the organization's own groups
+    ours: set[int] = set()
+    for ids in chunked(sorted({g.group_id for g in updates})):
+        ours.update(
+            session.scalars(
+                select(GroupRow.id).where(GroupRow.organization_id == org_id, GroupRow.id.in_(ids))
+            )
         )
-        existing.update((group, member) for group, member in session.execute(stmt))
     add: set[tuple[int, int]] = set()
     remove: set[tuple[int, int]] = set()
     for g in updates:
         if g.group_id in ours:
             add.update((g.group_id, m) for m in _resolve(g.add_member_ids, members))
             remove.update((g.group_id, m) for m in _resolve(g.remove_member_ids, members))
+    existing = _existing_edges(session, add | remove)
     _insert_edges(session, sorted(_by_group(add - existing).items()))
     gone = remove & existing
     if gone:
@@ -281,6 +280,32 @@ def _update_groups(
             table.c.group_id == bindparam("b_group"), table.c.member_id == bindparam("b_member")
         )
         session.execute(unlink, [{"b_group": g, "b_member": m} for g, m in sorted(gone)])
+
+
+#: up to this many groups updated, their edges are probed by the pairs the plan names (a push
+#: adding a few members to a large group); more (a sync changing many groups), and each
+#: group's edges are read whole, a chunk of groups per query
+_PROBED_GROUPS = 100
+
+
+def _existing_edges(session: Session, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which of these (group, member) edges exist."""
+    by_group = _by_group(pairs)
+    existing: set[tuple[int, int]] = set()
+    if len(by_group) > _PROBED_GROUPS:
+        for ids in chunked(sorted(by_group)):
+            stmt = select(GroupMemberRow.group_id, GroupMemberRow.member_id).where(
+                GroupMemberRow.group_id.in_(ids)
+            )
+            existing.update((group, member) for group, member in session.execute(stmt))
+        return existing & pairs
+    for group_id, member_ids in sorted(by_group.items()):
+        for chunk in chunked(sorted(member_ids)):
+            probe = select(GroupMemberRow.member_id).where(
+                GroupMemberRow.group_id == group_id, GroupMemberRow.member_id.in_(chunk)
+            )
+            existing.update((group_id, member) for member in session.scalars(probe))
+    return existing
 
 
 def _log_groups(plan: Plan, log: EventLog) -> None:
