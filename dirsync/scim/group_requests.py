@@ -18,7 +18,7 @@ from dirsync.config.settings import OrganizationSettings
 from dirsync.model import DirectoryDelta, DirectoryGroup
 from dirsync.scim import listing
 from dirsync.scim.errors import ScimError, from_foreign, invalid_value, not_found
-from dirsync.scim.groups import directory_group, group_document, parse_group_patch
+from dirsync.scim.groups import GroupPatch, directory_group, group_document, parse_group_patch
 from dirsync.scim.push import Pusher
 from dirsync.scim.user_requests import selection_of
 from dirsync.state.sql_store import SqlStore
@@ -67,7 +67,7 @@ class GroupRequests:
     def create(self, body: Any) -> dict[str, Any]:
         group = directory_group(_parse(body, Context.RESOURCE_CREATION_REQUEST), uuid.uuid4().hex)
         with self.pusher.lock(self.name):
-            self._known_members(group, frozenset())
+            self._known_members(group.member_refs, group.external_id)
             self._push(DirectoryDelta(groups=(group,)), approvable=False)
         return self.document(group)
 
@@ -75,23 +75,39 @@ class GroupRequests:
         group = directory_group(_parse(body, Context.RESOURCE_REPLACEMENT_REQUEST), group_id)
         with self.pusher.lock(self.name):
             stored = self._stored(group_id)
-            self._known_members(group, stored.member_refs)
+            self._known_members(group.member_refs - stored.member_refs, group_id)
             self._push(DirectoryDelta(groups=(group,)))
         return self.document(group)
 
     def patch(self, group_id: str, body: Any, params: dict[str, Any]) -> dict[str, Any] | None:
         """The group after the PATCH when the client asks for it (``attributes``, RFC 7644
-        §3.5.2), else None (204): a 10,000-member group is not sent back for every change."""
+        §3.5.2), else None (204): a 10,000-member group is not sent back for every change.
+
+        A PATCH that adds and removes named members reads only those of the group's edges
+        and pushes them as a partial change (``GroupChange``, as Graph's ``members@delta``
+        is): its cost is what it names, however large the group. One that replaces the
+        members, removes all of them or changes another attribute reads the group whole."""
         patch = parse_group_patch(body)
         with self.pusher.lock(self.name):
-            stored = self._stored(group_id)
-            group = patch.apply(stored)
-            if group != stored:
-                self._known_members(group, stored.member_refs)
-                self._push(DirectoryDelta(groups=(group,)))
+            if patch.by_difference:
+                self._patch_members(group_id, patch)
+            else:
+                stored = self._stored(group_id)
+                group = patch.apply(stored)
+                if group != stored:
+                    self._known_members(group.member_refs - stored.member_refs, group_id)
+                    self._push(DirectoryDelta(groups=(group,)))
         if not params.get("attributes"):
             return None
-        return self.document(group, selection_of(params))
+        return self.document(self._stored(group_id), selection_of(params))
+
+    def _patch_members(self, group_id: str, patch: GroupPatch) -> None:
+        stored = self._stored(group_id, members=False)
+        present = self.store.mirror_members_among(self.name, group_id, patch.named_refs)
+        change = patch.change(stored, present)
+        if change.added_refs or change.removed_refs:
+            self._known_members(change.added_refs, group_id)
+            self._push(DirectoryDelta(group_changes=(change,)))
 
     def delete(self, group_id: str) -> None:
         with self.pusher.lock(self.name):
@@ -106,10 +122,10 @@ class GroupRequests:
             raise not_found("Group", group_id)
         return found[0]
 
-    def _known_members(self, group: DirectoryGroup, before: frozenset[str]) -> None:
-        """Every member the request adds must be a user or group of this organization."""
-        added = group.member_refs - before
-        if group.external_id in added:
+    def _known_members(self, added: frozenset[str], group_id: str) -> None:
+        """Every member the request adds to the group must be a user or group of this
+        organization, and not the group itself."""
+        if group_id in added:
             raise invalid_value("a group cannot be its own member")
         if unknown := added - self.store.mirror_kinds(self.name, added).keys():
             shown = ", ".join(sorted(unknown)[:5])

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 from scim2_models import Context, Group, GroupMember, Meta, PatchOp, SCIMException
 
-from dirsync.model import DirectoryGroup
+from dirsync.model import DirectoryGroup, GroupChange
 from dirsync.scim.errors import ScimError, from_foreign, invalid_value
 
 _MEMBER_FILTER = re.compile(
@@ -80,6 +80,42 @@ class GroupPatch:
     others: tuple[dict[str, Any], ...]
     #: the operations on members, in order: (op, ids or None for "all")
     member_ops: tuple[tuple[str, frozenset[str] | None], ...]
+
+    @property
+    def by_difference(self) -> bool:
+        """Whether the PATCH only adds and removes named members: then it is what it names,
+        and the group's other members need not be read (``change``). A ``replace`` of the
+        members, a ``remove`` of all of them or a change of another attribute takes the
+        group whole (``apply``)."""
+        return not self.others and all(
+            op in ("add", "remove") and ids is not None for op, ids in self.member_ops
+        )
+
+    def change(self, group: DirectoryGroup, present: frozenset[str]) -> GroupChange:
+        """The PATCH as a partial change of ``group`` (read without its members), given which
+        of the refs it names the group has (``present``): the refs it really adds and really
+        removes, the last operation on a ref deciding, as applying them in order does."""
+        added: set[str] = set()
+        removed: set[str] = set()
+        for op, ids in self.member_ops:
+            named = ids or frozenset()
+            if op == "add":
+                added |= named
+                removed -= named
+            else:
+                removed |= named
+                added -= named
+        return GroupChange(
+            external_id=group.external_id,
+            ref=group.ref,
+            added_refs=frozenset(added - present),
+            removed_refs=frozenset(removed & present),
+        )
+
+    @property
+    def named_refs(self) -> frozenset[str]:
+        """Every member ref the PATCH names."""
+        return frozenset().union(*(ids or frozenset() for _, ids in self.member_ops))
 
     def apply(self, group: DirectoryGroup) -> DirectoryGroup:
         members = set(group.member_refs)

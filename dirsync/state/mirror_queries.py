@@ -135,3 +135,23 @@ def mirror_kinds(session: Session, organization: str, refs: Collection[str]) -> 
             query = select(table.ref).where(table.organization_id == org_id, table.ref.in_(chunk))
             found.update((ref, kind) for ref in session.execute(query).scalars())
     return found
+
+
+def mirror_members_among(
+    session: Session, organization: str, group_id: str, refs: Collection[str]
+) -> frozenset[str]:
+    """Which of ``refs`` the stored group names as members (look-ups of its edges by key:
+    its other members are not read)."""
+    org_id, _ = organization_version(session, organization)
+    if org_id is None:
+        return frozenset()
+    table = MirrorGroupMemberRow
+    found: set[str] = set()
+    for chunk in chunked(sorted(refs)):
+        query = select(table.member_ref).where(
+            table.organization_id == org_id,
+            table.group_external_id == group_id,
+            table.member_ref.in_(chunk),
+        )
+        found.update(session.execute(query).scalars())
+    return frozenset(found)

@@ -411,6 +411,15 @@ class SqlStore:
             nothing,
         )
 
+    def mirror_members_among(
+        self, organization: str, group_id: str, refs: Collection[str]
+    ) -> frozenset[str]:
+        """Which of ``refs`` the mirror group ``group_id`` has among its members."""
+        return self._read(
+            lambda s: mirror_queries.mirror_members_among(s, organization, group_id, refs),
+            frozenset(),
+        )
+
     def mirror_kinds(self, organization: str, refs: Collection[str]) -> dict[str, str]:
         """Which of ``refs`` name a user or group of the stored mirror ("User", "Group")."""
         return self._read(lambda s: mirror_queries.mirror_kinds(s, organization, refs), {})

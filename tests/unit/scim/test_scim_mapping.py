@@ -10,11 +10,14 @@ from scim2_models import Context
 
 from dirsync.config.settings import parse_config
 from dirsync.errors import ConfigError
-from dirsync.model import DirectoryUser
+from dirsync.model import DirectoryGroup, DirectoryUser
 from dirsync.scim.auth import authorize, bearer_token
 from dirsync.scim.errors import ScimError
+from dirsync.scim.groups import GroupPatch, parse_group_patch
 from dirsync.scim.listing import MAX_RESULTS, parse_filter, parse_list_query
 from dirsync.scim.users import ScimUser, directory_user, scim_user
+
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def pushed(**attributes: Any) -> Any:
@@ -187,3 +190,57 @@ def test_the_example_config_documents_a_valid_scim_organization(tmp_path: Path) 
     config = parse_config(tomllib.loads("\n".join(lines)), base_dir=tmp_path)
     assert config.organization[0].source.type == "scim"
     assert config.organization[0].rules().pushed
+
+
+GROUP = DirectoryGroup(
+    external_id="g1", ref="g1", name="Staff", member_refs=frozenset({"a", "b", "c"})
+)
+
+
+def _patch(*operations: dict[str, Any]) -> GroupPatch:
+    return parse_group_patch({"schemas": [PATCH_SCHEMA], "Operations": list(operations)})
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        [{"op": "add", "path": "members", "value": [{"value": "d"}, {"value": "a"}]}],
+        [{"op": "Remove", "path": "members", "value": [{"value": "b"}, {"value": "z"}]}],
+        [{"op": "remove", "path": 'members[value eq "c"]'}],
+        # the last operation on a ref decides, as applying them in order does
+        [
+            {"op": "add", "path": "members", "value": [{"value": "d"}]},
+            {"op": "remove", "path": "members", "value": [{"value": "d"}, {"value": "a"}]},
+            {"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "e"}]},
+        ],
+        [{"op": "add", "value": {"members": [{"value": "f"}]}}],
+    ],
+)
+def test_a_patch_of_named_members_is_the_partial_change_applying_it_makes(
+    operations: list[dict[str, Any]],
+) -> None:
+    """A PATCH that adds and removes named members is pushed as a partial change computed
+    from the refs it names alone; applied to the group, it gives what applying it whole does,
+    and it names only refs the group really gains or loses."""
+    patch = _patch(*operations)
+    assert patch.by_difference
+    change = patch.change(GROUP, GROUP.member_refs & patch.named_refs)
+    whole = patch.apply(GROUP)
+    assert (GROUP.member_refs - change.removed_refs) | change.added_refs == whole.member_refs
+    assert change.added_refs == whole.member_refs - GROUP.member_refs
+    assert change.removed_refs == GROUP.member_refs - whole.member_refs
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "replace", "path": "members", "value": [{"value": "a"}]},
+        {"op": "remove", "path": "members"},
+        {"op": "replace", "path": "displayName", "value": "Everyone"},
+        {"op": "replace", "value": {"members": [{"value": "a"}]}},
+    ],
+)
+def test_a_patch_that_replaces_or_empties_the_members_or_renames_takes_the_group_whole(
+    operation: dict[str, Any],
+) -> None:
+    assert not _patch(operation).by_difference
