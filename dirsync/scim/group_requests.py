@@ -11,16 +11,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-from scim2_models import Context, Group, SCIMException
+from scim2_models import Context, Group
 
 from dirsync.config.settings import OrganizationSettings
 from dirsync.model import DirectoryDelta, DirectoryGroup
 from dirsync.scim import listing
-from dirsync.scim.errors import ScimError, from_foreign, invalid_value, not_found
+from dirsync.scim.bodies import parsed, selection_of
+from dirsync.scim.errors import invalid_value, not_found
 from dirsync.scim.groups import GroupPatch, directory_group, group_document, parse_group_patch
 from dirsync.scim.push import Pusher
-from dirsync.scim.user_requests import selection_of
 from dirsync.state.sql_store import SqlStore
 
 #: the attributes a list of groups may be filtered on
@@ -65,14 +64,16 @@ class GroupRequests:
     # -- changes -----------------------------------------------------------------------------
 
     def create(self, body: Any) -> dict[str, Any]:
-        group = directory_group(_parse(body, Context.RESOURCE_CREATION_REQUEST), uuid.uuid4().hex)
+        group = directory_group(
+            parsed(Group, body, Context.RESOURCE_CREATION_REQUEST), uuid.uuid4().hex
+        )
         with self.pusher.lock(self.name):
             self._known_members(group.member_refs, group.external_id)
             self._push(DirectoryDelta(groups=(group,)), approvable=False)
         return self.document(group)
 
     def replace(self, group_id: str, body: Any) -> dict[str, Any]:
-        group = directory_group(_parse(body, Context.RESOURCE_REPLACEMENT_REQUEST), group_id)
+        group = directory_group(parsed(Group, body, Context.RESOURCE_REPLACEMENT_REQUEST), group_id)
         with self.pusher.lock(self.name):
             stored = self._stored(group_id)
             self._known_members(group.member_refs - stored.member_refs, group_id)
@@ -143,12 +144,3 @@ def _wants_members(params: dict[str, Any]) -> bool:
     if "members" in {a.strip() for a in excluded.split(",")}:
         return False
     return not attributes or "members" in {a.strip() for a in attributes.split(",")}
-
-
-def _parse(body: Any, context: Context) -> Group:
-    if not isinstance(body, dict):
-        raise ScimError(400, "the request body is not a JSON object", scim_type="invalidSyntax")
-    try:
-        return Group.model_validate(body, scim_ctx=context)
-    except (SCIMException, ValidationError) as exc:
-        raise from_foreign(exc) from None

@@ -18,6 +18,7 @@ from scim2_models import Context, PatchOp, ResponseParameters, SCIMException, Se
 from dirsync.config.settings import OrganizationSettings
 from dirsync.model import DirectoryDelta, DirectoryUser
 from dirsync.scim import listing
+from dirsync.scim.bodies import parsed, selection_of
 from dirsync.scim.errors import ScimError, from_foreign, not_found
 from dirsync.scim.push import Pusher
 from dirsync.scim.users import ScimUser, directory_user, scim_user, user_document
@@ -71,7 +72,7 @@ class UserRequests:
 
     def search(self, body: Any) -> dict[str, Any]:
         """``POST /Users/.search``: the same list, asked in a body (RFC 7644 §3.4.3)."""
-        request = _parse(SearchRequest, body, Context.SEARCH_REQUEST)
+        request = parsed(SearchRequest, body, Context.SEARCH_REQUEST)
         params: dict[str, Any] = {
             "filter": str(request.filter) if request.filter is not None else None,
             "startIndex": request.start_index,
@@ -86,7 +87,7 @@ class UserRequests:
     # -- changes -----------------------------------------------------------------------------
 
     def create(self, body: Any) -> dict[str, Any]:
-        resource = _parse(ScimUser, body, Context.RESOURCE_CREATION_REQUEST)
+        resource = parsed(ScimUser, body, Context.RESOURCE_CREATION_REQUEST)
         user = directory_user(resource, uuid.uuid4().hex)
         with self.pusher.lock(self.name):
             self._unique(user)
@@ -94,7 +95,7 @@ class UserRequests:
         return self.document(user)
 
     def replace(self, user_id: str, body: Any) -> dict[str, Any]:
-        resource = _parse(ScimUser, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+        resource = parsed(ScimUser, body, Context.RESOURCE_REPLACEMENT_REQUEST)
         user = directory_user(resource, user_id)
         with self.pusher.lock(self.name):
             self._stored(user_id)
@@ -103,7 +104,7 @@ class UserRequests:
         return self.document(user)
 
     def patch(self, user_id: str, body: Any) -> dict[str, Any]:
-        patch = _parse(PatchOp[ScimUser], body, Context.RESOURCE_PATCH_REQUEST)
+        patch = parsed(PatchOp[ScimUser], body, Context.RESOURCE_PATCH_REQUEST)
         with self.pusher.lock(self.name):
             stored = self._stored(user_id)
             resource = scim_user(stored, location=self.location(user_id), for_patch=True)
@@ -142,18 +143,3 @@ class UserRequests:
 
     def _push(self, delta: DirectoryDelta, *, approvable: bool = True) -> None:
         self.pusher.push(self.name, self.organization.rules(), delta, approvable=approvable)
-
-
-def selection_of(params: dict[str, Any]) -> ResponseParameters[Any] | None:
-    """The ``attributes`` and ``excludedAttributes`` of a query, if it has either."""
-    chosen = {k: params[k] for k in ("attributes", "excludedAttributes") if params.get(k)}
-    return _parse(ResponseParameters, chosen, Context.DEFAULT) if chosen else None
-
-
-def _parse(model: Any, body: Any, context: Context) -> Any:
-    if not isinstance(body, dict):
-        raise ScimError(400, "the request body is not a JSON object", scim_type="invalidSyntax")
-    try:
-        return model.model_validate(body, scim_ctx=context)
-    except (SCIMException, ValidationError) as exc:
-        raise from_foreign(exc) from None
