@@ -223,6 +223,12 @@ def _search_everything(_: Endpoint, request: Request, users: UserRequests) -> Re
     )
 
 
+def _bulk(_: Endpoint, request: Request, users: UserRequests) -> Response:
+    raise ScimError(
+        501, "bulk operations are not supported (ServiceProviderConfig: bulk.supported false)"
+    )
+
+
 def _user(_: Endpoint, request: Request, users: UserRequests) -> Response:
     user_id = request.path_params["id"]
     if request.method == "GET":
@@ -244,6 +250,7 @@ def application(config: ConfigSource, store: SqlStore, pusher: Pusher) -> Starle
         Route(f"{PREFIX}/Schemas", _route(endpoint, _schemas)),
         Route(f"{PREFIX}/Schemas/{{id}}", _route(endpoint, _schemas)),
         Route(f"{PREFIX}/.search", _route(endpoint, _search_everything), methods=["POST"]),
+        Route(f"{PREFIX}/Bulk", _route(endpoint, _bulk), methods=["POST"]),
         Route(f"{PREFIX}/Users", _route(endpoint, _users), methods=["GET", "POST"]),
         Route(f"{PREFIX}/Users/.search", _route(endpoint, _search), methods=["POST"]),
         Route(

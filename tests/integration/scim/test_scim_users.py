@@ -308,3 +308,30 @@ def test_external_id_reads_back_filters_and_follows_put_and_patch(scim: Scim) ->
         client.get("/Users", params={"filter": 'externalId eq "a-8"'}).json()["totalResults"] == 0
     )
     assert list(members(scim)) == ["ada@acme.example"]
+
+
+def test_the_service_provider_config_says_truly_that_etags_and_bulk_are_not_supported(
+    scim: Scim,
+) -> None:
+    """ETags and bulk are not built: the configuration says so, no response carries a
+    version to match, and a bulk request is answered 501 and changes nothing."""
+    client = scim.client()
+    config = client.get("/ServiceProviderConfig").json()
+    assert config["etag"] == {"supported": False}
+    assert config["bulk"]["supported"] is False
+    assert config["patch"] == {"supported": True}
+    created = client.post("/Users", json=entra_user("ada@acme.example"))
+    read = client.get(created.headers["location"])
+    for answer in (created, read):
+        assert "etag" not in answer.headers
+        assert "version" not in answer.json()["meta"]
+    bulk = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "b1", "data": entra_user("bo@a.example")}
+        ],
+    }
+    refused = client.post("/Bulk", json=bulk)
+    assert refused.status_code == 501
+    assert refused.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert list(members(scim)) == ["ada@acme.example"]
