@@ -1,11 +1,14 @@
 """Loading only what a delta touches (``mapping.scope``): indexed lookups, then its rows.
 
 The scope is worked out through ``_Stored``, the ``StoredDirectory`` the pure scope asks:
-users by id, by ref and by normalized address, members by external id and by address, the
-member edges of given groups and the groups naming given refs, each an indexed query (the
-groups and their nesting, a few thousand rows, are read whole). Then only the scope's rows
-are loaded in full. At 100,000 users a delta of a hundred changes reads a few thousand rows
-instead of half a million.
+users by id, by ref and by normalized address, members by external id and by address, groups
+by id and by ref, the member edges of given groups and the groups naming given refs, each an
+indexed query. Then only the scope's rows are loaded in full, and of a group in the scope only
+the member edges the scope can see or change (a group the delta replaces whole: all of them).
+At 100,000 users a delta of a hundred changes reads a few thousand rows instead of half a
+million; a push that adds 100 members to a 10,000-member group reads no more than one that
+adds them to an empty one. The whole organization's counts the guards take (members, seated
+members, mirror users and groups) are ``COUNT``s off the organization's indexes: one row each.
 """
 
 from __future__ import annotations
