@@ -61,7 +61,8 @@ def write_config(
     listen: str,
     acme: dict[str, Any] | None = None,
 ) -> Path:
-    """A config of two pushed organizations; ``acme`` adds to or overrides acme's keys."""
+    """A config of two pushed organizations; ``acme`` adds to or overrides acme's keys
+    (``sync``: its ``[organization.sync]``; ``collection``: a list of its collections)."""
     for name, token in TOKENS.items():
         (folder / f"{name}.token").write_text(token + "\n")
         (folder / f"{name}.token").chmod(0o600)
@@ -78,11 +79,17 @@ def write_config(
     for name in TOKENS:
         keys = acme_keys if name == "acme" else {}
         lines += ["[[organization]]", f'name = "{name}"']
-        lines += [f"{key} = {json.dumps(value)}" for key, value in keys.items() if key != "sync"]
+        tables = ("sync", "collection")
+        lines += [
+            f"{key} = {json.dumps(value)}" for key, value in keys.items() if key not in tables
+        ]
         lines += ["[organization.source]", 'type = "scim"', f'token_file = "{name}.token"']
         if sync := keys.get("sync"):
             lines += ["[organization.sync]"]
             lines += [f"{key} = {json.dumps(value)}" for key, value in sync.items()]
+        for collection in keys.get("collection", ()):
+            lines += ["[[organization.collection]]"]
+            lines += [f"{key} = {json.dumps(value)}" for key, value in collection.items()]
     path = folder / "dirsync.toml"
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)

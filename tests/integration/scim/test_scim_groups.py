@@ -3,11 +3,14 @@ line: the organization's groups and their members follow, one planned run per re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.integration.scim.conftest import Scim
+from tests.integration.scim.conftest import Certificates, Scim, serve
 from tests.integration.scim.test_scim_users import entra_user, patch
 
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -149,3 +152,44 @@ def test_a_groups_external_id_reads_back_filters_and_follows_patches(scim: Scim)
     assert client.put(url, json={**body, "externalId": "sales-3"}).json()["externalId"] == (
         "sales-3"
     )
+
+
+@pytest.fixture
+def scim_vault(tmp_path: Path, certificates: Certificates) -> Iterator[Scim]:
+    """acme with 10 seats and a collection, "Sales vault", reached through the group "Sales"."""
+    vault = {"name": "Sales vault", "external_id": "sales-vault", "groups": ["Sales"]}
+    yield from serve(tmp_path, certificates, seats=10, collection=[vault])
+
+
+def test_collections_are_reached_through_pushed_groups_and_the_overview_shows_the_organization(
+    scim_vault: Scim,
+) -> None:
+    """A collection names a group the identity provider pushes: it gets the group's access,
+    and the group's members reach it, as in a sync; PATCHes of the group's members move who
+    reaches it. ``status`` (the overview) lists the pushed organization with the others."""
+    scim = scim_vault
+    client = scim.client()
+    ids = users(client, "ada", "bob", "cy")
+    created = client.post("/Groups", json=group_body("Sales", ids["ada"], ids["bob"]))
+    assert created.status_code == 201, created.text
+    group_id = created.json()["id"]
+
+    def reached() -> dict[str, Any]:
+        return {c["name"]: c for c in scim.cli("collections", "--org", "acme")}
+
+    collection = reached()["Sales vault"]
+    assert collection["managed"] is True
+    assert collection["groups"] == [{"name": "Sales", "permission": "read"}]
+    assert collection["members"] == ["ada@acme.example", "bob@acme.example"]
+    moved = patch(
+        {"op": "Add", "path": "members", "value": [{"value": ids["cy"]}]},
+        {"op": "Remove", "path": "members", "value": [{"value": ids["ada"]}]},
+    )
+    assert client.patch(f"/Groups/{group_id}", json=moved).status_code == 204
+    assert reached()["Sales vault"]["members"] == ["bob@acme.example", "cy@acme.example"]
+
+    overview = {row["organization"]: row for row in scim.cli("status")}
+    assert set(overview) == {"acme", "beta"}
+    assert overview["acme"]["outcome"] == "applied"
+    assert overview["acme"]["seats"] == {"used": 3, "total": 10}
+    assert overview["acme"]["members"]["invited"] == 3
