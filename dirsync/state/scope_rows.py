@@ -235,7 +235,7 @@ def _mirror_groups(
     refs: Collection[str],
 ) -> dict[str, DirectoryGroup]:
     """The stored groups with these ids: those in ``whole`` with all their member refs (the
-    delta replaces them, and the mirror is written by difference), the others with those of
+    delta replaces or deletes them, and the mirror is written by difference), the others with those of
     their member refs that are among ``refs``: a scoped plan looks at no other (see
     ``scope.restricted``), and a plan's mirror changes no other, so the difference written
     is the same."""
@@ -383,7 +383,8 @@ def load_scoped(
         org_id,
         group_refs.keys(),
         stored,
-        whole={g.external_id for g in delta.groups} & group_refs.keys(),
+        # replaced or deleted: the mirror's difference takes (or drops) all their edges
+        whole=({g.external_id for g in delta.groups} | delta.deleted_group_ids) & group_refs.keys(),
         refs=_refs_in_scope(delta, users, group_refs),
     )
     mirror = Mirror(users=users, groups=groups)

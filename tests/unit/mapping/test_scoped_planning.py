@@ -36,7 +36,7 @@ from dirsync.organization import MemberStatus, RevokeReason, Role
 from dirsync.plan import Outcome, Plan
 from dirsync.rules import Deprovision, RemovalLimit, SyncRules
 from dirsync.state.records import RunRecord
-from dirsync.state.schema import MemberRow, OrganizationRow
+from dirsync.state.schema import MemberRow, MirrorGroupMemberRow, OrganizationRow
 from dirsync.state.sql_store import SqlStore
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -206,6 +206,20 @@ def _seed(path: Path, name: str, rows: list[dict[str, object]]) -> None:
     engine.dispose()
 
 
+def _stored_edges(path: Path, name: str) -> set[tuple[str, str]]:
+    """Every mirror group edge the store holds for the organization, as rows."""
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        org_id = connection.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
+        table = MirrorGroupMemberRow
+        query = select(table.group_external_id, table.member_ref).where(
+            table.organization_id == org_id
+        )
+        edges = {(gid, ref) for gid, ref in connection.execute(query)}
+    engine.dispose()
+    return edges
+
+
 def _plan(plan: object) -> tuple[Plan, tuple[str, ...]]:
     """A plan and the guards' reasons (empty when it was not refused)."""
     if isinstance(plan, PlanRefused):
@@ -287,6 +301,11 @@ def test_planning_only_what_a_delta_touches_equals_planning_everything(
         _apply(store, name, scoped, scoped_org.mirror, scoped_org.version)
         after = store.load(name)
         assert after.mirror == full.mirror
+        # and no edge is left behind of a group the mirror no longer has (a scoped load
+        # reads only some of a group's edges)
+        assert _stored_edges(path, name) == {
+            (gid, ref) for gid, group in full.mirror.groups.items() for ref in group.member_refs
+        }
         again = plan_run(
             mirror=after.mirror,
             reading=Reading(delta=DirectoryDelta()),
