@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from dirsync.errors import ConcurrentRunError, RunTakenOver
 from dirsync.model import Cursor, Mirror
 from dirsync.plan import Outcome, Plan
+from dirsync.state import counts
 from dirsync.state.events import EventLog
 from dirsync.state.mirror_rows import write_mirror
 from dirsync.state.organization_writes import apply_organization_side
@@ -80,6 +81,15 @@ def apply_run(session: Session, job: ApplyInput) -> int:
     log.write(session)
     _stage("after_events")
     write_mirror(session, org_id, job.mirror_before, job.mirror_after)
+    counts.keep(
+        session,
+        org_id,
+        expected_version=job.expected_version,
+        version=version,
+        plan=job.plan,
+        mirror_before=job.mirror_before,
+        mirror_after=job.mirror_after,
+    )
     _stage("after_mirror")
     write_cursor(session, org_id, job.cursor, job.now)
     _stage("after_cursor")

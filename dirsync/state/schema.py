@@ -111,6 +111,13 @@ class OrganizationRow(Base):
     created_at: Mapped[datetime]
     #: users in the mirror after the last applied complete read (shrink guards); None: never
     last_user_count: Mapped[int | None] = mapped_column(Integer)
+    #: the counts the guards take (``state.counts``), as of this version: valid while it is
+    #: ``version`` (every write bumps the version; a run's apply keeps them in step)
+    counted_version: Mapped[int | None] = mapped_column(Integer)
+    member_count: Mapped[int | None] = mapped_column(Integer)
+    seated_count: Mapped[int | None] = mapped_column(Integer)
+    mirror_user_count: Mapped[int | None] = mapped_column(Integer)
+    mirror_group_count: Mapped[int | None] = mapped_column(Integer)
 
 
 class MemberRow(Base):

@@ -31,7 +31,8 @@ from dirsync.model import (
     Mirror,
     username_ref,
 )
-from dirsync.organization import SEATED_STATUSES, MemberStatus, OrganizationState, OrgGroup
+from dirsync.organization import MemberStatus, OrganizationState, OrgGroup
+from dirsync.state import counts
 from dirsync.state.mirror_rows import (
     directory_group,
     directory_user,
@@ -235,8 +236,8 @@ def _mirror_groups(
     refs: Collection[str],
 ) -> dict[str, DirectoryGroup]:
     """The stored groups with these ids: those in ``whole`` with all their member refs (the
-    delta replaces or deletes them, and the mirror is written by difference), the others with those of
-    their member refs that are among ``refs``: a scoped plan looks at no other (see
+    delta replaces or deletes them, and the mirror is written by difference), the others with
+    those of their member refs that are among ``refs``: a scoped plan looks at no other (see
     ``scope.restricted``), and a plan's mirror changes no other, so the difference written
     is the same."""
     member_refs = dict(edges.member_refs_among(set(ids) - set(whole), refs))
@@ -293,43 +294,29 @@ def _org_groups(
     )
 
 
-def _count(session: Session, where: Any) -> int:
-    """Rows matching ``where``: one row back, counted off an index of the organization's."""
-    return int(session.execute(select(func.count()).where(where)).scalar_one())
-
-
-def _census(session: Session, org_id: int, delta: DirectoryDelta, *, seats: bool) -> Census:
-    """The whole organization's counts. Managed and seated members take a scan of every
-    member, so they are counted only when a guard can ask: managed members when the delta
-    deletes as many users as the mirror holds (an emptied directory), seated ones when the
-    organization has a seat limit."""
-    members = session.execute(
-        select(func.count()).where(MemberRow.organization_id == org_id)
-    ).scalar_one()
-    directory_users = session.execute(
-        select(func.count()).where(MirrorUserRow.organization_id == org_id)
-    ).scalar_one()
-    managed = seated = None
-    if len(delta.deleted_user_ids) >= directory_users:
+def _census(
+    session: Session, org_id: int, version: int, delta: DirectoryDelta, *, seats: bool
+) -> tuple[Census, int]:
+    """The whole organization's counts, and its mirror groups: kept on the organization for
+    this version (``state.counts``), else counted. Managed members take a scan of every
+    member, so they are counted only when a guard can ask: when the delta deletes as many users
+    as the mirror holds (an emptied directory)."""
+    now = counts.current(session, org_id, version)
+    managed = None
+    if len(delta.deleted_user_ids) >= now.mirror_users:
         managed = session.execute(
             select(func.count(MemberRow.external_id)).where(
                 MemberRow.organization_id == org_id, MemberRow.status != str(MemberStatus.REVOKED)
             )
         ).scalar_one()
-    if seats:
-        seated = session.execute(
-            select(func.count()).where(
-                MemberRow.organization_id == org_id,
-                MemberRow.status.in_([str(s) for s in SEATED_STATUSES]),
-            )
-        ).scalar_one()
-    return Census(
-        members=members,
+    census = Census(
+        members=now.members,
         managed=managed,
-        seated=seated,
-        directory_users=directory_users,
-        previous_users=directory_users,
+        seated=now.seated if seats else None,
+        directory_users=now.mirror_users,
+        previous_users=now.mirror_users,
     )
+    return census, now.mirror_groups
 
 
 def _collection_groups(session: Session, org_id: int, references: Collection[str]) -> set[str]:
@@ -370,6 +357,7 @@ def load_scoped(
     if org is None:
         return None
     org_id, version = org
+    counted, directory_groups = _census(session, org_id, version, delta, seats=seats)
     stored = _Stored(session, org_id)
     due = [] if reinvite_before is None else due_invitations(session, org_id, reinvite_before)
     also_groups: set[str] = set()
@@ -400,8 +388,8 @@ def load_scoped(
         state=state,
         mirror=mirror,
         version=version,
-        directory_groups=_count(session, MirrorGroupRow.organization_id == org_id),
-        counted=_census(session, org_id, delta, seats=seats),
+        directory_groups=directory_groups,
+        counted=counted,
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, insert, select
+from sqlalchemy.orm import Session
 
 from dirsync.errors import PlanRefused
 from dirsync.mapping.pipeline import PlannedRun, plan_run
@@ -35,6 +36,7 @@ from dirsync.model import (
 from dirsync.organization import MemberStatus, RevokeReason, Role
 from dirsync.plan import Outcome, Plan
 from dirsync.rules import Deprovision, RemovalLimit, SyncRules
+from dirsync.state import counts
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import MemberRow, MirrorGroupMemberRow, OrganizationRow
 from dirsync.state.sql_store import SqlStore
@@ -206,6 +208,21 @@ def _seed(path: Path, name: str, rows: list[dict[str, object]]) -> None:
     engine.dispose()
 
 
+def _kept_counts(path: Path, name: str) -> counts.Counts | None:
+    with Session(create_engine(f"sqlite:///{path}")) as session:
+        org_id, version = session.execute(
+            select(OrganizationRow.id, OrganizationRow.version).where(OrganizationRow.name == name)
+        ).one()
+        return counts.kept(session, org_id, version)
+
+
+def _counted(path: Path, name: str) -> counts.Counts:
+    with Session(create_engine(f"sqlite:///{path}")) as session:
+        org_id = session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
+        assert org_id is not None
+        return counts.counted(session, org_id)
+
+
 def _stored_edges(path: Path, name: str) -> set[tuple[str, str]]:
     """Every mirror group edge the store holds for the organization, as rows."""
     engine = create_engine(f"sqlite:///{path}")
@@ -301,6 +318,8 @@ def test_planning_only_what_a_delta_touches_equals_planning_everything(
         _apply(store, name, scoped, scoped_org.mirror, scoped_org.version)
         after = store.load(name)
         assert after.mirror == full.mirror
+        # the counts the guards take, kept on the organization, are the counted ones
+        assert _kept_counts(path, name) == _counted(path, name)
         # and no edge is left behind of a group the mirror no longer has (a scoped load
         # reads only some of a group's edges)
         assert _stored_edges(path, name) == {

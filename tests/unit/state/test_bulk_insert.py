@@ -66,7 +66,10 @@ def stores(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     for path in paths:
         SqlStore.open(f"sqlite:///{path}").close()
         with sqlite_connection(path) as conn:
-            conn.execute("INSERT INTO organizations VALUES (1, 'acme', 0, '2026-01-01', NULL)")
+            conn.execute(
+                "INSERT INTO organizations (id, name, version, created_at, last_user_count) "
+                "VALUES (1, 'acme', 0, '2026-01-01', NULL)"
+            )
     yield paths
 
 

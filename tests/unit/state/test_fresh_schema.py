@@ -126,7 +126,10 @@ def test_a_database_with_tables_is_migrated_not_recreated(tmp_path: Path) -> Non
     db = tmp_path / "old.db"
     store_at_revision(db, "0001").dispose()
     with sqlite_connection(db) as conn:
-        conn.execute("INSERT INTO organizations VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)")
+        conn.execute(
+            "INSERT INTO organizations (id, name, version, created_at, last_user_count) "
+            "VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)"
+        )
     SqlStore.open(f"sqlite:///{db}").close()
     with sqlite_connection(db) as conn:
         assert conn.execute("SELECT name, version FROM organizations").fetchall() == [("acme", 3)]

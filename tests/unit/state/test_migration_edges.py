@@ -16,7 +16,10 @@ def _fill_at_0003(db: Path) -> None:
     """Two members in two groups and their mirror edges, written as revision 0003 had them."""
     store_at_revision(db, "0003_scope_indexes").dispose()
     with sqlite_connection(db) as conn:
-        conn.execute("INSERT INTO organizations VALUES (1, 'acme', 2, '2026-01-01 00:00:00', 2)")
+        conn.execute(
+            "INSERT INTO organizations (id, name, version, created_at, last_user_count) "
+            "VALUES (1, 'acme', 2, '2026-01-01 00:00:00', 2)"
+        )
         for number in (1, 2):
             email = f"u{number}@acme.example"
             conn.execute(

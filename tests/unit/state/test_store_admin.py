@@ -8,15 +8,15 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dirsync.errors import ConcurrentRunError, NotFound, TransitionRefused
 from dirsync.lifecycle import AdminAction, AdminChange, decide
-from dirsync.model import Mirror
+from dirsync.model import DirectoryDelta, Mirror
 from dirsync.organization import Member, Role
 from dirsync.plan import Invite, Outcome, Plan
-from dirsync.state import admin
+from dirsync.state import admin, counts
 from dirsync.state.records import RunRecord
 from dirsync.state.schema import OrganizationRow
 from dirsync.state.sql_store import SqlStore
@@ -104,3 +104,25 @@ def test_a_version_bumped_in_between_makes_the_change_a_conflict(
     monkeypatch.undo()
     assert store.load(ORG).version == 1
     assert store.load(ORG).state.members[0].status == "invited"
+
+
+def _kept_and_counted(store: SqlStore) -> tuple[counts.Counts | None, counts.Counts]:
+    assert store._engine is not None
+    with Session(store._engine) as session:
+        org_id, version = session.execute(
+            select(OrganizationRow.id, OrganizationRow.version).where(OrganizationRow.name == ORG)
+        ).one()
+        return counts.kept(session, org_id, version), counts.counted(session, org_id)
+
+
+def test_the_counts_a_run_keeps_are_never_taken_after_an_admin_change(store: SqlStore) -> None:
+    """A run's apply stamps the organization's counts with its version; an administrator's
+    change bumps the version without keeping them, so they stop being taken, and the next
+    scoped load counts (the seat guard must see the revoked member's seat free)."""
+    kept, now = _kept_and_counted(store)
+    assert kept == now == counts.Counts(members=1, seated=1, mirror_users=0, mirror_groups=0)
+    act(store, AdminAction.REVOKE)
+    kept, now = _kept_and_counted(store)
+    assert kept is None and now.seated == 0
+    scoped = store.load_scoped(ORG, DirectoryDelta(), seats=True)
+    assert scoped is not None and scoped.counted.seated == 0 and scoped.counted.members == 1

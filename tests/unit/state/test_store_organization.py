@@ -182,7 +182,10 @@ def test_a_store_at_revision_0001_upgrades_and_keeps_its_members_and_mirror(tmp_
     db = tmp_path / "old.db"
     store_at_revision(db, "0001").dispose()
     with sqlite_connection(db) as conn:
-        conn.execute("INSERT INTO organizations VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)")
+        conn.execute(
+            "INSERT INTO organizations (id, name, version, created_at, last_user_count) "
+            "VALUES (1, 'acme', 3, '2026-01-01 00:00:00', 1)"
+        )
         conn.execute(
             "INSERT INTO members (organization_id, email, external_id, name, status, role, "
             "invited_at, updated_at) VALUES (1, 'old@acme.example', 'u-old', NULL, 'invited', "
