@@ -15,6 +15,15 @@ Starts the daemon as a process (HTTPS with a throwaway CA, a fresh SQLite store,
 
 Prints Markdown: wall time, requests/s, and the median latency of the first and last tenth of
 each series (whether latency grows with the organization, or with the group).
+
+    .venv/bin/python -m bench.scim_bench --latency --users 1000,10000 [--rounds 20]
+
+Instead: for each size, a store seeded with that many users in one push (a group, "All
+staff", holding all of them but the last 100; a collection reached through it; a seat
+limit), then ``dirsync run`` serving it, and ``rounds`` of each: a user PATCH
+(``displayName``), a group PATCH adding those 100 members, one removing them again. Prints
+the median latency and the daemon's CPU time per request (the fairer figure on a shared
+machine).
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import structlog
 import trustme
 
 ORG = "bench"
@@ -78,7 +88,7 @@ def _certificates(folder: Path) -> Path:
     return folder / "ca.pem"
 
 
-def _config(folder: Path, port: int) -> Path:
+def _config(folder: Path, port: int, *, seats: int = 0, collection: bool = False) -> Path:
     token = folder / "bench.token"
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
@@ -100,6 +110,16 @@ def _config(folder: Path, port: int) -> Path:
                 'token_file = "bench.token"',
                 "[organization.sync]",
                 'max_removals = "100%"',
+                *(
+                    [
+                        "[[organization.collection]]",
+                        'name = "Staff vault"',
+                        'external_id = "staff-vault"',
+                        'groups = ["All staff"]',
+                    ]
+                    if collection
+                    else []
+                ),
             ]
         )
         + "\n"
@@ -109,11 +129,17 @@ def _config(folder: Path, port: int) -> Path:
 
 
 @contextmanager
-def daemon(folder: Path) -> Iterator[Callable[[], httpx.Client]]:
-    """``dirsync run`` serving the organization; yields a maker of clients (one per thread)."""
+def daemon(
+    folder: Path, *, seed: int = 0, outside: int = 0
+) -> Iterator[tuple[Callable[[], httpx.Client], int]]:
+    """``dirsync run`` serving the organization; yields a maker of clients (one per thread)
+    and the daemon's process id. ``seed``: that many users pushed into the store first, in
+    one push, with a group of all but the last ``outside`` of them."""
     port = _free_port()
     ca_file = _certificates(folder)
-    config = _config(folder, port)
+    config = _config(folder, port, seats=2 * seed if seed else 0, collection=bool(seed))
+    if seed:
+        _seed(config, seed, outside)
     log = (folder / "daemon.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "dirsync", "--config", str(config), "run"],
@@ -143,11 +169,97 @@ def daemon(folder: Path) -> Iterator[Callable[[], httpx.Client]]:
                     if time.monotonic() > deadline:
                         raise
                 time.sleep(0.05)
-        yield client
+        yield client, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
         log.close()
+
+
+def _seed(config_path: Path, users: int, outside: int) -> None:
+    """The organization's users and its group, pushed at once (the code under test)."""
+    from dirsync.config.resolve import resolve_secrets
+    from dirsync.config.settings import load_config
+    from dirsync.model import DirectoryDelta, DirectoryGroup, DirectoryUser
+    from dirsync.scim.push import Pusher
+    from dirsync.state.sql_store import SqlStore
+    from dirsync.sync.locks import runtime_directory
+
+    config = load_config(config_path)
+    resolve_secrets(config)
+    organization = config.organization[0]
+    seeded = tuple(
+        DirectoryUser(
+            external_id=f"u{n:06d}",
+            ref=f"u{n:06d}",
+            username=f"user{n:06d}@bench.example",
+            email=f"user{n:06d}@bench.example",
+            name=f"User {n}",
+        )
+        for n in range(users)
+    )
+    staff = DirectoryGroup(
+        external_id="staff",
+        ref="staff",
+        name="All staff",
+        member_refs=frozenset(u.ref for u in seeded[: users - outside]),
+    )
+    store = SqlStore.open(config.store.url)
+    try:
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+        url = config.store.url
+        pusher = Pusher(store=store, store_url=url, runtime_dir=runtime_directory(url))
+        with pusher.lock(organization.name):
+            pusher.push(
+                organization.name,
+                organization.rules(),
+                DirectoryDelta(users=seeded, groups=(staff,)),
+            )
+    finally:
+        store.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def latency(sizes: list[int], rounds: int) -> None:
+    """User and group PATCHes against organizations of each size, seeded at once."""
+    print("| users | request | median ms | daemon CPU ms per request |")
+    print("| ---: | --- | ---: | ---: |")
+    batch = 100
+    for size in sizes:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            daemon(Path(tmp), seed=size, outside=batch) as (client, pid),
+            client() as http,
+        ):
+            outside = [f"u{n:06d}" for n in range(size - batch, size)]
+            renames = Series("user PATCH (displayName)")
+            cpu = _cpu_seconds(pid)
+            for r in range(rounds):
+                body = {
+                    "schemas": [PATCH],
+                    "Operations": [{"op": "replace", "path": "displayName", "value": f"R {r}"}],
+                }
+                _timed(renames, lambda b=body, r=r: http.patch(f"/Users/u{r * 7:06d}", json=b), 200)
+            spent = {renames.name: _cpu_seconds(pid) - cpu}
+            # the same users added and removed in turn: the group holds the others throughout
+            adds = Series(f"group PATCH adding {batch} members")
+            removals = Series(f"group PATCH removing {batch} members")
+            spent[adds.name] = spent[removals.name] = 0.0
+            for _ in range(rounds):
+                for series, op in ((adds, "Add"), (removals, "Remove")):
+                    cpu = _cpu_seconds(pid)
+                    body = members_patch(op, outside)
+                    _timed(series, lambda b=body: http.patch("/Groups/staff", json=b), 204)
+                    spent[series.name] += _cpu_seconds(pid) - cpu
+            for series in (renames, adds, removals):
+                median = statistics.median(series.seconds) * 1000
+                per = spent[series.name] / rounds * 1000
+                print(f"| {size:,} | {series.name} | {median:.1f} | {per:.1f} |")
 
 
 def _timed(series: Series, send: Callable[[], httpx.Response], expect: int) -> httpx.Response:
@@ -224,19 +336,27 @@ def _machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--users", default="10000", help="with --latency: sizes, a,b,...")
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument(
+        "--latency", action="store_true", help="seeded stores: PATCH latency by size"
+    )
+    parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     print(f"- machine: {_machine()}")
     print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}")
     print(f"- command: `{' '.join(['python -m bench.scim_bench', *sys.argv[1:]])}`")
     print()
+    if args.latency:
+        latency([int(n) for n in str(args.users).split(",")], args.rounds)
+        return
     print("| step | requests | wall s | requests/s | median ms, first tenth | last tenth |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    with tempfile.TemporaryDirectory() as tmp, daemon(Path(tmp)) as client:
-        ids, wall, lookups, creates = provision_users(client, args.users, args.parallel)
-        print(_row(f"{args.users:,} users: GET filter", len(lookups.seconds), wall, lookups))
+    total = int(args.users)
+    with tempfile.TemporaryDirectory() as tmp, daemon(Path(tmp)) as (client, _):
+        ids, wall, lookups, creates = provision_users(client, total, args.parallel)
+        print(_row(f"{total:,} users: GET filter", len(lookups.seconds), wall, lookups))
         print(_row("  then POST (same wall time)", len(creates.seconds), wall, creates))
         with client() as http:
             made = Series("groups")
