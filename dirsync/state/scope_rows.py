@@ -8,7 +8,7 @@ the member edges the scope can see or change (a group the delta replaces whole: 
 At 100,000 users a delta of a hundred changes reads a few thousand rows instead of half a
 million; a push that adds 100 members to a 10,000-member group reads no more than one that
 adds them to an empty one. The whole organization's counts the guards take (members, seated
-members, mirror users and groups) are ``COUNT``s off the organization's indexes: one row each.
+members, mirror users and groups) are kept on the organization (``state.counts``).
 """
 
 from __future__ import annotations
