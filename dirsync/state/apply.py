@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from dirsync.state.events import EventLog
 from dirsync.state.mirror_rows import write_mirror
 from dirsync.state.organization_writes import apply_organization_side
 from dirsync.state.plan_writes import apply_groups, apply_members
-from dirsync.state.records import OpenedRun, RunRecord
+from dirsync.state.records import RunRecord
 from dirsync.state.schema import CursorRow, OrganizationRow, RunRow
 
 STAGES = (
@@ -109,11 +109,15 @@ def check_not_taken_over(session: Session, organization: str, run_id: str) -> No
     A run without a record (a store used directly, without ``begin_run``) is not fenced."""
     outcome = session.scalar(select(RunRow.outcome).where(RunRow.id == run_id).with_for_update())
     if outcome is not None and outcome != str(Outcome.RUNNING):
-        raise RunTakenOver(
-            f"{organization}: another run of it began after this one (this node was stalled "
-            "or cut off from the store longer than [daemon] takeover, and another node took "
-            "the organization over); nothing of this run was applied"
-        )
+        raise taken_over(organization)
+
+
+def taken_over(organization: str) -> RunTakenOver:
+    return RunTakenOver(
+        f"{organization}: another run of it began after this one (this node was stalled "
+        "or cut off from the store longer than [daemon] takeover, and another node took "
+        "the organization over); nothing of this run was applied"
+    )
 
 
 def bump_version(session: Session, job: ApplyInput) -> tuple[int, int]:
@@ -159,7 +163,7 @@ def bump_version(session: Session, job: ApplyInput) -> tuple[int, int]:
     return org_id, job.expected_version + 1
 
 
-def ensure_organization(session: Session, organization: str, now: datetime) -> int:
+def ensure_organization(session: Session | Connection, organization: str, now: datetime) -> int:
     """The organization's id, creating its row at version 0 when absent."""
     org_id = session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == organization))
     if org_id is not None:
@@ -168,56 +172,6 @@ def ensure_organization(session: Session, organization: str, now: datetime) -> i
     return session.execute(
         insert(OrganizationRow).values(values).returning(OrganizationRow.id)
     ).scalar_one()
-
-
-INTERRUPTED_ERROR = (
-    "the process stopped before this run finished (killed, crashed or the machine went down); "
-    "nothing from it was applied"
-)
-
-
-def begin_run(session: Session, organization: str, run: RunRecord) -> int:
-    """Record ``run`` as running; returns how many stale running runs were closed first.
-
-    A run still marked running when the next one begins belongs to a process that died: the
-    per-organization lock guarantees no other process is inside a run of this organization.
-    """
-    org_id = ensure_organization(session, organization, run.started_at)
-    closed = session.execute(stale_runs_closed(org_id))
-    session.execute(insert(RunRow), [run_values(org_id, run)])
-    return int(getattr(closed, "rowcount", 0) or 0)
-
-
-def open_run(session: Session, organization: str, run: RunRecord) -> OpenedRun:
-    """``begin_run``, and the stored cursor and version read in the same statement as the
-    organization's id (one round trip for what a quiet run needs)."""
-    found = session.execute(
-        select(OrganizationRow.id, OrganizationRow.version, CursorRow.kind, CursorRow.value)
-        .outerjoin(CursorRow, CursorRow.organization_id == OrganizationRow.id)
-        .where(OrganizationRow.name == organization)
-    ).one_or_none()
-    cursor: Cursor | None = None
-    if found is None:
-        org_id, version = ensure_organization(session, organization, run.started_at), 0
-    else:
-        org_id, version, kind, value = found
-        if kind is not None:
-            cursor = Cursor(kind=kind, value=value)
-    closed = session.execute(stale_runs_closed(org_id))
-    session.execute(insert(RunRow), [run_values(org_id, run)])
-    count = int(getattr(closed, "rowcount", 0) or 0)
-    return OpenedRun(closed=count, cursor=cursor, version=version)
-
-
-def stale_runs_closed(org_id: int) -> Update:
-    """The organization's runs still marked running, marked interrupted (found through
-    ``ix_runs_org_outcome``, not by reading the run history the store keeps)."""
-    return (
-        update(RunRow)
-        .where(RunRow.organization_id == org_id, RunRow.outcome == str(Outcome.RUNNING))
-        .values(outcome=str(Outcome.INTERRUPTED), finished_at=None, error=INTERRUPTED_ERROR)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def write_cursor(session: Session, org_id: int, cursor: Cursor | None, now: datetime) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +30,7 @@ from dirsync.state import (
     mirror_queries,
     org_queries,
     queries,
+    run_rows,
     schedules,
     scope_rows,
     upkeep,
@@ -157,6 +158,25 @@ class SqlStore:
         except SQLAlchemyError as exc:
             raise StoreError(f"store transaction failed: {_describe(exc)}") from exc
 
+    @contextmanager
+    def _connection(self, *, write: bool) -> Iterator[Connection]:
+        """A Core connection in one transaction, for the few statements built once
+        (``run_rows``): no ORM session to set up. Errors as ``_transaction``'s."""
+        if self._engine is None:
+            raise StoreError("the store is closed")
+        if write and self.readonly:
+            raise StoreError("the store was opened read-only")
+        try:
+            with self._engine.connect() as connection:
+                if write:
+                    connection.execution_options(**{WRITE_OPTION: True})
+                with connection.begin():
+                    yield connection
+        except DirsyncError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store transaction failed: {_describe(exc)}") from exc
+
     def _read(self, query: Callable[[Session], T], empty: T) -> T:
         if self._empty:
             return empty
@@ -233,13 +253,13 @@ class SqlStore:
 
     def begin_run(self, organization: str, run: RunRecord) -> int:
         """Record a run as running, closing stale ones as interrupted; returns how many."""
-        with self._transaction(write=True) as session:
-            return apply_module.begin_run(session, organization, run)
+        with self._connection(write=True) as connection:
+            return run_rows.begin_run(connection, organization, run)
 
     def open_run(self, organization: str, run: RunRecord) -> OpenedRun:
         """``begin_run`` and ``quick_look`` in one write transaction."""
-        with self._transaction(write=True) as session:
-            return apply_module.open_run(session, organization, run)
+        with self._connection(write=True) as connection:
+            return run_rows.open_run(connection, organization, run)
 
     def admin_change(
         self, organization: str, decide: admin.Decide, *, actor: str, now: datetime
@@ -265,28 +285,15 @@ class SqlStore:
         """Record a run that found nothing to change, and its new cursor, without touching
         the version. False (and nothing written) if the version moved since ``quick_look``,
         or an invitation last sent by ``reinvite_before`` is pending (one indexed look-up)."""
-        with self._transaction(write=True) as session:
-            apply_module.check_not_taken_over(session, organization, run.run_id)
-            org_id, version = queries.organization_version(session, organization)
-            if org_id is None or version != expected_version:
-                return False
-            if reinvite_before is not None and org_queries.due_invitations(
-                session, org_id, reinvite_before, limit=1
-            ):
-                return False
-            now = run.finished_at or run.started_at
-            apply_module.write_cursor(session, org_id, cursor, now)
-            # the record written when the run began, finished (or written now, if it is gone)
-            values = apply_module.run_values(org_id, run)
-            done = session.execute(
-                update(RunRow)
-                .where(RunRow.id == run.run_id)
-                .values(values)
-                .execution_options(synchronize_session=False)
+        with self._connection(write=True) as connection:
+            return run_rows.record_quiet_run(
+                connection,
+                organization,
+                cursor=cursor,
+                run=run,
+                expected_version=expected_version,
+                reinvite_before=reinvite_before,
             )
-            if not getattr(done, "rowcount", 0):
-                session.execute(insert(RunRow), [values])
-            return True
 
     def record_run(self, organization: str, run: RunRecord) -> None:
         """Record a run that changed nothing else (failed, refused); replaces a same-id run."""

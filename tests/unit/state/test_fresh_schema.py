@@ -10,8 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect
 
-from dirsync.state.apply import stale_runs_closed
 from dirsync.state.engine import alembic_config, head_revisions
+from dirsync.state.run_rows import CLOSE_STALE
 from dirsync.state.schema import Base
 from dirsync.state.sql_store import SqlStore
 from dirsync.testing.store_files import sqlite_connection, store_at_revision
@@ -146,8 +146,9 @@ def test_a_runs_begin_finds_the_runs_left_running_through_an_index(
     tmp_path: Path,
 ) -> None:
     engine = _created(tmp_path / "created.db")
-    statement = stale_runs_closed(1).compile(engine)
-    parameters = tuple(statement.params[name] for name in statement.positiontup or ())
+    statement = CLOSE_STALE.compile(engine)
+    values = statement.construct_params({"org_id": 1})
+    parameters = tuple(values[name] for name in statement.positiontup or ())
     try:
         with engine.connect() as connection:
             plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
