@@ -342,8 +342,8 @@ class SqlStore:
     def prune(self, *, runs_before: datetime, events_before: datetime | None) -> upkeep.Pruned:
         """Delete old run records (each organization keeps its latest and latest successful
         run) and, given ``events_before``, old audit events; one transaction."""
-        with self._transaction(write=True) as session:
-            return upkeep.prune(session, runs_before=runs_before, events_before=events_before)
+        with self._connection(write=True) as connection:
+            return upkeep.prune(connection, runs_before=runs_before, events_before=events_before)
 
     def last_runs(self) -> dict[str, RunRecord]:
         return self._read(queries.last_runs, {})

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from dirsync.errors import StoreError
 from dirsync.plan import Outcome
+from dirsync.state.bulk import table_of
 from dirsync.state.files import FILE_MODE, private_folder
 from dirsync.state.schema import EventRow, OrganizationRow, RunRow
 
@@ -37,44 +38,57 @@ class Pruned:
     events: int = 0
 
 
-def prune(session: Session, *, runs_before: datetime, events_before: datetime | None) -> Pruned:
+_runs = table_of(RunRow)
+_events = table_of(EventRow)
+_orgs = table_of(OrganizationRow)
+# built once: a one-shot cycle prunes after every run of hundreds of organizations, and
+# building these per organization through the ORM cost more than running them
+_LATEST = (
+    select(_runs.c.id)
+    .where(_runs.c.organization_id == bindparam("org_id"))
+    .order_by(_runs.c.started_at.desc(), _runs.c.id.desc())
+    .limit(1)
+)
+_LATEST_SUCCESS = (
+    select(_runs.c.id)
+    .where(_runs.c.organization_id == bindparam("org_id"), _runs.c.outcome.in_(_SUCCESS))
+    .order_by(_runs.c.started_at.desc(), _runs.c.id.desc())
+    .limit(1)
+)
+_DELETE_RUNS = delete(_runs).where(
+    _runs.c.organization_id == bindparam("org_id"),
+    _runs.c.started_at < bindparam("before"),
+    _runs.c.id.not_in(bindparam("keep", expanding=True)),
+)
+_DELETE_EVENTS = delete(_events).where(
+    _events.c.organization_id == bindparam("org_id"), _events.c.at < bindparam("before")
+)
+
+
+def prune(
+    connection: Connection, *, runs_before: datetime, events_before: datetime | None
+) -> Pruned:
     """Delete runs started before ``runs_before`` (but each organization's latest run and
     latest success) and, given ``events_before``, the events before it; per organization, on
     the (organization, time) indexes."""
     runs = events = 0
-    for org_id in session.scalars(select(OrganizationRow.id)).all():
-        keep = {
+    for org_id in connection.scalars(select(_orgs.c.id)).all():
+        keep = [
             run_id
             for run_id in (
-                _latest(session, org_id, success_only=False),
-                _latest(session, org_id, success_only=True),
+                connection.scalar(_LATEST, {"org_id": org_id}),
+                connection.scalar(_LATEST_SUCCESS, {"org_id": org_id}),
             )
             if run_id is not None
-        }
-        result = session.execute(
-            delete(RunRow).where(
-                RunRow.organization_id == org_id,
-                RunRow.started_at < runs_before,
-                RunRow.id.not_in(keep),
-            )
+        ]
+        result = connection.execute(
+            _DELETE_RUNS, {"org_id": org_id, "before": runs_before, "keep": keep}
         )
-        runs += result.rowcount or 0  # type: ignore[attr-defined]  # a CursorResult
+        runs += result.rowcount or 0
         if events_before is not None:
-            result = session.execute(
-                delete(EventRow).where(
-                    EventRow.organization_id == org_id, EventRow.at < events_before
-                )
-            )
-            events += result.rowcount or 0  # type: ignore[attr-defined]
+            result = connection.execute(_DELETE_EVENTS, {"org_id": org_id, "before": events_before})
+            events += result.rowcount or 0
     return Pruned(runs=runs, events=events)
-
-
-def _latest(session: Session, org_id: int, *, success_only: bool) -> str | None:
-    stmt = select(RunRow.id).where(RunRow.organization_id == org_id)
-    if success_only:
-        stmt = stmt.where(RunRow.outcome.in_(_SUCCESS))
-    stmt = stmt.order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(1)
-    return session.scalars(stmt).first()
 
 
 def count_runs(session: Session) -> int:
