@@ -26,6 +26,7 @@ from dirsync.cli.app import (
 from dirsync.cli.json_stream import write_json
 from dirsync.config.resolve import secret_problems, split_for_check
 from dirsync.config.settings import OrganizationSettings, find_config_path, load_config
+from dirsync.connectors.cycle import one_cycle
 from dirsync.connectors.registry import create_connector
 from dirsync.errors import DirsyncError, UsageError
 from dirsync.plan import Outcome
@@ -102,6 +103,7 @@ def sync(
             for busy in skipped:
                 click.echo(f"dirsync: {busy}", err=True)
         store = held.enter_context(ctx.store(readonly=dry_run)) if selected else None
+        held.enter_context(one_cycle())  # the organizations share what a server said once
         for org in selected:
             assert store is not None
             with _progress(enabled=not as_json, label=org.name) as progress:

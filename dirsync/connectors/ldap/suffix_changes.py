@@ -16,8 +16,11 @@ server), and takes every other changed or deleted entry as deleted for it, as sy
 answer would have: the run drops the ids the organization never held with one indexed
 look-up. The list is kept in this process (a one-shot sync of every organization, the daemon)
 and used again only while the database's ``contextCSN`` is what it was just before the list
-was read, which each organization checks with one base search: a list in use is never older
-than the directory.
+was read. The daemon's runs check that with one base search each: a list in use is never
+older than the directory. A one-shot ``dirsync sync`` reads it once per server, account and
+naming context for the cycle (``connectors.cycle``): its organizations then share one list,
+and a change made while the cycle runs reaches them in the next one (their cursors hold the
+list's cookie, from which the next list starts).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Final
 
 import structlog
 
+from dirsync.connectors import cycle
 from dirsync.connectors.ldap import syncrepl
 from dirsync.connectors.ldap import syncrepl_ber as ber
 from dirsync.connectors.ldap.dn import normalize_dn
@@ -86,7 +90,10 @@ def changes_since(reader: LdapReader, cookie: bytes) -> Found | None:
         suffix = _naming_context(reader, s.base_dn)
         if suffix is None:
             return None
-        context_csn = _context_csn(reader, suffix)
+        # asked once per cycle (``connectors.cycle``): changes made meanwhile are in the
+        # next cycle's list, which starts from the cookie this one leaves
+        key_csn = ("ldap.contextCSN", s.url, s.bind_dn or "", normalize_dn(suffix))
+        context_csn = cycle.remembered(key_csn, lambda: _context_csn(reader, suffix))
         if not context_csn:
             return None
         key = (s.url, s.bind_dn or "", normalize_dn(suffix), cookie)

@@ -15,6 +15,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from dirsync.cli.main import cli
+from dirsync.connectors.cycle import one_cycle
 from tests.integration.conftest import LdapTree, LimitedAccount, ldif_record
 from tests.integration.test_sync_cli import Dirsync, dirsync
 
@@ -118,6 +119,34 @@ def test_each_organization_reads_only_the_changes_below_its_own_paths(
     moved = _sync(config)
     assert [r["email"] for r in moved["client-a"]["plan"]["revoke"]] == ["a2@example.org"]
     assert [i["email"] for i in moved["client-b"]["plan"]["invite"]] == ["a2@example.org"]
+
+
+def test_a_change_made_while_a_cycle_runs_reaches_its_organizations_in_the_next_cycle(
+    ldap_tree: LdapTree, tmp_path: Path
+) -> None:
+    """A cycle asks the directory's contextCSN once: a change made after that is not in this
+    cycle's change list, and is in the next cycle's, from the cookie this cycle stored."""
+    ldap_tree.add(*_client(ldap_tree, "A", 3), *_client(ldap_tree, "B", 3))
+    config = _config(ldap_tree, tmp_path)
+    assert [r["outcome"] for r in _sync(config).values()] == ["applied", "applied"]
+    b = f"ou=B,{ldap_tree.base_dn}"
+    with one_cycle():  # the syncs below are parts of this one cycle
+        assert [r["outcome"] for r in _sync(config).values()] == ["unchanged", "unchanged"]
+        ldap_tree.server.modify_ldif(
+            f"dn: uid=b0,ou=People,{b}\nchangetype: modify\nreplace: mail\n"
+            "mail: b0.new@example.org\n"
+        )
+        during = _sync(config)
+    assert [r["outcome"] for r in during.values()] == ["unchanged", "unchanged"]
+
+    after = _sync(config)
+
+    assert (after["client-a"]["outcome"], after["client-b"]["outcome"]) == (
+        "unchanged",
+        "applied",
+    )
+    assert [m["email"] for m in after["client-b"]["plan"]["update"]] == ["b0.new@example.org"]
+    assert _sync(config)["client-b"]["outcome"] == "unchanged"
 
 
 def test_a_change_list_cut_off_by_a_size_limit_leaves_each_organization_its_own_delta(
