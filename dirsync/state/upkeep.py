@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, delete, func, select
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from dirsync.errors import StoreError
@@ -41,24 +41,27 @@ class Pruned:
 _runs = table_of(RunRow)
 _events = table_of(EventRow)
 _orgs = table_of(OrganizationRow)
-# built once: a one-shot cycle prunes after every run of hundreds of organizations, and
-# building these per organization through the ORM cost more than running them
-_LATEST = (
-    select(_runs.c.id)
-    .where(_runs.c.organization_id == bindparam("org_id"))
-    .order_by(_runs.c.started_at.desc(), _runs.c.id.desc())
-    .limit(1)
-)
-_LATEST_SUCCESS = (
-    select(_runs.c.id)
-    .where(_runs.c.organization_id == bindparam("org_id"), _runs.c.outcome.in_(_SUCCESS))
-    .order_by(_runs.c.started_at.desc(), _runs.c.id.desc())
-    .limit(1)
-)
+
+
+def _latest(*where: ColumnElement[bool]) -> Select[tuple[str]]:
+    """The organization's latest run (of those ``where`` selects): the one to keep."""
+    return (
+        select(_runs.c.id)
+        .where(_runs.c.organization_id == bindparam("org_id"), *where)
+        .order_by(_runs.c.started_at.desc(), _runs.c.id.desc())
+        .limit(1)
+    )
+
+
+# built once: a one-shot cycle prunes after the runs of hundreds of organizations, and
+# building these per organization through the ORM cost more than running them. One statement
+# per organization, its two kept runs found by subqueries (an id is the primary key, never
+# NULL: ``NOT IN`` a subquery that finds no run keeps nothing)
 _DELETE_RUNS = delete(_runs).where(
     _runs.c.organization_id == bindparam("org_id"),
     _runs.c.started_at < bindparam("before"),
-    _runs.c.id.not_in(bindparam("keep", expanding=True)),
+    _runs.c.id.not_in(_latest()),
+    _runs.c.id.not_in(_latest(_runs.c.outcome.in_(_SUCCESS))),
 )
 _DELETE_EVENTS = delete(_events).where(
     _events.c.organization_id == bindparam("org_id"), _events.c.at < bindparam("before")
@@ -73,17 +76,7 @@ def prune(
     the (organization, time) indexes."""
     runs = events = 0
     for org_id in connection.scalars(select(_orgs.c.id)).all():
-        keep = [
-            run_id
-            for run_id in (
-                connection.scalar(_LATEST, {"org_id": org_id}),
-                connection.scalar(_LATEST_SUCCESS, {"org_id": org_id}),
-            )
-            if run_id is not None
-        ]
-        result = connection.execute(
-            _DELETE_RUNS, {"org_id": org_id, "before": runs_before, "keep": keep}
-        )
+        result = connection.execute(_DELETE_RUNS, {"org_id": org_id, "before": runs_before})
         runs += result.rowcount or 0
         if events_before is not None:
             result = connection.execute(_DELETE_EVENTS, {"org_id": org_id, "before": events_before})
