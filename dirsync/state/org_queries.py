@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from dirsync.organization import CollectionAccess, MemberStatus, OrgCollection, Permission
@@ -178,6 +178,20 @@ def summaries(
     return out
 
 
+def due_conditions(
+    org_id: int | BindParameter[int], sent_before: datetime | BindParameter[datetime]
+) -> tuple[ColumnElement[bool], ...]:
+    """What makes a member's invitation due again (see ``due_invitations``); the values may be
+    bound parameters, for a statement built once (``run_rows``)."""
+    return (
+        MemberRow.organization_id == org_id,
+        MemberRow.status == str(MemberStatus.INVITED),
+        MemberRow.invited_at <= sent_before,
+        or_(MemberRow.last_invited_at.is_(None), MemberRow.last_invited_at <= sent_before),
+        MemberRow.external_id.is_not(None),
+    )
+
+
 def due_invitations(
     session: Session, org_id: int, sent_before: datetime, *, limit: int | None = None
 ) -> list[str]:
@@ -187,13 +201,7 @@ def due_invitations(
     A range of ``ix_members_org_status_invited_at``: a re-invitation is sent only once the
     first is due, so ``last_invited_at`` is never before ``invited_at``, and an invitation last
     sent by then was first sent by then too."""
-    query = select(MemberRow.external_id).where(
-        MemberRow.organization_id == org_id,
-        MemberRow.status == str(MemberStatus.INVITED),
-        MemberRow.invited_at <= sent_before,
-        or_(MemberRow.last_invited_at.is_(None), MemberRow.last_invited_at <= sent_before),
-        MemberRow.external_id.is_not(None),
-    )
+    query = select(MemberRow.external_id).where(*due_conditions(org_id, sent_before))
     if limit is not None:
         query = query.limit(limit)
     return [external_id for (external_id,) in session.execute(query) if external_id is not None]

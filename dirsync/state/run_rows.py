@@ -14,20 +14,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from dirsync.model import Cursor
-from dirsync.organization import MemberStatus
 from dirsync.plan import Outcome
 from dirsync.state.apply import ensure_organization, run_values, taken_over
 from dirsync.state.bulk import table_of
+from dirsync.state.org_queries import due_conditions
 from dirsync.state.records import OpenedRun, RunRecord
 from dirsync.state.schema import CursorRow, MemberRow, OrganizationRow, RunRow
 
 _orgs = table_of(OrganizationRow)
 _cursors = table_of(CursorRow)
 _runs = table_of(RunRow)
-_members = table_of(MemberRow)
 _RUNNING: Final = str(Outcome.RUNNING)
 
 #: the organization's id and version and its stored cursor, in one statement
@@ -56,18 +55,7 @@ _RUN_OUTCOME: Final = (
 _FINISH_RUN: Final = update(_runs).where(_runs.c.id == bindparam("b_run_id"))
 #: whether an invitation is due again (``org_queries.due_invitations``, limit 1)
 _DUE: Final = (
-    select(_members.c.id)
-    .where(
-        _members.c.organization_id == bindparam("org_id"),
-        _members.c.status == str(MemberStatus.INVITED),
-        _members.c.invited_at <= bindparam("before"),
-        or_(
-            _members.c.last_invited_at.is_(None),
-            _members.c.last_invited_at <= bindparam("before"),
-        ),
-        _members.c.external_id.is_not(None),
-    )
-    .limit(1)
+    select(MemberRow.id).where(*due_conditions(bindparam("org_id"), bindparam("before"))).limit(1)
 )
 _INSERT_CURSOR: Final = insert(_cursors)
 _UPDATE_CURSOR: Final = (
