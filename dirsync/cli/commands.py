@@ -23,7 +23,7 @@ from dirsync.cli.app import (
     orgs_option,
     pass_context,
 )
-from dirsync.cli.json_stream import write_json
+from dirsync.cli.json_stream import pieces, write_json
 from dirsync.config.resolve import secret_problems, split_for_check
 from dirsync.config.settings import OrganizationSettings, find_config_path, load_config
 from dirsync.connectors.cycle import one_cycle
@@ -162,11 +162,12 @@ def _print_results(results: list[RunResult], skipped: list[LockBusy], *, as_json
         if sys.stdout.isatty():
             emit_json([r.to_json() for r in results] + [b.to_json() for b in skipped])
         else:  # the same bytes as emit_json, without the whole document in memory
-            write_json(
-                [r.to_json(plan_as_is=True) for r in results] + [b.to_json() for b in skipped],
-                sys.stdout.write,
-            )
-            sys.stdout.write("\n")
+            with pieces(sys.stdout.write) as write:
+                write_json(
+                    [r.to_json(plan_as_is=True) for r in results] + [b.to_json() for b in skipped],
+                    write,
+                )
+                write("\n")
             sys.stdout.flush()
     else:
         from dirsync.cli import render  # rich: imported only to print tables

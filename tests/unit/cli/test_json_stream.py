@@ -6,10 +6,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dirsync.cli.json_stream import write_json
+from dirsync.cli.json_stream import pieces, write_json
 from dirsync.plan import GroupCreate, GroupUpdate, Invite, Plan
 
 texts = st.text(max_size=10)
@@ -66,3 +67,28 @@ def test_plans_longer_than_a_batch_stream_the_same_bytes() -> None:
     )
     plan = Plan(invite=invites)
     assert streamed({"plan": plan}) == json.dumps({"plan": plan.to_json()})
+
+
+def test_pieces_hand_on_the_same_text_in_few_writes_and_the_rest_at_the_end() -> None:
+    plan = Plan(
+        invite=tuple(
+            Invite(external_id=f"id-{i}", email=f"u{i}@example.org", name=None)
+            for i in range(3_000)
+        )
+    )
+    writes: list[str] = []
+    with pieces(writes.append, size=10_000) as write:
+        write_json([{"plan": plan}], write)
+        write("\n")
+    text = "".join(writes)
+    assert text == json.dumps([{"plan": plan.to_json()}]) + "\n"
+    assert len(writes) <= len(text) // 10_000 + 1  # full pieces, then the rest
+    assert all(len(piece) >= 10_000 for piece in writes[:-1])
+
+
+def test_pieces_hand_on_what_was_written_before_an_error() -> None:
+    writes: list[str] = []
+    with pytest.raises(RuntimeError), pieces(writes.append) as write:
+        write("[")
+        raise RuntimeError("encoding failed")
+    assert writes == ["["]
