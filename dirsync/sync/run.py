@@ -6,7 +6,8 @@ A run is four steps, as ``shared/design.md`` tells it (each below, in order):
    changed nothing on an organization nobody touched since the last plan, record that and
    stop (no load, no plan).
 2. ``_load_and_read``: load only what the delta touches (``mapping.scope``) or the whole
-   organization, and read the directory if the quiet look did not already.
+   organization; the directory is read first if the quiet look did not already, so that a
+   run waits for its full-load slot only once its reading is in hand.
 3. ``_plan``: the pure mapping layer makes the plan and its guards may refuse it.
 4. ``_apply_or_record``: a dry run returns the plan; otherwise the store applies it in one
    transaction.
@@ -99,8 +100,8 @@ def run_organization(
         full_load_gate,
     )
     try:
-        stored = run.begin(look=not (full or dry_run))
-        look = _Look() if stored is None else _quiet_look(run, stored)
+        stored = run.begin()
+        look = _unlooked(stored, full=full) if full or dry_run else _quiet_look(run, stored)
         loaded = _load_and_read(run, look)
         planned = _plan(run, loaded)
         return _apply_or_record(run, loaded, planned)
@@ -147,25 +148,20 @@ class _Run:
         self.results = Results(name=self.name, run_id=self.run_id, dry_run=self.dry_run)
         self.log = log.bind(organization=self.name, run_id=self.run_id, dry_run=self.dry_run)
 
-    def begin(self, *, look: bool) -> tuple[Cursor | None, int] | None:
-        """Record the run as running (not in a dry run); a store that fails ends it. With
-        ``look``, the stored cursor and version too, read in the same transaction."""
-        if self.dry_run:
-            return None
-        record = running_record(self.run_id, self.started, full=self.full, node=self.node)
-        stored: tuple[Cursor | None, int] | None = None
+    def begin(self) -> tuple[Cursor | None, int]:
+        """Record the run as running (a dry run writes nothing); the stored cursor and
+        version, read in the same transaction. A store that fails ends the run."""
         try:
-            if look:
-                opened = self.store.open_run(self.name, record)
-                closed, stored = opened.closed, (opened.cursor, opened.version)
-            else:
-                closed = self.store.begin_run(self.name, record)
+            if self.dry_run:
+                return self.store.quick_look(self.name)
+            record = running_record(self.run_id, self.started, full=self.full, node=self.node)
+            opened = self.store.open_run(self.name, record)
         except StoreError as exc:
             self.log.error("sync.begin_failed", error=str(exc))
             raise _Over(self.results.failed(str(exc))) from exc
-        if closed:
-            self.log.warning("sync.interrupted_runs_closed", count=closed)
-        return stored
+        if opened.closed:
+            self.log.warning("sync.interrupted_runs_closed", count=opened.closed)
+        return opened.cursor, opened.version
 
     def read_failed(self, exc: SourceError) -> _Over:
         self.log.error("sync.read_failed", error=str(exc))
@@ -185,16 +181,25 @@ class _Run:
 
 @dataclass(frozen=True, slots=True)
 class _Look:
-    """What the stored cursor alone gave: a delta (if one was read) and the version then."""
+    """What the stored cursor alone gave: a delta (if one was read) and the version then;
+    without a reading, the cursor a read starts from (None: a read in full)."""
 
     reading: Reading | None = None
     version: int = -1
     key: str | None = None
     expired: bool = False
+    cursor: Cursor | None = None
 
     def as_last_planned(self, rules: SyncRules) -> bool:
         """Whether the organization is as the last plan left it (the quiet key says so)."""
         return self.key == quiet.quiet_key(rules, self.version)
+
+
+def _unlooked(stored: tuple[Cursor | None, int], *, full: bool) -> _Look:
+    """Step 1 skipped (a full or a dry run): a run in full reads without a cursor; a dry run
+    from the stored one, and is never quiet."""
+    stored_cursor, version = stored
+    return _Look(version=version, cursor=None if full else quiet.unwrap(stored_cursor)[0])
 
 
 def _quiet_look(run: _Run, stored: tuple[Cursor | None, int]) -> _Look:
@@ -290,7 +295,12 @@ class _Loaded:
 def _load_and_read(run: _Run, look: _Look) -> _Loaded:
     """Step 2: a delta on the organization as the last plan left it can change the plan only
     for what it touches, so only that is loaded; otherwise all of it, and a read from its
-    cursor (or in full) unless the quiet look's delta is still good for it."""
+    cursor (or in full) unless the quiet look's delta is still good for it.
+
+    The read comes before the full-load gate: a directory that is slow or stops answering
+    holds no slot while it does (its run waits only for its own ``read_deadline``), and the
+    slot is held for the store's load, the plan and the apply, which is where a whole load
+    costs its memory (bench/RESULTS.md, "Daemon memory ... the gate after the read")."""
     reading = look.reading
     if (
         reading is not None
@@ -316,24 +326,28 @@ def _load_and_read(run: _Run, look: _Look) -> _Loaded:
                 members=len(scoped.state.members),
             )
             return _Loaded(reading, scoped=scoped)
+    if reading is None:
+        reading = _read(run, look.cursor)
     if run.full_load_gate is not None:
         run.held.enter_context(run.full_load_gate)
     stored = run.store.load(run.name)
-    if reading is None or stored.version != look.version:
-        try:
-            reading = _read(run, stored, full=run.full or look.expired)
-        except SourceError as exc:
-            raise run.read_failed(exc) from exc
+    if stored.version != look.version:  # applied by another since: read from what it left
+        full = run.full or look.expired
+        reading = _read(run, None if full else quiet.unwrap(stored.cursor)[0])
     return _Loaded(reading, stored=stored)
 
 
-def _read(run: _Run, stored: StoredOrganization, *, full: bool) -> Reading:
-    cursor = None if full else quiet.unwrap(stored.cursor)[0]
+def _read(run: _Run, cursor: Cursor | None) -> Reading:
+    """Read from ``cursor`` (None: in full), in full if the source no longer has it; a
+    source that fails ends the run."""
     try:
-        return run.connector.read(cursor, progress=run.progress)
-    except CursorExpired as exc:
-        run.log.info("sync.cursor_expired", reason=str(exc))
-        return run.connector.read(None, progress=run.progress)
+        try:
+            return run.connector.read(cursor, progress=run.progress)
+        except CursorExpired as exc:
+            run.log.info("sync.cursor_expired", reason=str(exc))
+            return run.connector.read(None, progress=run.progress)
+    except SourceError as exc:
+        raise run.read_failed(exc) from exc
 
 
 def _plan(run: _Run, loaded: _Loaded) -> PlannedRun:
