@@ -15,9 +15,10 @@ from ``/proc`` once every organization has finished a run, and the wall time unt
    the same directory, so 15 changes are 3,000 organization changes at 200 organizations).
 
 The variants of the daemon, in the same run: ``before``, the revision ``--before`` (checked
-out into a temporary git worktree, run as ``bench.ab`` runs it), the working tree as it is
-(``max_full_loads`` at its default), and the working tree with ``max_full_loads = 2`` and
-with ``max_full_loads = 8`` (as many as ``max_parallel``: no bound). ``--reinvite-after 7d``
+out into a temporary git worktree, run as ``bench.ab`` runs it) as it is and with
+``max_full_loads = 1``, the working tree as it is (``max_full_loads`` at its default), and
+the working tree with ``max_full_loads = 2`` and with ``max_full_loads = 8`` (as many as
+``max_parallel``: no bound). ``--reinvite-after 7d``
 gives every organization the recommended re-invitations, which (today) make every run with a
 change load its whole organization. The sources are read over LDAPS with the test CA as
 ``ca_file``, as on client networks.
@@ -146,6 +147,9 @@ def _finished(log_path: Path) -> int:
     return log_path.read_bytes().count(b'"daemon.run_finished"')
 
 
+#: the ``--before`` revision's variants: label, ``[daemon]`` lines
+BEFORE_VARIANTS = (("", ""), (", max_full_loads = 1", "max_full_loads = 1\n"))
+
 #: the working tree's variants: label, ``[daemon]`` lines
 VARIANTS = (
     ("after (max_full_loads default)", ""),
@@ -169,7 +173,11 @@ def main() -> None:
     tree = _worktree(options.before, workdir)
     _compiled(tree)
     old = _environment(tree, _entry_points(tree, workdir / "metadata"))
-    variants = [(f"before ({options.before})", "", old, [sys.executable, "-m", "dirsync"])]
+    before = [sys.executable, "-m", "dirsync"]
+    variants = [
+        (f"before ({options.before}){label}", lines, old, before)
+        for label, lines in BEFORE_VARIANTS
+    ]
     variants += [(label, lines, {}, [_dirsync()]) for label, lines in VARIANTS]
     bench = Bench(Scenario(users=options.users, groups=max(1, options.users // 10)), workdir)
     bench.start()

@@ -180,10 +180,11 @@ class DaemonSettings(Settings):
     #: at most this many organizations sync at the same time; the rest wait their turn
     max_parallel: int = Field(default=8, ge=1, le=256)
     #: of those, at most this many hold their whole organization in memory at once (a first
-    #: sync, a full re-read, a delta that cannot be planned by difference); quiet and scoped
-    #: runs are not counted. Bounds the daemon's memory when every organization reads in full;
-    #: absent = no bound (as many as max_parallel)
-    max_full_loads: int | None = Field(default=None, ge=1, le=256)
+    #: sync, a full re-read, a delta that cannot be planned by difference) from the store's
+    #: load to the apply, once their directory read is done; quiet and scoped runs are not
+    #: counted. Bounds the daemon's memory when every organization reads in full; as many as
+    #: max_parallel = no bound
+    max_full_loads: int = Field(default=1, ge=1, le=256)
     #: the IANA time zone of the organizations' ``cron`` unless one sets its own
     timezone: Annotated[str, BeforeValidator(check_timezone)] = "UTC"
     #: with a PostgreSQL store shared by several nodes: how long a node may stall (or be cut

@@ -104,7 +104,7 @@ class Daemon:
             store, alerter=Alerter(runtime_dir, send=alert_sender), metrics=metrics, clock=clock
         )
         #: fixed at start-up, as the thread pool is (``max_full_loads``)
-        self.full_loads = FullLoads(config.daemon.max_full_loads or config.daemon.max_parallel)
+        self.full_loads = FullLoads(config.daemon.max_full_loads)
         self.scheduler = scheduler or BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.daemon.max_parallel)}, timezone=UTC
         )

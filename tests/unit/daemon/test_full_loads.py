@@ -20,8 +20,8 @@ def _config(**daemon: object) -> Config:
     return parse_config(raw, base_dir=Path("."))
 
 
-def test_max_full_loads_is_unbounded_by_default_and_at_least_one() -> None:
-    assert _config().daemon.max_full_loads is None
+def test_max_full_loads_is_one_by_default_and_at_least_one() -> None:
+    assert _config().daemon.max_full_loads == 1
     with pytest.raises(ConfigError) as error:
         _config(max_full_loads=0)
     assert error.value.problems == [
