@@ -6,8 +6,8 @@ A run is four steps, as ``shared/design.md`` tells it (each below, in order):
    changed nothing on an organization nobody touched since the last plan, record that and
    stop (no load, no plan).
 2. ``_load_and_read``: load only what the delta touches (``mapping.scope``) or the whole
-   organization; the directory is read first if the quiet look did not already, so that a
-   run waits for its full-load slot only once its reading is in hand.
+   organization, and read the directory if the quiet look did not already (a whole load
+   takes its full-load slot first, see ``FullLoadSlot``).
 3. ``_plan``: the pure mapping layer makes the plan and its guards may refuse it.
 4. ``_apply_or_record``: a dry run returns the plan; otherwise the store applies it in one
    transaction.
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -45,6 +45,14 @@ from dirsync.sync.result import Results, RunResult, finished_record, running_rec
 log = structlog.get_logger("dirsync.sync.run")
 
 Clock = Callable[[], datetime]
+
+
+class FullLoadSlot(AbstractContextManager["FullLoadSlot"], Protocol):
+    """One run's share of the daemon's bound on whole loads (``daemon.full_loads``): entered
+    before the directory read, which may lend it to other runs while it is slow; ``hold``
+    keeps it (waiting for it again if lent) from the store's load to the end of the run."""
+
+    def hold(self) -> None: ...
 
 
 def this_node() -> str:
@@ -71,7 +79,7 @@ def run_organization(
     node: str | None = None,
     actor: str | None = None,
     recent_removals: int = 0,
-    full_load_gate: AbstractContextManager[object] | None = None,
+    full_load_gate: Callable[[], FullLoadSlot] | None = None,
 ) -> RunResult:
     """Read, plan, guard and (unless dry) apply in one transaction.
 
@@ -135,7 +143,7 @@ class _Run:
     node: str
     actor: str | None
     recent_removals: int
-    full_load_gate: AbstractContextManager[object] | None
+    full_load_gate: Callable[[], FullLoadSlot] | None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started: datetime = field(init=False)
     results: Results = field(init=False)
@@ -295,12 +303,10 @@ class _Loaded:
 def _load_and_read(run: _Run, look: _Look) -> _Loaded:
     """Step 2: a delta on the organization as the last plan left it can change the plan only
     for what it touches, so only that is loaded; otherwise all of it, and a read from its
-    cursor (or in full) unless the quiet look's delta is still good for it.
-
-    The read comes before the full-load gate: a directory that is slow or stops answering
-    holds no slot while it does (its run waits only for its own ``read_deadline``), and the
-    slot is held for the store's load, the plan and the apply, which is where a whole load
-    costs its memory (bench/RESULTS.md, "Daemon memory ... the gate after the read")."""
+    cursor (or in full) unless the quiet look's delta is still good for it. A whole load
+    takes its full-load slot before that read (a finished reading costs memory while it
+    waits for a slot); a slow read lends it to the others, and ``hold`` has it again for
+    the load, the plan and the apply."""
     reading = look.reading
     if (
         reading is not None
@@ -326,10 +332,11 @@ def _load_and_read(run: _Run, look: _Look) -> _Loaded:
                 members=len(scoped.state.members),
             )
             return _Loaded(reading, scoped=scoped)
+    slot = None if run.full_load_gate is None else run.held.enter_context(run.full_load_gate())
     if reading is None:
         reading = _read(run, look.cursor)
-    if run.full_load_gate is not None:
-        run.held.enter_context(run.full_load_gate)
+    if slot is not None:
+        slot.hold()
     stored = run.store.load(run.name)
     if stored.version != look.version:  # applied by another since: read from what it left
         full = run.full or look.expired

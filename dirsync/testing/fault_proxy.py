@@ -70,10 +70,14 @@ class FaultProxy:
         self.close()
 
     def close(self) -> None:
+        """Stop, and end every connection: a client held in silence sees it closed."""
         self._stop.set()
         self._listener.close()
         with self._lock:
             for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    # a close alone waits for the pipe thread blocked in recv on it
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
         self._thread.join(timeout=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -36,14 +37,31 @@ def test_a_reload_keeps_max_full_loads_until_a_restart() -> None:
 
 
 def test_the_gate_counts_who_holds_it_and_the_most_at_once() -> None:
-    gate = FullLoads(2)
-    with gate:
-        with gate:
+    gate = FullLoads(2, patience=60)
+    with gate() as first:
+        with gate() as second:
+            second.hold()
             assert (gate.holding, gate.peak, gate.waiting) == (2, 2, 0)
+        first.hold()
         assert gate.holding == 1
-    with gate:
+    with gate():
         assert (gate.holding, gate.peak) == (1, 2)
-    assert gate.holding == 0
+    assert (gate.holding, gate.lent) == (0, 0)
+
+
+def test_a_slow_read_lends_its_slot_and_its_run_takes_one_again_to_load() -> None:
+    gate = FullLoads(1, patience=0.0)  # every read is slow
+    with gate() as slow:
+        deadline = time.monotonic() + 10
+        while gate.lent == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert (gate.holding, gate.lent) == (0, 1)  # lent: free for another run
+        with gate() as other:
+            other.hold()
+            assert gate.holding == 1
+        slow.hold()  # its load, plan and apply: a slot again, and it stays
+        assert gate.holding == 1
+    assert (gate.holding, gate.peak) == (0, 1)
 
 
 def test_memory_is_given_back_by_glibc_on_this_machine() -> None:
