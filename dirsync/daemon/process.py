@@ -25,7 +25,7 @@ import structlog
 from dirsync import logs
 from dirsync.config.resolve import resolve_secrets
 from dirsync.config.settings import load_config
-from dirsync.daemon import metrics, metrics_server, systemd
+from dirsync.daemon import memory, metrics, metrics_server, systemd
 from dirsync.daemon.reload_report import ReloadReport, remove_report, write_report
 from dirsync.daemon.scheduler import Daemon
 from dirsync.errors import ConfigError
@@ -72,6 +72,7 @@ class Signals:
 
 def serve(config_path: str | None) -> int:
     """Run until SIGTERM/SIGINT; raises ConfigError (exit 2) or another DirsyncError (exit 1)."""
+    arenas_limited = memory.limit_arenas()  # before any thread of ours exists
     config = load_config(config_path)
     resolve_secrets(config)  # every organization's: the daemon acts on all of them
     logs.configure(config.logging.level, config.logging.format)
@@ -99,7 +100,12 @@ def serve(config_path: str | None) -> int:
         signals = Signals()
         signals.install()
         daemon.start()
-        log.info("daemon.started", organizations=[o.name for o in config.organization])
+        log.info(
+            "daemon.started",
+            organizations=[o.name for o in config.organization],
+            memory_trim=memory.give_back(),  # whether freed memory can go back (daemon.memory)
+            malloc_arenas=memory.ARENAS if arenas_limited else None,
+        )
         notifier.ready(daemon.status_line())
         _loop(daemon, signals, notifier, config_path)
         notifier.stopping()

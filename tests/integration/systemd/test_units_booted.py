@@ -41,6 +41,11 @@ def test_start_waits_for_ready_and_reports_each_organization(units: Units) -> No
     owner = units.debian.run("stat", "-c", "%U %a", "/var/lib/private/dirsync/dirsync.db")
     assert owner.stdout.split() == ["dirsync", "600"]
     assert units.show("dirsync", "UnitFileState") == "enabled"
+    # glibc's malloc_trim and mallopt, through ctypes, work under MemoryDenyWriteExecute=yes
+    started = [line for line in units.journal().splitlines() if '"daemon.started"' in line]
+    assert started, "no daemon.started in the journal"
+    assert json.loads(started[-1])["memory_trim"] is True
+    assert json.loads(started[-1])["malloc_arenas"] == 2
 
 
 def test_a_failing_client_is_retried_and_shown(units: Units) -> None:

@@ -66,3 +66,7 @@ def test_a_slow_read_lends_its_slot_and_its_run_takes_one_again_to_load() -> Non
 
 def test_memory_is_given_back_by_glibc_on_this_machine() -> None:
     assert memory.give_back() is True
+
+
+def test_the_malloc_arenas_are_limited_by_glibc_on_this_machine() -> None:
+    assert memory.limit_arenas() is True
