@@ -94,20 +94,20 @@ def _status_kib(pid: int, field: str) -> int:
     raise LookupError(field)
 
 
-def one_shot(bench: Bench, config: Path, *flags: str) -> tuple[float, float]:
-    """Peak RSS (MB) and wall seconds of one ``sync`` of every organization (without
+def one_shot(bench: Bench, config: Path, *flags: str) -> tuple[float, float, float]:
+    """Peak RSS (MB), wall and CPU seconds of one ``sync`` of every organization (without
     ``--json``, which keeps every plan until the document is printed)."""
     args = [_dirsync(), "--config", str(config), "sync", *flags]
     measured, _ = run("one-shot sync", args, env=bench.env, ok_codes=(0,))
-    return measured.peak_rss_mb, measured.wall
+    return measured.peak_rss_mb, measured.wall, measured.cpu
 
 
 def daemon(
     bench: Bench, config: Path, organizations: int, env: dict[str, str], command: list[str]
 ) -> str:
     """Runs the daemon until every organization has finished one run; its RSS then, its peak,
-    the wall seconds from start, its threads and the runs that applied a plan, as table
-    cells."""
+    the wall seconds from start, its CPU seconds (user and system), its threads and the runs
+    that applied a plan, as table cells."""
     log_path = config.with_suffix(".log")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -129,6 +129,7 @@ def daemon(
         rss = _status_kib(proc.pid, "VmRSS") / 1024
         peak = _status_kib(proc.pid, "VmHWM") / 1024
         threads = len(os.listdir(f"/proc/{proc.pid}/task"))
+        cpu = _cpu_seconds(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -140,7 +141,13 @@ def daemon(
     if failed:
         raise RuntimeError(f"{failed} runs failed: {log_path.read_text()[-3000:]}")
     applied = log_path.read_bytes().count(b'"sync.applied"')
-    return f"{rss:.0f} | {peak:.0f} | {wall:.0f} | {threads} | {applied} |"
+    return f"{rss:.0f} | {peak:.0f} | {wall:.0f} | {cpu:.1f} | {threads} | {applied} |"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _finished(log_path: Path) -> int:
@@ -213,23 +220,23 @@ def main() -> None:
                 rows.append(f"| {phase} | daemon, {label} | {found}")
 
         shot = config("one-shot")
-        peak, wall = one_shot(bench, shot)
-        rows.append(_shot_row("first cycle", "sync", peak, wall))
+        peak, wall, cpu = one_shot(bench, shot)
+        rows.append(_shot_row("first cycle", "sync", peak, wall, cpu))
         store_from("one-shot", "synced")  # before any change, for the later phases
         daemons("first cycle")
 
-        peak, wall = one_shot(bench, shot)
-        rows.append(_shot_row("steady state", "sync", peak, wall))
+        peak, wall, cpu = one_shot(bench, shot)
+        rows.append(_shot_row("steady state", "sync", peak, wall, cpu))
         daemons("steady state", synced="synced")
 
-        peak, wall = one_shot(bench, shot, "--full")
-        rows.append(_shot_row("full re-read", "sync --full", peak, wall))
+        peak, wall, cpu = one_shot(bench, shot, "--full")
+        rows.append(_shot_row("full re-read", "sync --full", peak, wall, cpu))
         daemons("full re-read", full=True, synced="synced")
 
         bench.slapd.modify_ldif(bench.directory.changes(options.changes))
         store_from("synced", "catch-up-shot")
-        peak, wall = one_shot(bench, config("catch-up-shot"))
-        rows.append(_shot_row("catch-up", "sync", peak, wall))
+        peak, wall, cpu = one_shot(bench, config("catch-up-shot"))
+        rows.append(_shot_row("catch-up", "sync", peak, wall, cpu))
         daemons("catch-up", synced="synced")
     finally:
         bench.stop()
@@ -245,14 +252,14 @@ def main() -> None:
     )
     print(f"- load average before {load_before}, after {_load()}")
     print()
-    print("| phase | process | RSS MB | peak RSS MB | wall s | threads | runs applied |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| phase | process | RSS MB | peak RSS MB | wall s | CPU s | threads | runs applied |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(row)
 
 
-def _shot_row(phase: str, command: str, peak: float, wall: float) -> str:
-    return f"| {phase} | one-shot `{command}` |  | {peak:.0f} | {wall:.0f} | 1 |  |"
+def _shot_row(phase: str, command: str, peak: float, wall: float, cpu: float) -> str:
+    return f"| {phase} | one-shot `{command}` |  | {peak:.0f} | {wall:.0f} | {cpu:.1f} | 1 |  |"
 
 
 if __name__ == "__main__":
