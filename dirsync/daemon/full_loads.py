@@ -8,15 +8,16 @@ and what they freed stayed with the process: 143 MB at 200 organizations against
 one-shot ``sync`` of the same ones (bench/RESULTS.md). Quiet and scoped runs hold only what
 changed and are not gated, so they keep running beside the full ones.
 
-A run takes its slot before its directory read, because a finished reading waiting for a
-slot costs memory too: with the slot taken only after the read, the eight runs' readings
-waited side by side and a round of full re-reads peaked at 1.59x the one-shot instead of
-1.47x (bench/RESULTS.md, "Daemon memory ... the slot and the read"). But a directory that is
-slow or stops answering must not hold up the others' whole loads until its read deadline: a
-read that outlasts ``PATIENCE`` lends its slot to the others, and its run takes a slot again
-for its load, plan and apply. So at most ``limit`` runs ever load, plan and apply at once,
-and at most ``limit`` plus the slow readers hold a reading; a stuck directory delays the
-others' whole loads by ``PATIENCE`` at most.
+A run takes a read slot before its directory read and a load slot for its store's load, plan
+and apply (``limit`` of each), and gives the read slot back once it has the load slot: so
+with one of each, one run loads while the next reads, and no more than one finished reading
+waits. Finished readings waiting side by side cost memory too: with the slot taken only after
+the read, the eight runs' readings waited together and a round of full re-reads peaked at
+1.59x the one-shot, against 1.41x this way (bench/RESULTS.md, "Daemon memory with the bound
+by default"). A directory that is slow or stops answering must not hold up the others until
+its read deadline: a read that outlasts ``PATIENCE`` lends its read slot to the others (a
+stuck client delays their reads by that much, once). Slow reads go on side by side, which
+costs little memory: readings pile up only where reads are fast next to loads.
 """
 
 from __future__ import annotations
@@ -24,22 +25,24 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 
-#: how long a directory read holds its slot before it lends it to the others (seconds): a
-#: healthy read of a few thousand entries takes a fraction of it
-PATIENCE = 1.0
+#: how long a directory read holds its read slot before it lends it to the others (seconds):
+#: a read of 2,000 entries from a nearby server takes about a tenth of a second
+PATIENCE = 0.25
 
 
 class FullLoads:
-    """A counting gate that tells how many hold it and wait for it; ``FullLoads()`` is one
-    run's slot."""
+    """Two counting gates, ``limit`` slots each, for the runs that read and those that load,
+    plan and apply; ``FullLoads()`` is one run's slot. Tells how many hold a load slot and
+    wait for either."""
 
     def __init__(self, limit: int, *, patience: float = PATIENCE) -> None:
         self.limit = limit
         self.patience = patience
-        self._slots = threading.BoundedSemaphore(limit)
+        self._reads = threading.BoundedSemaphore(limit)
+        self._loads = threading.BoundedSemaphore(limit)
         self._count = threading.Lock()
-        #: runs holding a slot now, the most there ever were at once, the runs waiting for
-        #: one, and how many slow reads lent theirs so far
+        #: runs holding a load slot now, the most there ever were at once, the runs waiting
+        #: for a slot (to read or to load), and how many slow reads lent theirs so far
         self.holding = 0
         self.peak = 0
         self.waiting = 0
@@ -48,57 +51,59 @@ class FullLoads:
     def __call__(self) -> FullLoadSlot:
         return FullLoadSlot(self)
 
-    def _take(self) -> None:
+    def _wait(self, slots: threading.BoundedSemaphore) -> None:
         with self._count:
             self.waiting += 1
-        self._slots.acquire()
+        slots.acquire()
         with self._count:
             self.waiting -= 1
-            self.holding += 1
-            self.peak = max(self.peak, self.holding)
 
-    def _give(self, *, lent: bool = False) -> None:
+    def _counted(self, change: int, *, lent: int = 0) -> None:
         with self._count:
-            self.holding -= 1
+            self.holding += change
+            self.peak = max(self.peak, self.holding)
             self.lent += lent
-        self._slots.release()
 
 
 class FullLoadSlot:
-    """One run's slot (a context manager): taken on entry, before the directory read; lent
-    to the others if the read outlasts the gate's patience; ``hold`` keeps it (taking it
-    again if lent) from the store's load to the end of the run."""
+    """One run's slot (a context manager): a read slot on entry, before the directory read,
+    lent to the others if the read outlasts the gate's patience; ``hold`` waits for a load
+    slot for the store's load, the plan and the apply, and frees the read slot for the next
+    run's read meanwhile."""
 
     def __init__(self, gate: FullLoads) -> None:
         self._gate = gate
         self._lock = threading.Lock()
-        self._held = False
-        self._lendable = True
+        self._reading = False
+        self._loading = False
         self._timer = threading.Timer(gate.patience, self._lend)
         self._timer.daemon = True
 
     def __enter__(self) -> FullLoadSlot:
-        self._gate._take()
-        self._held = True
+        self._gate._wait(self._gate._reads)
+        self._reading = True
         self._timer.start()
         return self
 
     def _lend(self) -> None:
+        if self._stop_reading():
+            self._gate._counted(0, lent=1)
+
+    def _stop_reading(self) -> bool:
+        """Give the read slot back, if this run still holds it."""
         with self._lock:
-            if not (self._held and self._lendable):
-                return
-            self._held = False
-        self._gate._give(lent=True)
+            reading, self._reading = self._reading, False
+        if reading:
+            self._gate._reads.release()
+        return reading
 
     def hold(self) -> None:
         self._timer.cancel()
+        self._gate._wait(self._gate._loads)  # its reading in hand, holding the read slot
         with self._lock:
-            self._lendable = False
-            if self._held:
-                return
-        self._gate._take()  # lent during a slow read: wait for a slot like any other run
-        with self._lock:
-            self._held = True
+            self._loading = True
+        self._gate._counted(1)
+        self._stop_reading()  # the next run may read while this one loads
 
     def __exit__(
         self,
@@ -107,7 +112,9 @@ class FullLoadSlot:
         traceback: TracebackType | None,
     ) -> None:
         self._timer.cancel()
+        self._stop_reading()
         with self._lock:
-            held, self._held, self._lendable = self._held, False, False
-        if held:
-            self._gate._give()
+            loading, self._loading = self._loading, False
+        if loading:
+            self._gate._counted(-1)
+            self._gate._loads.release()

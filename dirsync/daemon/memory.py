@@ -13,7 +13,7 @@ thread here, each holding on to what its last runs left. Two calls bound that:
   to the system. It takes a few milliseconds. With one whole load at a time, a round of
   full re-reads left the daemon at 138 MB without it and 113 MB with it.
 
-(bench/RESULTS.md, "Daemon memory in every phase" and "the slot before the read".) Where
+(bench/RESULTS.md, "Daemon memory in every phase" and "with the bound by default".) Where
 malloc is not glibc's, or ctypes cannot load, neither happens. Both work under the unit's
 ``MemoryDenyWriteExecute=yes`` (the booted test reads ``daemon.started``'s ``memory_trim``):
 a plain foreign call needs no executable memory, and the callback ctypes makes on import is

@@ -49,8 +49,8 @@ Clock = Callable[[], datetime]
 
 class FullLoadSlot(AbstractContextManager["FullLoadSlot"], Protocol):
     """One run's share of the daemon's bound on whole loads (``daemon.full_loads``): entered
-    before the directory read, which may lend it to other runs while it is slow; ``hold``
-    keeps it (waiting for it again if lent) from the store's load to the end of the run."""
+    before the directory read (a slow read lends it to other runs); ``hold`` waits for the
+    right to load, plan and apply, and keeps it to the end of the run."""
 
     def hold(self) -> None: ...
 
@@ -304,9 +304,8 @@ def _load_and_read(run: _Run, look: _Look) -> _Loaded:
     """Step 2: a delta on the organization as the last plan left it can change the plan only
     for what it touches, so only that is loaded; otherwise all of it, and a read from its
     cursor (or in full) unless the quiet look's delta is still good for it. A whole load
-    takes its full-load slot before that read (a finished reading costs memory while it
-    waits for a slot); a slow read lends it to the others, and ``hold`` has it again for
-    the load, the plan and the apply."""
+    enters its full-load slot before that read (a finished reading costs memory while it
+    waits) and holds it for the load, the plan and the apply."""
     reading = look.reading
     if (
         reading is not None

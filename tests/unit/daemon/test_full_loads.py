@@ -38,13 +38,13 @@ def test_a_reload_keeps_max_full_loads_until_a_restart() -> None:
 
 def test_the_gate_counts_who_holds_it_and_the_most_at_once() -> None:
     gate = FullLoads(2, patience=60)
-    with gate() as first:
-        with gate() as second:
-            second.hold()
-            assert (gate.holding, gate.peak, gate.waiting) == (2, 2, 0)
+    with gate() as first, gate() as second:
+        assert gate.holding == 0  # both read: no load slot yet
         first.hold()
-        assert gate.holding == 1
-    with gate():
+        second.hold()
+        assert (gate.holding, gate.peak, gate.waiting) == (2, 2, 0)
+    with gate() as third:
+        third.hold()
         assert (gate.holding, gate.peak) == (1, 2)
     assert (gate.holding, gate.lent) == (0, 0)
 
