@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dirsync.connectors.azure_ad.connector import AzureAdConnector
 from dirsync.connectors.azure_ad.settings import AzureAdSourceSettings
-from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.base import HeldRefs, ProgressCallback
 from dirsync.model import Cursor, Reading, SourceInfo
 from dirsync.rules import RemovalLimit, SyncRules
 from dirsync.state.sql_store import SqlStore
@@ -63,10 +63,16 @@ class TimedConnector:
         self.connector = connector
         self.seconds = 0.0
 
-    def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
+    def read(
+        self,
+        cursor: Cursor | None,
+        *,
+        progress: ProgressCallback | None = None,
+        held: HeldRefs | None = None,
+    ) -> Reading:
         started = time.perf_counter()
         try:
-            return self.connector.read(cursor, progress=progress)
+            return self.connector.read(cursor, progress=progress, held=held)
         finally:
             self.seconds += time.perf_counter() - started
 

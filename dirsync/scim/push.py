@@ -17,7 +17,7 @@ from pathlib import Path
 
 import structlog
 
-from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.base import HeldRefs, ProgressCallback
 from dirsync.connectors.scim.connector import PUSHED
 from dirsync.model import Cursor, DirectoryDelta, Reading, SourceInfo
 from dirsync.plan import Outcome
@@ -39,7 +39,13 @@ class _Pushed:
     def __init__(self, delta: DirectoryDelta) -> None:
         self.delta = delta
 
-    def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
+    def read(
+        self,
+        cursor: Cursor | None,
+        *,
+        progress: ProgressCallback | None = None,
+        held: HeldRefs | None = None,
+    ) -> Reading:
         entries = len(self.delta.users) + len(self.delta.groups) + len(self.delta.group_changes)
         return Reading(delta=self.delta, cursor=PUSHED, entries_read=entries)
 

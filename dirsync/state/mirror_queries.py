@@ -155,3 +155,19 @@ def mirror_members_among(
         )
         found.update(session.execute(query).scalars())
     return frozenset(found)
+
+
+def held_refs(session: Session, organization: str, ids: Collection[str]) -> dict[str, str]:
+    """The refs of the mirror's users and groups with these external ids: id → ref (an id
+    the mirror does not hold is absent); indexed look-ups of the ids."""
+    org_id, _ = organization_version(session, organization)
+    if org_id is None:
+        return {}
+    found: dict[str, str] = {}
+    for chunk in chunked(sorted(ids)):
+        for table in (MirrorUserRow, MirrorGroupRow):
+            query = select(table.external_id, table.ref).where(
+                table.organization_id == org_id, table.external_id.in_(chunk)
+            )
+            found.update((external_id, ref) for external_id, ref in session.execute(query))
+    return found

@@ -431,6 +431,10 @@ class SqlStore:
         """Which of ``refs`` name a user or group of the stored mirror ("User", "Group")."""
         return self._read(lambda s: mirror_queries.mirror_kinds(s, organization, refs), {})
 
+    def held_refs(self, organization: str, ids: Collection[str]) -> dict[str, str]:
+        """The refs of the mirror's users and groups with these ids (id → ref)."""
+        return self._read(lambda s: mirror_queries.held_refs(s, organization, ids), {})
+
     def organizations(self) -> list[str]:
         return self._read(queries.organization_names, [])
 

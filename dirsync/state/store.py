@@ -70,6 +70,11 @@ class Store(Protocol):
         hold (indexed look-ups): a delta's deletion of anything else changes nothing."""
         ...
 
+    def held_refs(self, organization: str, ids: Collection[str]) -> dict[str, str]:
+        """The refs under which the organization's mirror holds the users and groups with
+        these external ids (id → ref; indexed look-ups): a delta read's ``held``."""
+        ...
+
     def load_scoped(
         self,
         organization: str,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -171,6 +171,11 @@ class _Run:
             self.log.warning("sync.interrupted_runs_closed", count=opened.closed)
         return opened.cursor, opened.version
 
+    def held_refs(self, ids: Collection[str]) -> Mapping[str, str]:
+        """What the stored mirror holds of these ids (a delta read's ``held``): the run plans
+        against this mirror, or, if another run applied meanwhile, fails its version check."""
+        return self.store.held_refs(self.name, ids)
+
     def read_failed(self, exc: SourceError) -> _Over:
         self.log.error("sync.read_failed", error=str(exc))
         return self.over(self.results.failed(str(exc)), full=self.full)
@@ -218,7 +223,7 @@ def _quiet_look(run: _Run, stored: tuple[Cursor | None, int]) -> _Look:
     if cursor is None:
         return _Look(version=version, key=key)
     try:
-        reading = run.connector.read(cursor, progress=run.progress)
+        reading = run.connector.read(cursor, progress=run.progress, held=run.held_refs)
     except CursorExpired as exc:
         run.log.info("sync.cursor_expired", reason=str(exc))
         return _Look(version=version, key=key, expired=True)
@@ -348,7 +353,7 @@ def _read(run: _Run, cursor: Cursor | None) -> Reading:
     source that fails ends the run."""
     try:
         try:
-            return run.connector.read(cursor, progress=run.progress)
+            return run.connector.read(cursor, progress=run.progress, held=run.held_refs)
         except CursorExpired as exc:
             run.log.info("sync.cursor_expired", reason=str(exc))
             return run.connector.read(None, progress=run.progress)

@@ -30,7 +30,7 @@ from dirsync.connectors.active_directory.values import (
     guid_to_str,
     parse_int,
 )
-from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.base import HeldRefs, ProgressCallback
 from dirsync.connectors.ldap import filter_watch
 from dirsync.connectors.ldap.connector import LdapConnector
 from dirsync.connectors.ldap.dn import escape_filter_value, normalize_dn
@@ -76,8 +76,15 @@ class ActiveDirectoryConnector(LdapConnector):
 
     # -- the Connector protocol -------------------------------------------------------------
 
-    def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
-        """A full read (``cursor`` None, or incremental reads off), else a delta since it."""
+    def read(
+        self,
+        cursor: Cursor | None,
+        *,
+        progress: ProgressCallback | None = None,
+        held: HeldRefs | None = None,
+    ) -> Reading:
+        """A full read (``cursor`` None, or incremental reads off), else a delta since it
+        (``held`` unused: the delta finds the groups of its entries by their back-links)."""
         self.notes = []
         if cursor is None or self.settings.incremental == "off":
             return self._full_read(progress)

@@ -36,7 +36,7 @@ from dirsync.connectors.azure_ad.delta import (
 from dirsync.connectors.azure_ad.filters import apply_filters
 from dirsync.connectors.azure_ad.settings import AzureAdSourceSettings
 from dirsync.connectors.azure_ad.transport import GraphTransport, token_settings
-from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.base import HeldRefs, ProgressCallback
 from dirsync.errors import SourceReadIncomplete
 from dirsync.model import (
     Cursor,
@@ -82,7 +82,13 @@ class AzureAdConnector:
 
     # -- the Connector protocol -------------------------------------------------------------
 
-    def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
+    def read(
+        self,
+        cursor: Cursor | None,
+        *,
+        progress: ProgressCallback | None = None,
+        held: HeldRefs | None = None,
+    ) -> Reading:
         graph = self._client()
         graph.start_read()  # the deadline runs; requests are counted per read (graph.*_read)
         if cursor is not None and not self.filtered:

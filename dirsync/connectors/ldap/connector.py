@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import structlog
 
-from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.base import HeldRefs, ProgressCallback
 from dirsync.connectors.ldap import client, pool
 from dirsync.connectors.ldap import delta as ldap_delta
 from dirsync.connectors.ldap.entries import EntryConversion
@@ -54,7 +54,13 @@ class LdapConnector(EntryConversion):
 
     # -- the Connector protocol -------------------------------------------------------------
 
-    def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
+    def read(
+        self,
+        cursor: Cursor | None,
+        *,
+        progress: ProgressCallback | None = None,
+        held: HeldRefs | None = None,
+    ) -> Reading:
         """A complete read, or the changes since ``cursor`` (``incremental`` in the settings).
 
         An unusable cursor raises ``CursorExpired``; the caller then reads in full. The
@@ -62,7 +68,7 @@ class LdapConnector(EntryConversion):
         """
         session, kept = pool.POOL.checkout(self.settings, self.organization)
         try:
-            reading = ldap_delta.read(self, self.reader(session, progress), cursor)
+            reading = ldap_delta.read(self, self.reader(session, progress), cursor, held)
         except SourceError as exc:
             answered = session.conn is not None and session.conn.received > 0
             session.close()
@@ -75,7 +81,7 @@ class LdapConnector(EntryConversion):
             session = LdapSession(self.settings, organization=self.organization)
             session.open()
             try:
-                reading = ldap_delta.read(self, self.reader(session, progress), cursor)
+                reading = ldap_delta.read(self, self.reader(session, progress), cursor, held)
             except BaseException:
                 session.close()
                 raise

@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
+from dirsync.connectors.base import HeldRefs
 from dirsync.connectors.ldap import filter_watch, holders, suffix_changes
 from dirsync.connectors.ldap import syncrepl as ldap_syncrepl
 from dirsync.connectors.ldap import syncrepl_ber as ber
@@ -100,21 +101,27 @@ def _same_settings(cursor: Cursor, settings: LdapSourceSettings) -> bool:
         return False
 
 
-def read(connector: EntrySource, reader: LdapReader, cursor: Cursor | None) -> Reading:
+def read(
+    connector: EntrySource,
+    reader: LdapReader,
+    cursor: Cursor | None,
+    held: HeldRefs | None = None,
+) -> Reading:
     """The read ``incremental`` chooses: the changes since ``cursor`` if it is still good,
     else a complete read (with a cursor for the next run when a mechanism is available).
+    ``held``: what the mirror holds of the changed entries (``holders.with_holders``).
 
     When a filter depends on groups through ``memberOf`` (``filter_watch.py``), a delta is
     trusted only while those groups are as the cursor recorded them; otherwise this raises
     ``CursorExpired`` with the reason, and the caller reads in full."""
     watch = filter_watch.watch_of(reader.settings)
     if not watch.needed:
-        return _chosen_read(connector, reader, cursor)
+        return _chosen_read(connector, reader, cursor, held)
     # taken before anything is read: a change made during the read is seen by the next run
     watched = None if watch.blind is not None else filter_watch.digest(reader, watch)
     if cursor is not None and _mode_for(cursor, reader.settings, connector) is not None:
         filter_watch.check(watch, watched, cursor)
-    reading = _chosen_read(connector, reader, cursor)
+    reading = _chosen_read(connector, reader, cursor, held)
     return replace(reading, cursor=filter_watch.stamped(reading.cursor, watched))
 
 
@@ -133,7 +140,9 @@ def _mode_for(cursor: Cursor, settings: LdapSourceSettings, connector: EntrySour
     return None
 
 
-def _chosen_read(connector: EntrySource, reader: LdapReader, cursor: Cursor | None) -> Reading:
+def _chosen_read(
+    connector: EntrySource, reader: LdapReader, cursor: Cursor | None, held: HeldRefs | None
+) -> Reading:
     mode = reader.settings.incremental
     if mode == "auto" and not connector.generic_incremental:
         mode = "off"
@@ -143,10 +152,10 @@ def _chosen_read(connector: EntrySource, reader: LdapReader, cursor: Cursor | No
         if taken.users == taken.groups:  # taken together: one list serves both
             found = suffix_changes.changes_since(reader, taken.users)
             if found is not None:
-                return _suffix_delta(connector, reader, found)
-        return _syncrepl_delta(connector, reader, taken)
+                return _suffix_delta(connector, reader, found, held)
+        return _syncrepl_delta(connector, reader, taken, held)
     if cursor is not None and delta_mode == "modify_timestamp":
-        return _timestamp_delta(connector, reader, cursor)
+        return _timestamp_delta(connector, reader, cursor, held)
     if mode == "off":
         return _full(connector, reader, None)
     if mode == "syncrepl" or (mode == "auto" and _offers_syncrepl(reader)):
@@ -178,7 +187,10 @@ def _full(connector: EntrySource, reader: LdapReader, cursor: Cursor | None) -> 
 
 
 def _syncrepl_delta(
-    connector: EntrySource, reader: LdapReader, cookies: ldap_syncrepl.Cookies
+    connector: EntrySource,
+    reader: LdapReader,
+    cookies: ldap_syncrepl.Cookies,
+    held: HeldRefs | None,
 ) -> Reading:
     users = ldap_syncrepl.changes(reader, cookies.users, connector.user_attributes(), users=True)
     groups = ldap_syncrepl.changes(
@@ -192,6 +204,7 @@ def _syncrepl_delta(
         changed_users,
         connector.groups_from(reader, groups.entries),
         [*users.entries, *groups.entries],
+        held,
     )
     delta = DirectoryDelta(
         users=tuple(changed_users),
@@ -209,7 +222,10 @@ def _syncrepl_delta(
 
 
 def _suffix_delta(
-    connector: EntrySource, reader: LdapReader, found: suffix_changes.Found
+    connector: EntrySource,
+    reader: LdapReader,
+    found: suffix_changes.Found,
+    held: HeldRefs | None,
 ) -> Reading:
     """The changes below this source's paths, from the naming context's change list: the
     changed entries read by entryUUID with the source's filters; every other entry of the
@@ -227,6 +243,7 @@ def _suffix_delta(
         changed_users,
         connector.groups_from(reader, group_entries),
         [*user_entries, *group_entries],
+        held,
     )
     gone = changes.ids
     delta = DirectoryDelta(
@@ -319,7 +336,9 @@ def _timestamp_full(connector: EntrySource, reader: LdapReader) -> Reading:
     )
 
 
-def _timestamp_delta(connector: EntrySource, reader: LdapReader, cursor: Cursor) -> Reading:
+def _timestamp_delta(
+    connector: EntrySource, reader: LdapReader, cursor: Cursor, held: HeldRefs | None
+) -> Reading:
     try:
         data = json.loads(cursor.value)
         since = str(data["since"])
@@ -356,6 +375,7 @@ def _timestamp_delta(connector: EntrySource, reader: LdapReader, cursor: Cursor)
         changed_users,
         connector.groups_from(reader, group_entries),
         [*user_entries, *group_entries],
+        held,
     )
     delta = DirectoryDelta(
         users=tuple(changed_users),

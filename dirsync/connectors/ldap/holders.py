@@ -14,6 +14,14 @@ every entry the delta touches are then exactly the directory's, with or without 
 delta of thousands of entries reads every group once instead (a big group would come back,
 whole, from every chunk's search). Groups the delta carries already are left out of these
 searches (by entryUUID), so no group is read twice.
+
+Only the entries that need it are searched for, when the run says what the mirror holds
+(``held``): a changed entry the mirror holds under the same ref (its DN, unchanged) is named by
+the same unchanged groups as before, since a group whose members changed is in the delta
+itself (its ``member`` values were modified), and refint rewrites a group only when an entry
+it names is renamed, moved or deleted. So the groups are read again for the entries the
+mirror does not hold (new, back in the read) or holds under another DN (renamed, moved). With
+``memberUid`` (user names, which change without the DN) every changed entry is searched for.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Final, Protocol
 
+from dirsync.connectors.base import HeldRefs
 from dirsync.connectors.ldap.dn import escape_filter_value
 from dirsync.connectors.ldap.reader import LdapReader
 from dirsync.connectors.ldap.session import RawEntry
@@ -49,16 +58,19 @@ def with_holders(
     users: list[DirectoryUser],
     groups: list[DirectoryGroup],
     entries: Iterable[RawEntry],
+    held: HeldRefs | None = None,
 ) -> tuple[list[DirectoryGroup], int]:
-    """``groups`` plus every group that names one of ``users`` or ``groups`` now, and how many
-    groups were read for it. ``entries`` are the changed entries as read, for their DNs as the
-    directory spells them."""
+    """``groups`` plus every group that names one of ``users`` or ``groups`` now (those not
+    ``held`` under the same ref), and how many groups were read for it. ``entries`` are the
+    changed entries as read, for their DNs as the directory spells them."""
     s = reader.settings
     attribute = s.member_attribute
-    values = {u.ref for u in users} | {g.ref for g in groups}
     if attribute.lower() == "memberuid":
+        values = {u.ref for u in users} | {g.ref for g in groups}
         values |= {reader.dn(entry) for entry in entries}
         values |= {u.username for u in users if u.username}
+    else:
+        values = _not_held(users, groups, held)
     if not values:
         return groups, 0
     found = {g.external_id: g for g in groups}
@@ -85,6 +97,16 @@ def with_holders(
             read += 1
             found.setdefault(group.external_id, group)
     return list(found.values()), read
+
+
+def _not_held(
+    users: list[DirectoryUser], groups: list[DirectoryGroup], held: HeldRefs | None
+) -> set[str]:
+    """The refs of the changed entries the mirror does not hold under that same ref."""
+    changed = {u.external_id: u.ref for u in users}
+    changed.update((g.external_id, g.ref) for g in groups)
+    refs = held(changed.keys()) if held is not None and changed else {}
+    return {ref for external_id, ref in changed.items() if refs.get(external_id) != ref}
 
 
 def _not_again(reader: LdapReader, found: dict[str, DirectoryGroup]) -> str:

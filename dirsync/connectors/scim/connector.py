@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from dirsync.connectors.base import ProgressCallback
+from dirsync.connectors.base import HeldRefs, ProgressCallback
 from dirsync.connectors.scim.settings import ScimSourceSettings
 from dirsync.model import Cursor, DirectoryDelta, Reading, SourceInfo
 
@@ -26,7 +26,13 @@ class ScimConnector:
         self.settings = settings
         self.organization = organization
 
-    def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
+    def read(
+        self,
+        cursor: Cursor | None,
+        *,
+        progress: ProgressCallback | None = None,
+        held: HeldRefs | None = None,
+    ) -> Reading:
         return Reading(delta=DirectoryDelta(), cursor=PUSHED)
 
     def probe(self) -> SourceInfo:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from dirsync.config.settings import load_config
-from dirsync.connectors.base import Connector, ProgressCallback
+from dirsync.connectors.base import Connector, HeldRefs, ProgressCallback
 from dirsync.connectors.registry import create_connector
 from dirsync.daemon.scheduler import Daemon
 from dirsync.model import Cursor, Reading
@@ -100,10 +100,16 @@ class _Watched:
         self.inner = inner
         self.watch = watch
 
-    def read(self, cursor: Cursor | None, *, progress: ProgressCallback | None = None) -> Reading:
+    def read(
+        self,
+        cursor: Cursor | None,
+        *,
+        progress: ProgressCallback | None = None,
+        held: HeldRefs | None = None,
+    ) -> Reading:
         self.watch.enter()
         try:
-            return self.inner.read(cursor, progress=progress)
+            return self.inner.read(cursor, progress=progress, held=held)
         finally:
             self.watch.leave()
 
