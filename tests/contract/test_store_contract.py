@@ -319,3 +319,10 @@ def test_known_ids_are_those_the_organization_holds_among_few_and_many(store: St
             {STAFF.external_id},
         )
     assert store.known_ids("nobody", {ANN.external_id}, set()) == (frozenset(), frozenset())
+
+
+def test_held_refs_are_the_refs_the_mirror_holds_for_those_ids(store: Store) -> None:
+    sync(store, FIRST, cursor="c1", run_id="r1")
+    asked = {ANN.external_id, STAFF.external_id, "elsewhere"}
+    assert store.held_refs(ORG, asked) == {ANN.external_id: ANN.ref, STAFF.external_id: STAFF.ref}
+    assert store.held_refs("nobody", asked) == {}
