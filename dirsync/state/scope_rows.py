@@ -18,7 +18,16 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Integer,
+    bindparam,
+    func,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from dirsync.mapping.guards import Census
@@ -397,6 +406,19 @@ def load_scoped(
 #: of it other organizations'), and reading the organization's own ids is cheaper
 _PROBED_UP_TO = 100
 
+#: the ids an organization's mirror or its own rows hold, users and groups, each read off the
+#: (organization, id) indexes in one statement built once (the cycle of an MSP asks this of
+#: every organization, with the same few hundred ids)
+_ORG: BindParameter[int] = bindparam("org_id", type_=Integer)
+_HELD_USERS: CompoundSelect[str] = union_all(
+    select(MirrorUserRow.external_id).where(MirrorUserRow.organization_id == _ORG),
+    select(MemberRow.external_id).where(MemberRow.organization_id == _ORG),
+)
+_HELD_GROUPS: CompoundSelect[str] = union_all(
+    select(MirrorGroupRow.external_id).where(MirrorGroupRow.organization_id == _ORG),
+    select(GroupRow.external_id).where(GroupRow.organization_id == _ORG),
+)
+
 
 def known_ids(
     session: Session, name: str, user_ids: Collection[str], group_ids: Collection[str]
@@ -407,19 +429,23 @@ def known_ids(
     if org_id is None:
         return frozenset(), frozenset()
 
-    def held(columns: Sequence[tuple[Any, Any]], ids: Collection[str]) -> frozenset[str]:
+    def held(
+        every: CompoundSelect[str],
+        columns: Sequence[tuple[Any, Any]],
+        ids: Collection[str],
+    ) -> frozenset[str]:
+        if len(ids) > _PROBED_UP_TO:  # the organization's ids, read off the indexes
+            rows = session.connection().execute(every, {"org_id": org_id})
+            return frozenset(ids).intersection([external_id for (external_id,) in rows])
         found: set[str] = set()
         for org_column, id_column in columns:
-            if len(ids) > _PROBED_UP_TO:  # the organization's ids, read off the index
-                query = select(id_column).where(org_column == org_id)
-                found.update(i for (i,) in plain_rows(session, query) if i in ids)
-                continue
             for chunk in chunked(sorted(ids)):
                 query = select(id_column).where(org_column == org_id, id_column.in_(chunk))
                 found.update(external_id for (external_id,) in plain_rows(session, query))
         return frozenset(found)
 
     users = held(
+        _HELD_USERS,
         [
             (MirrorUserRow.organization_id, MirrorUserRow.external_id),
             (MemberRow.organization_id, MemberRow.external_id),
@@ -427,6 +453,7 @@ def known_ids(
         user_ids,
     )
     groups = held(
+        _HELD_GROUPS,
         [
             (MirrorGroupRow.organization_id, MirrorGroupRow.external_id),
             (GroupRow.organization_id, GroupRow.external_id),
