@@ -29,6 +29,38 @@ class Scenario:
     incremental: str = "auto"
 
 
+def store_toml(database: Path) -> str:
+    """A config's ``[store]`` (SQLite at ``database``) and ``[logging]``, the benches' way."""
+    return f'[store]\nurl = "sqlite:///{database}"\n\n[logging]\nlevel = "warning"\n'
+
+
+def organization_toml(
+    slapd: Slapd, *, name: str, base_dn: str, incremental: str | None = None
+) -> str:
+    """One ``[[organization]]`` reading a ``bench.generate`` directory at ``base_dn`` in
+    ``slapd``, as every LDAP bench configures it."""
+    chosen = "" if incremental is None else f'incremental = "{incremental}"\n'
+    return f"""\
+[[organization]]
+name = "{name}"
+
+[organization.source]
+type = "ldap"
+url = "{slapd.url}"
+bind_dn = "{slapd.reader_dn}"
+bind_password = "{slapd.reader_password}"
+allow_plain_ldap = true  # measured without TLS, as bench/RESULTS.md has been
+base_dn = "{base_dn}"
+user_path = "ou=People"
+group_path = "ou=Groups"
+disabled_filter = "(employeeType=disabled)"
+page_size = 1000
+{chosen}
+[organization.sync]
+max_removals = "20%"
+"""
+
+
 def _dirsync() -> str:
     return str(Path(sys.executable).with_name("dirsync"))
 
@@ -71,33 +103,12 @@ class Bench:
         )
 
     def _config_toml(self) -> str:
-        s = self.slapd
-        return f"""\
-[store]
-url = "sqlite:///{self.workdir / "dirsync.db"}"
-
-[logging]
-level = "warning"
-
-[[organization]]
-name = "bench"
-
-[organization.source]
-type = "ldap"
-url = "{s.url}"
-bind_dn = "{s.reader_dn}"
-bind_password = "{s.reader_password}"
-allow_plain_ldap = true  # measured without TLS, as bench/RESULTS.md has been
-base_dn = "{s.base_dn}"
-user_path = "ou=People"
-group_path = "ou=Groups"
-disabled_filter = "(employeeType=disabled)"
-page_size = 1000
-incremental = "{self.scenario.incremental}"
-
-[organization.sync]
-max_removals = "20%"
-"""
+        store = store_toml(self.workdir / "dirsync.db")
+        organization = organization_toml(
+            self.slapd, name="bench", base_dn=self.slapd.base_dn,
+            incremental=self.scenario.incremental,
+        )  # fmt: skip
+        return f"{store}\n{organization}"
 
     def reference(self) -> Measurement:
         """ldapsearch dumping the users and the groups with dirsync's attributes, one after

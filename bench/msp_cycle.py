@@ -54,6 +54,7 @@ from bench.ab import (
     _worktree,
 )
 from bench.generate import Directory, entry_uuid
+from bench.ldap_bench import organization_toml, store_toml
 from bench.measure import run
 from dirsync.testing.slapd import Slapd
 
@@ -173,28 +174,9 @@ def clients(organizations: int, users: int, seed: int) -> list[Client]:
 
 
 def config_toml(slapd: Slapd, clients: list[Client], store: Path, *, features: bool) -> str:
-    parts = [f'[store]\nurl = "sqlite:///{store}"\n', '[logging]\nlevel = "warning"\n']
+    parts = [store_toml(store)]
     for client in clients:
-        parts.append(
-            f"""[[organization]]
-name = "{client.name}"
-
-[organization.source]
-type = "ldap"
-url = "{slapd.url}"
-bind_dn = "{slapd.reader_dn}"
-bind_password = "{slapd.reader_password}"
-allow_plain_ldap = true  # measured without TLS, as bench/RESULTS.md has been
-base_dn = "{client.base_dn}"
-user_path = "ou=People"
-group_path = "ou=Groups"
-disabled_filter = "(employeeType=disabled)"
-page_size = 1000
-
-[organization.sync]
-max_removals = "20%"
-"""
-        )
+        parts.append(organization_toml(slapd, name=client.name, base_dn=client.base_dn))
         if features:
             parts.append(
                 f"""reinvite_after = "7d"
