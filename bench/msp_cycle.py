@@ -192,6 +192,15 @@ permission = "read"
 
 
 @dataclass(frozen=True, slots=True)
+class Changed:
+    """What one round of changes did: change records sent, and entries changed in the
+    directory (modified or added, counted by their entryCSN, and deleted)."""
+
+    records: int
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
 class Cycle:
     wall: float
     cpu: float
@@ -238,16 +247,25 @@ class Bench:
             path.chmod(0o600)
         return path
 
-    def change(self, share: float) -> int:
-        """Change ``share`` of the users, in clients picked by size; returns the records."""
+    def change(self, share: float) -> Changed:
+        """Change ``share`` of the users, in clients picked by size."""
         wanted = max(5, round(self.users * share))
         weights = [c.directory.users for c in self.clients]
         records: list[str] = []
         while len(records) < wanted:
             client = self.rng.choices(self.clients, weights)[0]
             records += client.changes(5, self.rng)
-        self.slapd.modify_ldif("\n".join(records))
-        return len(records)
+        with self.slapd.connection() as conn:
+            (suffix,) = conn.search(SUFFIX, scope="BASE", attributes=["contextCSN"])
+            (before,) = suffix["raw_attributes"]["contextCSN"]
+            self.slapd.modify_ldif("\n".join(records))
+            csn = before.decode()
+            # every entry whose entryCSN moved on: those the records name, and those the
+            # overlays changed for them (memberof's memberOf, refint's member values)
+            since = f"(&(entryCSN>={csn})(!(entryCSN={csn})))"
+            entries = len(conn.search(SUFFIX, since, attributes=["1.1"]))
+        deleted = sum(r.endswith("changetype: delete\n") for r in records)
+        return Changed(records=len(records), entries=entries + deleted)
 
     def cycle(self, env: dict[str, str], config: Path) -> Cycle:
         command = [sys.executable, "-m", "dirsync", "--config", str(config), "sync", "--json"]
@@ -358,7 +376,11 @@ def main() -> None:
         f"- shape: {len(sizes)} organizations, {sum(sizes):,} users ({min(sizes)}-{max(sizes)} "
         f"per client, median {statistics.median(sizes):.0f}); slapadd {bench.load_seconds:.1f} s"
     )
-    print(f"- change records per changed cycle: {', '.join(str(c) for c in changed)}")
+    print(
+        "- change records per changed cycle: "
+        f"{', '.join(str(c.records) for c in changed)}; entries changed (entryCSN moved on, "
+        f"or deleted): {', '.join(str(c.entries) for c in changed)}"
+    )
     print(f"- load average before {load_before}, after {_load()}")
     print()
     print(_table(results))
