@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import structlog
@@ -53,16 +53,28 @@ class SuffixChanges:
     changed: tuple[tuple[str, str], ...]
     deleted: frozenset[str]
     cookie: bytes
+    #: every changed or deleted entryUUID
+    ids: frozenset[str] = field(init=False)
+    #: the entryUUIDs of the changed entries at or below each DN that ends one of theirs:
+    #: each organization asks for its own paths, and a list is asked by hundreds
+    _below: dict[str, list[str]] = field(init=False, repr=False, compare=False)
 
-    @property
-    def ids(self) -> frozenset[str]:
-        """Every changed or deleted entryUUID."""
-        return frozenset(uuid for _, uuid in self.changed) | self.deleted
+    def __post_init__(self) -> None:
+        below: dict[str, list[str]] = {}
+        for dn, uuid in self.changed:
+            below.setdefault(dn, []).append(uuid)
+            comma = dn.find(",")
+            while comma >= 0:
+                below.setdefault(dn[comma + 1 :], []).append(uuid)
+                comma = dn.find(",", comma + 1)
+        object.__setattr__(self, "_below", below)
+        everything = frozenset(uuid for _, uuid in self.changed) | self.deleted
+        object.__setattr__(self, "ids", everything)
 
     def below(self, base: str) -> list[str]:
-        """The entryUUIDs of the changed entries at or below ``base`` (normalized)."""
-        suffix = "," + base
-        return [uuid for dn, uuid in self.changed if dn == base or dn.endswith(suffix)]
+        """The entryUUIDs of the changed entries at or below ``base`` (normalized): those
+        whose DN is ``base`` or ends with a comma and ``base``."""
+        return list(self._below.get(base, ()))
 
 
 @dataclass(frozen=True, slots=True)
