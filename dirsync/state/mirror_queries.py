@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TypeVar
 
-from sqlalchemy import CompoundSelect, bindparam, func, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dirsync.model import DirectoryGroup, DirectoryUser
@@ -22,13 +22,8 @@ from dirsync.state.mirror_rows import (
     name_key,
 )
 from dirsync.state.queries import organization_version
-from dirsync.state.rows import CHUNK, chunked
-from dirsync.state.schema import (
-    MirrorGroupMemberRow,
-    MirrorGroupRow,
-    MirrorUserRow,
-    OrganizationRow,
-)
+from dirsync.state.rows import chunked
+from dirsync.state.schema import MirrorGroupMemberRow, MirrorGroupRow, MirrorUserRow
 
 T = TypeVar("T")
 
@@ -160,30 +155,3 @@ def mirror_members_among(
         )
         found.update(session.execute(query).scalars())
     return frozenset(found)
-
-
-#: the mirror's users and groups with some ids, and their refs: one statement built once (a
-#: delta read asks it of every organization with changes)
-_HELD_REFS: CompoundSelect[str, str] = union_all(
-    *(
-        select(table.external_id, table.ref)
-        .join(OrganizationRow, OrganizationRow.id == table.organization_id)
-        .where(
-            OrganizationRow.name == bindparam("organization"),
-            table.external_id.in_(bindparam("ids", expanding=True)),
-        )
-        for table in (MirrorUserRow, MirrorGroupRow)
-    )
-)
-
-
-def held_refs(session: Session, organization: str, ids: Collection[str]) -> dict[str, str]:
-    """The refs of the mirror's users and groups with these external ids: id → ref (an id
-    the mirror does not hold is absent); indexed look-ups of the ids."""
-    found: dict[str, str] = {}
-    for chunk in chunked(sorted(ids), CHUNK // 2):  # the ids are bound twice
-        rows = session.connection().execute(
-            _HELD_REFS, {"organization": organization, "ids": list(chunk)}
-        )
-        found.update((external_id, ref) for external_id, ref in rows)
-    return found

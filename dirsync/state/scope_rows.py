@@ -18,16 +18,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    BindParameter,
-    CompoundSelect,
-    Integer,
-    bindparam,
-    func,
-    or_,
-    select,
-    union_all,
-)
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dirsync.mapping.guards import Census
@@ -400,64 +391,3 @@ def load_scoped(
         directory_groups=directory_groups,
         counted=counted,
     )
-
-
-#: up to this many ids are looked up one by one; more (a change list of a whole server, most
-#: of it other organizations'), and reading the organization's own ids is cheaper
-_PROBED_UP_TO = 100
-
-#: the ids an organization's mirror or its own rows hold, users and groups, each read off the
-#: (organization, id) indexes in one statement built once (the cycle of an MSP asks this of
-#: every organization, with the same few hundred ids)
-_ORG: BindParameter[int] = bindparam("org_id", type_=Integer)
-_HELD_USERS: CompoundSelect[str] = union_all(
-    select(MirrorUserRow.external_id).where(MirrorUserRow.organization_id == _ORG),
-    select(MemberRow.external_id).where(MemberRow.organization_id == _ORG),
-)
-_HELD_GROUPS: CompoundSelect[str] = union_all(
-    select(MirrorGroupRow.external_id).where(MirrorGroupRow.organization_id == _ORG),
-    select(GroupRow.external_id).where(GroupRow.organization_id == _ORG),
-)
-
-
-def known_ids(
-    session: Session, name: str, user_ids: Collection[str], group_ids: Collection[str]
-) -> tuple[frozenset[str], frozenset[str]]:
-    """Which of these user and group ids the organization's mirror or its own members and
-    groups hold (each an indexed look-up of the ids)."""
-    org_id = session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
-    if org_id is None:
-        return frozenset(), frozenset()
-
-    def held(
-        every: CompoundSelect[str],
-        columns: Sequence[tuple[Any, Any]],
-        ids: Collection[str],
-    ) -> frozenset[str]:
-        if len(ids) > _PROBED_UP_TO:  # the organization's ids, read off the indexes
-            rows = session.connection().execute(every, {"org_id": org_id})
-            return frozenset(ids).intersection([external_id for (external_id,) in rows])
-        found: set[str] = set()
-        for org_column, id_column in columns:
-            for chunk in chunked(sorted(ids)):
-                query = select(id_column).where(org_column == org_id, id_column.in_(chunk))
-                found.update(external_id for (external_id,) in plain_rows(session, query))
-        return frozenset(found)
-
-    users = held(
-        _HELD_USERS,
-        [
-            (MirrorUserRow.organization_id, MirrorUserRow.external_id),
-            (MemberRow.organization_id, MemberRow.external_id),
-        ],
-        user_ids,
-    )
-    groups = held(
-        _HELD_GROUPS,
-        [
-            (MirrorGroupRow.organization_id, MirrorGroupRow.external_id),
-            (GroupRow.organization_id, GroupRow.external_id),
-        ],
-        group_ids,
-    )
-    return users, groups

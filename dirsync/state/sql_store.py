@@ -27,6 +27,7 @@ from dirsync.plan import Plan
 from dirsync.state import (
     admin,
     approvals,
+    held_rows,
     mirror_queries,
     org_queries,
     queries,
@@ -222,7 +223,7 @@ class SqlStore:
         """Which of these user and group ids the organization holds (mirror or its own)."""
         nothing: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         return self._read(
-            lambda s: scope_rows.known_ids(s, organization, user_ids, group_ids), nothing
+            lambda s: held_rows.known_ids(s, organization, user_ids, group_ids), nothing
         )
 
     def apply(
@@ -433,7 +434,7 @@ class SqlStore:
 
     def held_refs(self, organization: str, ids: Collection[str]) -> dict[str, str]:
         """The refs of the mirror's users and groups with these ids (id → ref)."""
-        return self._read(lambda s: mirror_queries.held_refs(s, organization, ids), {})
+        return self._read(lambda s: held_rows.held_refs(s, organization, ids), {})
 
     def organizations(self) -> list[str]:
         return self._read(queries.organization_names, [])
