@@ -209,18 +209,28 @@ def _seed(path: Path, name: str, rows: list[dict[str, object]]) -> None:
 
 
 def _kept_counts(path: Path, name: str) -> counts.Counts | None:
-    with Session(create_engine(f"sqlite:///{path}")) as session:
-        org_id, version = session.execute(
-            select(OrganizationRow.id, OrganizationRow.version).where(OrganizationRow.name == name)
-        ).one()
-        return counts.kept(session, org_id, version)
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with Session(engine) as session:
+            org_id, version = session.execute(
+                select(OrganizationRow.id, OrganizationRow.version).where(
+                    OrganizationRow.name == name
+                )
+            ).one()
+            return counts.kept(session, org_id, version)
+    finally:
+        engine.dispose()  # an engine left to the collector warns under Python 3.13
 
 
 def _counted(path: Path, name: str) -> counts.Counts:
-    with Session(create_engine(f"sqlite:///{path}")) as session:
-        org_id = session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
-        assert org_id is not None
-        return counts.counted(session, org_id)
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with Session(engine) as session:
+            org_id = session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name))
+            assert org_id is not None
+            return counts.counted(session, org_id)
+    finally:
+        engine.dispose()
 
 
 def _stored_edges(path: Path, name: str) -> set[tuple[str, str]]:
