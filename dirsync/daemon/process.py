@@ -19,6 +19,7 @@ import os
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -29,14 +30,14 @@ from dirsync.daemon import memory, metrics, metrics_server, systemd
 from dirsync.daemon.reload_report import ReloadReport, remove_report, write_report
 from dirsync.daemon.scheduler import Daemon
 from dirsync.errors import ConfigError
-from dirsync.scim import app as scim_app
-from dirsync.scim import server as scim_server
-from dirsync.scim.push import Pusher
 from dirsync.state.engine import store_file
 from dirsync.state.files import exposure_warning
 from dirsync.state.sql_store import SqlStore
 from dirsync.sync.locks import refuse_root_in_foreign_folder, runtime_directory
 from dirsync.sync.run import this_node
+
+if TYPE_CHECKING:
+    from dirsync.scim.server import ScimServer
 
 log = structlog.get_logger("dirsync.daemon.process")
 
@@ -116,9 +117,15 @@ def serve(config_path: str | None) -> int:
     return 0
 
 
-def _serve_scim(daemon: Daemon, store: SqlStore) -> scim_server.ScimServer:
+def _serve_scim(daemon: Daemon, store: SqlStore) -> ScimServer:
     """The SCIM endpoint of ``[daemon] scim_listen``; it reads the daemon's current config, so
     a reload adds, removes and re-keys organizations without a restart."""
+    # imported here, not at the top: uvicorn, starlette and scim2_models (pydantic models,
+    # lark's grammar) cost a daemon without ``scim_listen`` 9 MB it never uses
+    from dirsync.scim import app as scim_app
+    from dirsync.scim import server as scim_server
+    from dirsync.scim.push import Pusher
+
     settings = daemon.config.daemon
     assert settings.scim_listen and settings.scim_cert_file and settings.scim_key_file
     pusher = Pusher(
