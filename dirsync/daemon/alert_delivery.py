@@ -14,8 +14,6 @@ import ssl
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
-import httpx
-
 from dirsync.config.alerts import AlertSettings, EmailAlert, WebhookAlert
 from dirsync.daemon.incidents import Notice
 from dirsync.errors import DirsyncError
@@ -46,6 +44,10 @@ def _tls(alert: AlertSettings) -> ssl.SSLContext:
 
 
 def _post(alert: WebhookAlert, notice: Notice) -> None:
+    # imported here, not at the top: httpx costs the daemon over 1 MB for as long as it runs,
+    # and only a daemon with a webhook alert ever posts
+    import httpx
+
     headers = {"User-Agent": "dirsync"}
     if alert.secret_file is not None:
         headers["Authorization"] = f"Bearer {alert.secret_file.reveal()}"

@@ -33,7 +33,7 @@ url = "ldaps://127.0.0.1:1"
 base_dn = "dc=example,dc=org"
 """
 
-_UNUSED = {"uvicorn", "starlette", "scim2_models", "lark"}
+_UNUSED = {"uvicorn", "starlette", "scim2_models", "lark", "httpx"}
 
 
 def _started(tmp_path: Path, config: str) -> set[str]:
