@@ -91,6 +91,11 @@ class SoakReport:
     longest_gap: tuple[float, str] = (0.0, "")
     #: nodes that exited by themselves (and were started again): exit code and last line
     exits: Counter[str] = field(default_factory=Counter)
+    #: nodes that did not stop within a minute of SIGTERM and were killed
+    killed_on_stop: list[str] = field(default_factory=list)
+    #: for a run with no final record, the last lines of its node's logs that name it (the
+    #: logs are gone with the test's temporary folder; this is what a failure keeps of them)
+    evidence: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         by_node = sorted(self.runs.items())
@@ -102,8 +107,10 @@ class SoakReport:
             f"nodes that exited by themselves (started again): {dict(self.exits)}",
             "runs by node and outcome: "
             + ", ".join(f"{node} {outcome}: {n}" for (node, outcome), n in by_node),
+            f"nodes killed after SIGTERM: {self.killed_on_stop}",
             f"findings: {len(self.findings)}",
             *(f"  {finding}" for finding in self.findings),
+            *(f"  | {line}" for line in self.evidence),
         ]
 
 
@@ -368,7 +375,9 @@ class NodesSoak:
         for node in self.nodes:
             code = node.stop(timeout=60)
             # -SIGTERM: it was (re)starting and had no handler yet, a clean stop for systemd
-            if code not in (0, -signal.SIGTERM, None) and node.restart_at is None:
+            if code is None:
+                self.report.killed_on_stop.append(node.name)
+            elif code not in (0, -signal.SIGTERM) and node.restart_at is None:
                 self.report.findings.append(f"{node.name} exited with {code} on SIGTERM")
             node.proxy.close()
 
@@ -380,6 +389,10 @@ class NodesSoak:
             for run in runs:
                 self.report.runs[(run.node or "?", str(run.outcome))] += 1
             self.report.findings += check_runs(runs)
+            logs = sorted(self.folder.glob("node-*.log"))
+            for run in runs:
+                if run.outcome == Outcome.RUNNING:
+                    self.report.evidence += log_lines_naming(logs, run.run_id)
             self.report.findings += check_logs(sorted(self.folder.glob("node-*.log")))
             self.report.longest_gap = longest_gap(runs)
             for name in sorted(self.directory.clients):
@@ -468,6 +481,17 @@ def check_logs(paths: list[Path]) -> list[str]:
                 last = next((x for x in lines[number:] if not x.startswith(" ")), "")
                 found.append(f"{where}: a traceback: {lines[number - 2][:120]} / {last[:200]}")
     return found
+
+
+def log_lines_naming(paths: list[Path], run_id: str, last: int = 15) -> list[str]:
+    """The last lines of the nodes' logs that name a run, each prefixed with its log's name."""
+    found = [
+        f"{path.name}: {line[:400]}"
+        for path in paths
+        for line in path.read_text(errors="replace").splitlines()
+        if run_id in line
+    ]
+    return found[-last:]
 
 
 def longest_gap(runs: list[RunRecord]) -> tuple[float, str]:

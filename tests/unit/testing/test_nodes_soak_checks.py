@@ -7,7 +7,13 @@ from pathlib import Path
 
 from dirsync.plan import Outcome
 from dirsync.state.records import EventView, RunRecord
-from dirsync.testing.nodes_soak import check_audit, check_logs, check_runs, longest_gap
+from dirsync.testing.nodes_soak import (
+    check_audit,
+    check_logs,
+    check_runs,
+    log_lines_naming,
+    longest_gap,
+)
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -104,3 +110,22 @@ def test_a_broken_log_line_and_a_traceback_are_findings(tmp_path: Path) -> None:
     ]
     log.write_text('{"event": "daemon.started"}\ndirsync: cannot open the store ...\n')
     assert check_logs([log]) == []
+
+
+def test_the_evidence_for_an_unfinished_run_is_the_last_log_lines_naming_it(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "node-a.1.log", tmp_path / "node-a.2.log"
+    first.write_text(
+        '{"event": "sync.started", "run_id": "r1"}\n'
+        '{"event": "sync.started", "run_id": "r2"}\n'
+        '{"event": "sync.read", "run_id": "r1"}\n'
+    )
+    second.write_text('{"event": "sync.load", "run_id": "r1"}\n')
+
+    found = log_lines_naming([first, second], "r1", last=2)
+
+    assert found == [
+        'node-a.1.log: {"event": "sync.read", "run_id": "r1"}',
+        'node-a.2.log: {"event": "sync.load", "run_id": "r1"}',
+    ]
